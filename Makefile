@@ -1,0 +1,31 @@
+# `make demo` and `make test` work on a fresh clone with only python3.11 present.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Fewer TF start-up logs; oneDNN stays on (it is what makes bf16 fast on AMX CPUs).
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test lint format install clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest -n 2 --dist loadfile --timeout 1200 -q tests
+
+clean:
+	rm -rf $(VENV) demo_out

@@ -1,0 +1,135 @@
+"""The CBR family of small conv nets from the Transfusion paper (SPEC §2).
+
+Each block is Conv(stride 1, `same`, no bias) -> BatchNorm -> ReLU -> MaxPool(3x3, stride 2);
+then global average pool -> Dense. Layer names are stable and scoped by endpoint
+(`block1/conv`, `block1/bn`, ..., `pre_logits`, `logits`) so weight surgery, CCA and the
+filter plots can address layers by endpoint rather than by index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from transfusion_tf.models.layout import get_endpoint_layers, set_endpoint_layers
+
+
+@dataclasses.dataclass(frozen=True)
+class CBRSpec:
+    """One member of the CBR family.
+
+    Attributes:
+      kernel_size: side of every square conv kernel.
+      widths: output channels of blocks 1..N.
+      pool_after: for each block, whether a 3x3/2 max-pool follows it.
+    """
+
+    kernel_size: int
+    widths: tuple[int, ...]
+    pool_after: tuple[bool, ...]
+
+
+# Table 1 of the paper. CBR-Tiny's widths follow its parameter count (1,076,480), not the
+# appendix text that lists 64-128-256-512 (see SPEC §2); widths stay configurable.
+CBR_SPECS = {
+    "cbr_large_t": CBRSpec(7, (32, 64, 128, 256, 512), (True, True, True, True, False)),
+    "cbr_large_w": CBRSpec(7, (64, 128, 256, 512), (True,) * 4),
+    "cbr_small": CBRSpec(7, (32, 64, 128, 256), (True,) * 4),
+    "cbr_tiny": CBRSpec(5, (32, 64, 128, 256), (True,) * 4),
+}
+
+MIN_INPUT_SIZE = 32
+
+
+def build_cbr(
+    name: str,
+    *,
+    num_classes: int,
+    input_shape: Sequence[int],
+    widths: Sequence[int] | None = None,
+    kernel_size: int | None = None,
+    bn_momentum: float = 0.99,
+    bn_epsilon: float = 1e-3,
+    head_dtype: str = "float32",
+) -> tf.keras.Model:
+    """Builds a CBR network.
+
+    Args:
+      name: one of `CBR_SPECS`.
+      num_classes: outputs of the Dense head (logits, no activation).
+      input_shape: (height, width, channels); channels 1 or 3, sides >= 32.
+      widths: overrides the block widths; its length must match the family member.
+      kernel_size: overrides the conv kernel side.
+      bn_momentum: BatchNormalization moving-average momentum.
+      bn_epsilon: BatchNormalization epsilon.
+      head_dtype: dtype of the logits layer; float32 keeps the head exact under mixed precision.
+
+    Returns:
+      A functional Keras model mapping float images (batch, h, w, c) to logits
+      (batch, num_classes). `endpoint_layers(model)` names its endpoints.
+
+    Raises:
+      ValueError: on a bad input shape or a widths override of the wrong length.
+    """
+    spec = CBR_SPECS[name]
+    widths = tuple(widths) if widths is not None else spec.widths
+    if len(widths) != len(spec.widths):
+        raise ValueError(
+            f"{name} has {len(spec.widths)} blocks; widths={list(widths)} has {len(widths)}"
+        )
+    kernel_size = kernel_size or spec.kernel_size
+    _check_input_shape(name, input_shape)
+
+    inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
+    x = inputs
+    endpoints = []
+    for i, (width, pool) in enumerate(zip(widths, spec.pool_after, strict=True), start=1):
+        scope = f"block{i}"
+        x = tf.keras.layers.Conv2D(
+            width, kernel_size, strides=1, padding="same", use_bias=False, name=f"{scope}/conv"
+        )(x)
+        x = tf.keras.layers.BatchNormalization(
+            momentum=bn_momentum, epsilon=bn_epsilon, name=f"{scope}/bn"
+        )(x)
+        x = tf.keras.layers.ReLU(name=f"{scope}/relu")(x)
+        last = f"{scope}/relu"
+        if pool:
+            x = tf.keras.layers.MaxPool2D(3, strides=2, padding="same", name=f"{scope}/pool")(x)
+            last = f"{scope}/pool"
+        endpoints.append((scope, last))
+    x = tf.keras.layers.GlobalAveragePooling2D(name="pre_logits")(x)
+    logits = tf.keras.layers.Dense(num_classes, dtype=head_dtype, name="logits")(x)
+    model = tf.keras.Model(inputs, logits, name=name)
+    endpoints += [("pre_logits", "pre_logits"), ("logits", "logits")]
+    set_endpoint_layers(model, endpoints)
+    return model
+
+
+def paper_param_count(model: tf.keras.Model) -> int:
+    """The paper's Table-1 parameter count of a CBR model.
+
+    Table 1 counts the conv kernels of blocks 2..N plus the classifier kernel without bias;
+    every published CBR number reproduces exactly under this rule (SPEC §2).
+    """
+    blocks = [name for name, _ in get_endpoint_layers(model) if name.startswith("block")]
+    total = 0
+    for block in blocks[1:]:
+        total += int(tf.size(model.get_layer(f"{block}/conv").kernel))
+    total += int(tf.size(model.get_layer("logits").kernel))
+    return total
+
+
+def _check_input_shape(name: str, input_shape: Sequence[int]) -> None:
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{name}: input_shape must be (height, width, channels), got {input_shape}"
+        )
+    height, width, channels = input_shape
+    if channels not in (1, 3):
+        raise ValueError(f"{name}: input must have 1 or 3 channels, got {channels}")
+    if min(height, width) < MIN_INPUT_SIZE:
+        raise ValueError(
+            f"{name}: input sides must be >= {MIN_INPUT_SIZE} px, got {height}x{width}"
+        )
