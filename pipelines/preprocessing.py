@@ -1,0 +1,57 @@
+"""Pixel preprocessing, chosen by the weights' manifest entry, never per dataset.
+
+Every function maps a float32 image with values in [0, 255], shape (h, w, c), to the
+model's input scale. Names match the `preprocessing` field of the weight manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tensorflow as tf
+
+# The Caffe-converted TF-Slim ResNet checkpoints expect RGB minus these means, unscaled.
+VGG_RGB_MEANS = (123.68, 116.78, 103.94)
+
+
+def inception(image: tf.Tensor) -> tf.Tensor:
+    """Scales [0, 255] to [-1, 1] (TF-Slim Inception checkpoints; our default)."""
+    return image / 127.5 - 1.0
+
+
+def vgg(image: tf.Tensor) -> tf.Tensor:
+    """Subtracts the RGB means (TF-Slim ResNet v1 checkpoints): no scaling, no BGR flip.
+
+    A 1-channel image gets the mean of the three means: with a conv1 kernel summed over
+    RGB, that is the exact grayscale equivalent when the three channels are equal.
+    """
+    channels = image.shape[-1]
+    if channels == 3:
+        means = tf.constant(VGG_RGB_MEANS, image.dtype)
+    elif channels == 1:
+        means = tf.constant([sum(VGG_RGB_MEANS) / 3.0], image.dtype)
+    else:
+        raise ValueError(f"vgg preprocessing needs 1 or 3 channels, got shape {image.shape}")
+    return image - means
+
+
+def unit(image: tf.Tensor) -> tf.Tensor:
+    """Scales [0, 255] to [0, 1]."""
+    return image / 255.0
+
+
+_PREPROCESSING: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "inception": inception,
+    "vgg": vgg,
+    "unit": unit,
+}
+
+
+def get_preprocessing(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Returns the preprocessing function registered under `name`."""
+    try:
+        return _PREPROCESSING[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown preprocessing {name!r}; valid: {', '.join(sorted(_PREPROCESSING))}"
+        ) from None

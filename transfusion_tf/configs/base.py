@@ -1,0 +1,76 @@
+"""Every config field the trainer and evaluator read, with its default.
+
+Experiment configs start from `base_config()` and change what their experiment needs;
+BUILD.md documents each field.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # Seeds weights, shuffling and augmentation.
+    c.deterministic = True  # tf.config.experimental.enable_op_determinism().
+    c.precision = "float32"  # float32 | mixed_bfloat16 | mixed_float16 | auto.
+    c.task = "dr_grade"
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "eyepacs"  # A name from pipelines.datasets.list_datasets().
+    c.data.root = ""  # The dataset root as distributed (required).
+    c.data.options = ml_collections.ConfigDict()  # Reader options, e.g. labels_file.
+    c.data.split_fractions = ml_collections.ConfigDict({"train": 0.8, "valid": 0.1, "test": 0.1})
+    c.data.split_seed = 0
+    c.data.train_split = "train"
+    c.data.eval_split = "valid"
+    c.data.image_size = 128  # Model input side in pixels.
+    c.data.channels = 3
+    c.data.resize_mode = "pad"  # pad | squash | center_crop.
+    c.data.image_scan = "header"  # none | header | decode.
+    c.data.on_bad_image = "stop"  # stop | skip (skipped images are counted and logged).
+    c.data.cache = "memory"  # memory | none | <file prefix>.
+
+    c.augment = ml_collections.ConfigDict()
+    c.augment.flip_left_right = True
+    c.augment.flip_up_down = False
+    c.augment.rotate_degrees = 0.0
+    c.augment.brightness = 0.0
+    c.augment.contrast = 0.0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "cbr_small"  # A name from transfusion_tf.models.list_models().
+    c.model.preprocessing = "inception"  # Weight-free models; pretrained ones use the manifest.
+    c.model.options = ml_collections.ConfigDict()  # Builder options, e.g. widths.
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 32  # Global batch, split over replicas.
+    c.train.total_steps = 1000
+    c.train.checkpoint_every = 100
+    c.train.eval_every = 100
+    c.train.log_every = 10
+    c.train.keep_checkpoints = 5
+    c.train.eval_at_start = False  # Evaluate the initial weights (step 0) too.
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"  # adam | adamw | sgd.
+    c.optimizer.learning_rate = 1e-3
+    c.optimizer.momentum = 0.9  # sgd only.
+    c.optimizer.nesterov = False  # sgd only.
+    c.optimizer.weight_decay = 0.0
+    c.optimizer.clipnorm = 0.0
+
+    c.schedule = ml_collections.ConfigDict()
+    c.schedule.name = "cosine"  # constant | cosine | step.
+    c.schedule.warmup_steps = 0
+    c.schedule.end_factor = 0.0  # cosine: final lr / base lr.
+    c.schedule.boundaries = ()  # step: steps where lr is multiplied by gamma.
+    c.schedule.gamma = 0.1
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.batch_size = 64
+    c.eval.bootstrap_samples = 1000  # For metrics.json (evaluate binary).
+    c.eval.log_bootstrap_samples = 200  # For eval_log.csv during training (0 skips the CI).
+    c.eval.bootstrap_seed = 0
+    c.eval.thresholds = (0.85,)  # Main-metric targets for steps-to-threshold.
+    return c

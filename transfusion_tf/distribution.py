@@ -1,0 +1,54 @@
+"""Choosing the tf.distribute strategy, and who writes files in a multi-worker run.
+
+One host: `MirroredStrategy` over all visible GPUs (the CPU when there are none). Several
+hosts: `MultiWorkerMirroredStrategy`, selected when `TF_CONFIG` names more than one worker;
+only the chief writes checkpoints, logs and summaries into the workdir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def _tf_config() -> dict:
+    raw = os.environ.get("TF_CONFIG", "")
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from e
+
+
+def num_workers() -> int:
+    cluster = _tf_config().get("cluster", {})
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def make_strategy() -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy if TF_CONFIG names several workers, else Mirrored."""
+    if num_workers() > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.MirroredStrategy()
+
+
+def is_chief() -> bool:
+    """True unless TF_CONFIG makes this process a non-chief worker.
+
+    With no `chief` job, worker 0 is the chief (the Keras/TF convention).
+    """
+    config = _tf_config()
+    task = config.get("task", {})
+    if not task or num_workers() <= 1:
+        return True
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def task_id() -> str:
+    task = _tf_config().get("task", {})
+    return f"{task.get('type', 'worker')}_{task.get('index', 0)}"

@@ -1,0 +1,37 @@
+"""Evaluate a trained run: `python -m transfusion_tf.evaluate --workdir=<dir> [--split=test]`.
+
+Writes metrics.json (exact referable-DR ROC AUC with a patient-bootstrap 95% CI, AUPRC,
+quadratic weighted kappa, per-grade one-vs-rest AUC) and predictions_<split>.csv.
+"""
+
+from absl import app, flags
+
+from transfusion_tf import evaluation
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (holds config.json).")
+_SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate: train, valid or test.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", "latest", "Checkpoint: 'latest', 'init' (the initial weights) or a step."
+)
+_BOOTSTRAP = flags.DEFINE_integer(
+    "bootstrap_samples", None, "Bootstrap replicates for the CIs (default: the run's config)."
+)
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    result = evaluation.evaluate_run(
+        _WORKDIR.value,
+        split=_SPLIT.value,
+        checkpoint=_CHECKPOINT.value,
+        bootstrap_samples=_BOOTSTRAP.value,
+    )
+    print(f"{_SPLIT.value}: " + evaluation.format_metrics(result))
+    print(f"metrics: {_WORKDIR.value}/metrics.json")
+    print(f"TensorBoard: tensorboard --logdir {_WORKDIR.value}/tensorboard")
+
+
+if __name__ == "__main__":
+    app.run(main)

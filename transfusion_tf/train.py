@@ -1,0 +1,35 @@
+"""Train one model: `python -m transfusion_tf.train --config=<file>[:<arg>] --workdir=<dir>`.
+
+Any config field can be overridden, e.g. `--config.model.name=cbr_tiny
+--config.train.total_steps=2000`. Rerunning the same command in the same workdir resumes.
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from transfusion_tf import trainer
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config",
+    None,
+    "Experiment config: a .py file defining get_config(arg), optionally with ':<arg>' "
+    "(e.g. transfusion_tf/configs/retina.py:demo). Override fields with --config.<field>=<v>.",
+    lock_config=True,
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir",
+    None,
+    "Run directory for checkpoints, logs, eval_log.csv and TensorBoard events. Rerunning "
+    "with the same workdir and config resumes from the last checkpoint.",
+)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,302 @@
+"""`train_and_evaluate(config, workdir)`: the training loop of every experiment.
+
+Rerunning the same command in the same workdir resumes from the last checkpoint with the
+weights, optimizer slots, step and data position of the interrupted run: the input stream
+is a pure function of (seed, step), and one Keras epoch is one checkpoint interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging as std_logging
+import math
+import os
+import tempfile
+import time
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from pipelines import input_pipeline
+from transfusion_tf import (
+    callbacks,
+    checkpointing,
+    distribution,
+    experiment,
+    metrics,
+    precision,
+    provenance,
+    schedule,
+    tasks,
+)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Trains `config` in `workdir` (resuming if it holds checkpoints) and evaluates it.
+
+    Writes into `workdir`: config.json, provenance.json (one entry per launch),
+    data_summary.json, train.log, eval_log.csv, checkpoints/ (init/ckpt-0 and ckpt-<step>),
+    tensorboard/{train,eval}/, train_summary.json.
+
+    Returns:
+      The train summary (final step, last evaluation, steps to each threshold, speed).
+
+    Raises:
+      callbacks.NonFiniteLossError: a NaN/Inf loss; the last good checkpoint is kept.
+      provenance.WorkdirLocked: another live run holds the workdir.
+      ValueError: a config that does not fit the workdir's earlier runs or is malformed.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    chief = distribution.is_chief()
+    lock = provenance.WorkdirLock(workdir) if chief else None
+    handler = _log_to_file(workdir) if chief else None
+    try:
+        return _train(config, workdir, chief=chief)
+    finally:
+        if handler is not None:
+            std_logging.getLogger("absl").removeHandler(handler)
+            handler.close()
+        if lock is not None:
+            lock.release()
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> dict:
+    loop = _steps_per_loop(config.train)
+    if chief:
+        _check_same_config(config, workdir)
+        experiment.save_config(config, workdir)
+    policy = precision.apply_precision(config.precision)
+    tf.keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = distribution.make_strategy()
+    if chief:
+        provenance.record_launch(
+            workdir,
+            precision=policy,
+            strategy=type(strategy).__name__,
+            replicas=strategy.num_replicas_in_sync,
+        )
+    # Non-chief workers write to a private directory (TF's multi-worker convention).
+    write_dir = workdir if chief else tempfile.mkdtemp(prefix=f"{distribution.task_id()}-")
+
+    data = experiment.load_data(config)
+    summary = data.summary()
+    for bad in data.bad_images:
+        logging.warning("skipped bad image %s", bad.describe())
+    logging.info("data: %s", json.dumps(summary["splits"]))
+    if chief:
+        provenance.write_json(os.path.join(workdir, "data_summary.json"), summary)
+    train_rows = data.splits[config.data.train_split]
+    eval_rows = data.splits[config.data.eval_split]
+
+    task = tasks.get_task(config.task)
+    with strategy.scope():
+        model = experiment.build_model(config)
+        lr = schedule.make_schedule(
+            config.schedule,
+            base=config.optimizer.learning_rate,
+            total_steps=config.train.total_steps,
+        )
+        model.compile(
+            optimizer=schedule.make_optimizer(config.optimizer, lr),
+            loss=task.loss(),
+            metrics=task.keras_metrics(),
+        )
+        model.optimizer.build(model.trainable_variables)
+    ckpts = checkpointing.RunCheckpoints(
+        write_dir, model, model.optimizer, max_to_keep=config.train.keep_checkpoints
+    )
+    eval_log = callbacks.EvalLog(workdir)
+    restored = ckpts.restore_latest()
+    step = int(model.optimizer.iterations.numpy())
+    if restored:
+        logging.info("resumed from %s at step %d", restored, step)
+        if chief:
+            eval_log.truncate_after(step)
+    else:
+        ckpts.save_init()
+    if step % loop:
+        raise ValueError(f"checkpoint step {step} is not a multiple of the loop length {loop}")
+
+    writers = _summary_writers(write_dir)
+    if step == 0:
+        _write_run_header(writers["train"], config, train_rows)
+    eval_ds = experiment.eval_input(config, eval_rows, cache=config.data.cache)
+    clock = {"start": time.perf_counter(), "offset": float(ckpts.elapsed_seconds.numpy())}
+
+    def elapsed() -> float:
+        return clock["offset"] + time.perf_counter() - clock["start"]
+
+    logger = callbacks.TrainLogger(
+        writer=writers["train"],
+        schedule=lr,
+        log_every=config.train.log_every,
+        total_steps=config.train.total_steps,
+        batch_size=config.train.batch_size,
+    )
+
+    def evaluate(at_step: int) -> None:
+        scores, _ = experiment.evaluate_rows(
+            model,
+            config,
+            eval_rows,
+            bootstrap_samples=config.eval.log_bootstrap_samples,
+            dataset=eval_ds,
+        )
+        row = {
+            "step": at_step,
+            "examples_seen": at_step * config.train.batch_size,
+            "seconds": round(elapsed(), 3),
+            "train_loss": logger.last_loss,
+            "learning_rate": float(lr(max(at_step - 1, 0))),
+            **scores,
+        }
+        logging.info(
+            "eval step %d: %s",
+            at_step,
+            "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "examples"),
+        )
+        if chief:
+            eval_log.append(row)
+            with writers["eval"].as_default(step=at_step):
+                for key, value in scores.items():
+                    if np.isfinite(value):
+                        tf.summary.scalar(key, value)
+
+    def save(at_step: int) -> None:
+        ckpts.elapsed_seconds.assign(elapsed())
+        ckpts.save(at_step)
+
+    guard = callbacks.NonFiniteLossGuard()
+    periodic = callbacks.Periodic(
+        guard=guard,
+        evaluate=evaluate,
+        save=save,
+        eval_every=config.train.eval_every,
+        checkpoint_every=config.train.checkpoint_every,
+        total_steps=config.train.total_steps,
+    )
+    if step == 0 and config.train.eval_at_start:
+        evaluate(0)
+    if step < config.train.total_steps:
+        train_ds = experiment.train_input(
+            config, train_rows, start_example=step * config.train.batch_size
+        )
+        model.fit(
+            train_ds,
+            epochs=config.train.total_steps // loop,
+            initial_epoch=step // loop,
+            steps_per_epoch=loop,
+            callbacks=[guard, logger, periodic],
+            verbose=0,
+        )
+    if guard.failed_step is not None:
+        last = ckpts.latest or "none (the failure came before the first checkpoint)"
+        raise callbacks.NonFiniteLossError(
+            f"non-finite training loss ({guard.value}) at step {guard.failed_step}; stopped "
+            f"without saving. Last good checkpoint: {last}. Lower optimizer.learning_rate, add "
+            "warmup or clipping, or check the inputs."
+        )
+    result = _summarize(config, eval_log, logger, int(model.optimizer.iterations.numpy()))
+    if chief:
+        provenance.write_json(os.path.join(workdir, "train_summary.json"), result)
+    for writer in writers.values():
+        writer.close()
+    return result
+
+
+def _steps_per_loop(train: ml_collections.ConfigDict) -> int:
+    loop = math.gcd(train.checkpoint_every, train.eval_every)
+    if loop <= 0 or train.total_steps % loop:
+        raise ValueError(
+            f"train.total_steps={train.total_steps} must be a positive multiple of "
+            f"gcd(train.checkpoint_every, train.eval_every)={loop}"
+        )
+    return loop
+
+
+def _check_same_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """A workdir holds one experiment: resuming with a different config is refused."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        old = _flatten(json.load(f))
+    new = _flatten(json.loads(config.to_json()))
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if changed:
+        raise ValueError(
+            f"{workdir} holds a run with a different config (fields {changed}); resume with "
+            "the same config or use a new --workdir"
+        )
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _summary_writers(directory: str) -> dict:
+    return {
+        name: tf.summary.create_file_writer(os.path.join(directory, "tensorboard", name))
+        for name in ("train", "eval")
+    }
+
+
+def _write_run_header(writer, config: ml_collections.ConfigDict, train_rows) -> None:
+    """TensorBoard: a few training inputs as the model sees them, and the hyperparameters."""
+    from tensorboard.plugins.hparams import api as hparams
+
+    images = input_pipeline.preview_images(
+        train_rows,
+        count=8,
+        image_size=config.data.image_size,
+        channels=config.data.channels,
+        seed=config.seed,
+        augment=experiment.augment_config(config),
+        resize_mode=config.data.resize_mode,
+    )
+    flat = {
+        k: (v if isinstance(v, bool | int | float | str) else str(v))
+        for k, v in _flatten(json.loads(config.to_json())).items()
+    }
+    with writer.as_default(step=0):
+        tf.summary.image("train_inputs", images, max_outputs=8)
+        hparams.hparams(flat)
+
+
+def _summarize(config, eval_log: callbacks.EvalLog, logger, final_step: int) -> dict:
+    rows = eval_log.rows()
+    task = tasks.get_task(config.task)
+    key = task.main_metric
+    result = {"final_step": final_step, "main_metric": key}
+    if len(rows):
+        result["last_eval"] = {k: _plain(v) for k, v in rows.iloc[-1].items()}
+        result["best"] = {"step": int(rows.loc[rows[key].idxmax(), "step"]), key: rows[key].max()}
+        result["steps_to_threshold"] = {
+            str(t): metrics.steps_to_threshold(rows["step"], rows[key], t)
+            for t in config.eval.thresholds
+        }
+    if logger.images_per_second:
+        result["images_per_second_median"] = float(np.median(logger.images_per_second))
+    return result
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def _log_to_file(workdir: str) -> std_logging.Handler:
+    handler = std_logging.FileHandler(os.path.join(workdir, "train.log"))
+    handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    std_logging.getLogger("absl").addHandler(handler)
+    logging.set_verbosity(logging.INFO)
+    return handler
