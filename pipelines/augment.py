@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import tensorflow as tf
-import tensorflow_addons as tfa
+
+with warnings.catch_warnings():
+    # tensorflow-addons 0.23 announces its end of life on import; the stack pins it on purpose.
+    warnings.simplefilter("ignore", UserWarning)
+    import tensorflow_addons as tfa
 
 
 @dataclasses.dataclass(frozen=True)

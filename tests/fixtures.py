@@ -13,8 +13,9 @@ import numpy as np
 from PIL import Image
 
 
-def write_eyepacs(root: str, grades_by_patient: dict[int, tuple[int, int]], *, size: int = 40,
-                  seed: int = 0) -> str:
+def write_eyepacs(
+    root: str, grades_by_patient: dict[int, tuple[int, int]], *, size: int = 40, seed: int = 0
+) -> str:
     """Writes `trainLabels.csv` and `train/{patient}_{eye}.jpeg` for the given grades."""
     rng = np.random.default_rng(seed)
     os.makedirs(os.path.join(root, "train"), exist_ok=True)

@@ -53,9 +53,10 @@ class RunCheckpoints:
 
     def save_init(self) -> str:
         """Writes the initial weights (model only) as `init/ckpt-0`."""
-        return tf.train.Checkpoint(model=self._model).write(
-            os.path.join(self.directory, INIT, "ckpt-0")
-        )
+        checkpoint = tf.train.Checkpoint(model=self._model)
+        # Touching save_counter creates it, so `restore_weights` finds every object it expects.
+        checkpoint.save_counter  # noqa: B018
+        return checkpoint.write(os.path.join(self.directory, INIT, "ckpt-0"))
 
 
 def checkpoint_path(workdir: str, which: str = LATEST) -> str:

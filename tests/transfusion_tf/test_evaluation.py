@@ -1,0 +1,69 @@
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from transfusion_tf import evaluation, trainer
+from transfusion_tf.configs import retina
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def run(eyepacs_root, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run"))
+    config = retina.get_config("test")
+    config.data.root = eyepacs_root
+    trainer.train_and_evaluate(config, workdir)
+    return workdir
+
+
+def test_evaluate_writes_metrics_and_predictions(run):
+    result = evaluation.evaluate_run(run, split="test", bootstrap_samples=50)
+    assert result["step"] == 6 and result["examples"] == 10 and result["patients"] == 5
+    assert result["bootstrap_samples"] == 50
+    assert result["auc_ci_low"] <= result["auc"] <= result["auc_ci_high"]
+    for key in ("auprc", "kappa", "accuracy", "loss", "auc_grade0", "auc_grade4"):
+        assert key in result
+    saved = json.load(open(os.path.join(run, "metrics.json")))
+    assert saved["test"]["auc"] == result["auc"]
+    predictions = pd.read_csv(os.path.join(run, "predictions_test.csv"))
+    assert len(predictions) == 10
+    assert list(predictions.columns[:3]) == ["image", "patient", "label"]
+    row_sums = predictions[[f"p_grade{k}" for k in range(5)]].sum(axis=1)
+    assert row_sums.round(5).eq(1.0).all()
+
+
+def test_evaluate_init_checkpoint_and_merge_splits(run):
+    evaluation.evaluate_run(run, split="test", bootstrap_samples=0)
+    result = evaluation.evaluate_run(run, split="valid", checkpoint="init", bootstrap_samples=0)
+    assert result["step"] == 0 and result["checkpoint"].endswith("init/ckpt-0")
+    assert set(json.load(open(os.path.join(run, "metrics.json")))) == {"test", "valid"}
+
+
+def test_bad_split_and_missing_checkpoint(run, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown split 'holdout'; this dataset has \['test', "):
+        evaluation.evaluate_run(run, split="holdout")
+    with pytest.raises(FileNotFoundError, match=r"no '4000' checkpoint .*available: \[2, 4, 6\]"):
+        evaluation.evaluate_run(run, checkpoint="4000")
+    with pytest.raises(FileNotFoundError, match="is .* a training workdir"):
+        evaluation.evaluate_run(str(tmp_path))
+
+
+def test_binary_help_and_run(run):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    command = [sys.executable, "-m", "transfusion_tf.evaluate"]
+    usage = subprocess.run([*command, "--help"], capture_output=True, text=True, env=env).stdout
+    for flag in ("--workdir", "--split", "--checkpoint", "--bootstrap_samples"):
+        assert flag in usage
+    out = subprocess.run(
+        [*command, f"--workdir={run}", "--split=valid", "--bootstrap_samples=20"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert "valid: checkpoint" in out and "referable-DR AUC" in out and "metrics.json" in out

@@ -1,0 +1,94 @@
+"""The training binary: --help, and resume after SIGKILL to bit-equal weights."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from transfusion_tf import checkpointing
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _command(root, workdir, total_steps):
+    return [
+        sys.executable,
+        "-m",
+        "transfusion_tf.train",
+        "--config=transfusion_tf/configs/retina.py:test",
+        f"--config.data.root={root}",
+        f"--config.train.total_steps={total_steps}",
+        "--config.train.eval_every=1000",
+        "--config.train.checkpoint_every=2",
+        "--config.augment.rotate_degrees=10",
+        f"--workdir={workdir}",
+    ]
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+
+
+def test_help_lists_the_flags():
+    out = subprocess.run(
+        [sys.executable, "-m", "transfusion_tf.train", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=_env(),
+    ).stdout
+    assert "--config" in out and "--workdir" in out and "resumes" in out
+
+
+def _weights(workdir):
+    reader = tf.train.load_checkpoint(checkpointing.checkpoint_path(workdir))
+    return {
+        key: reader.get_tensor(key)
+        for key in reader.get_variable_to_shape_map()
+        if key.startswith(("model/", "optimizer/")) and "save_counter" not in key
+    }
+
+
+def test_sigkill_then_rerun_ends_equal_to_an_uninterrupted_run(eyepacs_root, tmp_path):
+    total = 200
+    straight = str(tmp_path / "straight")
+    subprocess.run(
+        _command(eyepacs_root, straight, total),
+        cwd=REPO,
+        env=_env(),
+        check=True,
+        capture_output=True,
+    )
+
+    killed = str(tmp_path / "killed")
+    process = subprocess.Popen(
+        _command(eyepacs_root, killed, total),
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(
+        s >= 10 for s in checkpointing.available_steps(killed)
+    ):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    steps_at_kill = checkpointing.available_steps(killed)
+    assert 10 <= max(steps_at_kill) < total, steps_at_kill
+
+    subprocess.run(
+        _command(eyepacs_root, killed, total), cwd=REPO, env=_env(), check=True, capture_output=True
+    )
+    assert max(checkpointing.available_steps(killed)) == total
+    log = open(os.path.join(killed, "train.log")).read()
+    assert f"at step {max(steps_at_kill)}" in log  # It resumed rather than restarting.
+    a, b = _weights(straight), _weights(killed)
+    assert a.keys() == b.keys() and len(a) > 20
+    worst = max(float(np.abs(a[k].astype(np.float64) - b[k]).max()) for k in a)
+    assert worst <= 1e-6, worst

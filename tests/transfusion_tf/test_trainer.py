@@ -1,0 +1,125 @@
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from transfusion_tf import callbacks, checkpointing, experiment, provenance, trainer
+from transfusion_tf.configs import retina
+
+
+def _config(root, **changes):
+    config = retina.get_config("test")
+    config.data.root = root
+    for key, value in changes.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return config
+
+
+@pytest.fixture(scope="module")
+def finished_run(eyepacs_root, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run"))
+    summary = trainer.train_and_evaluate(_config(eyepacs_root), workdir)
+    return workdir, summary
+
+
+def test_run_writes_everything_it_promises(finished_run):
+    workdir, summary = finished_run
+    for name in (
+        "config.json",
+        "provenance.json",
+        "data_summary.json",
+        "train.log",
+        "eval_log.csv",
+        "train_summary.json",
+        "checkpoints/init/ckpt-0.index",
+        "checkpoints/ckpt-6.index",
+    ):
+        assert os.path.exists(os.path.join(workdir, name)), name
+    assert os.listdir(os.path.join(workdir, "tensorboard", "train"))
+    log = pd.read_csv(os.path.join(workdir, "eval_log.csv"))
+    assert list(log["step"]) == [2, 4, 6]
+    assert list(log["examples_seen"]) == [8, 16, 24]
+    assert {"seconds", "train_loss", "learning_rate", "loss", "auc", "auc_ci_low", "kappa"} <= set(
+        log.columns
+    )
+    assert (np.diff(log["seconds"]) > 0).all()
+    assert summary["final_step"] == 6 and summary["main_metric"] == "auc"
+    assert set(summary["steps_to_threshold"]) == {"0.85", "0.91"}
+    data = json.load(open(os.path.join(workdir, "data_summary.json")))
+    assert data["splits"]["train"]["images"] == 60 and data["skipped_images"] == 0
+    assert checkpointing.available_steps(workdir) == [2, 4, 6]
+
+
+def test_config_round_trips_and_init_differs_from_final(finished_run):
+    workdir, _ = finished_run
+    config = experiment.load_config(workdir)
+    assert config.model.name == "cbr_tiny" and list(config.model.options.widths) == [4, 8, 8, 8]
+    init = tf.train.load_checkpoint(checkpointing.checkpoint_path(workdir, "init"))
+    final = tf.train.load_checkpoint(checkpointing.checkpoint_path(workdir, "latest"))
+    key = "model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"
+    assert init.get_tensor(key).shape == (5, 5, 3, 4)
+    assert not np.array_equal(init.get_tensor(key), final.get_tensor(key))
+
+
+def test_rerunning_a_finished_run_trains_nothing_more(finished_run, eyepacs_root):
+    workdir, _ = finished_run
+    trainer.train_and_evaluate(_config(eyepacs_root), workdir)
+    assert len(pd.read_csv(os.path.join(workdir, "eval_log.csv"))) == 3
+    launches = json.load(open(os.path.join(workdir, "provenance.json")))["launches"]
+    assert len(launches) == 2 and launches[0]["versions"]["tensorflow"] == "2.15.1"
+
+
+def test_resuming_with_another_config_is_refused(finished_run, eyepacs_root):
+    workdir, _ = finished_run
+    config = _config(eyepacs_root, **{"optimizer.learning_rate": 0.5, "seed": 3})
+    with pytest.raises(
+        ValueError, match=r"different config \(fields \['optimizer.learning_rate', " r"'seed'\]\)"
+    ):
+        trainer.train_and_evaluate(config, workdir)
+
+
+def test_a_locked_workdir_is_refused(eyepacs_root, tmp_path):
+    lock = provenance.WorkdirLock(str(tmp_path))
+    try:
+        with pytest.raises(provenance.WorkdirLocked):
+            trainer.train_and_evaluate(_config(eyepacs_root), str(tmp_path))
+    finally:
+        lock.release()
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_a_loadable_checkpoint(eyepacs_root, tmp_path):
+    # The learning rate becomes infinite after step 4, so update 5 makes the weights
+    # non-finite and the loss of step 6 is NaN.
+    config = _config(
+        eyepacs_root,
+        **{
+            "train.total_steps": 12,
+            "optimizer.name": "sgd",
+            "schedule.name": "step",
+            "schedule.boundaries": (4,),
+            "schedule.gamma": float("inf"),
+        },
+    )
+    with pytest.raises(callbacks.NonFiniteLossError, match=r"\(nan\) at step 6; .*ckpt-4"):
+        trainer.train_and_evaluate(config, str(tmp_path))
+    assert checkpointing.available_steps(str(tmp_path)) == [2, 4]
+    model = experiment.build_model(config)
+    checkpointing.restore_weights(model, checkpointing.checkpoint_path(str(tmp_path)))
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert list(pd.read_csv(tmp_path / "eval_log.csv")["step"]) == [2, 4]
+
+
+def test_eval_at_start_and_bad_loop_length(eyepacs_root, tmp_path):
+    config = _config(eyepacs_root, **{"train.eval_at_start": True, "train.total_steps": 2})
+    trainer.train_and_evaluate(config, str(tmp_path / "a"))
+    assert list(pd.read_csv(tmp_path / "a" / "eval_log.csv")["step"]) == [0, 2]
+    config = _config(eyepacs_root, **{"train.total_steps": 7})
+    with pytest.raises(ValueError, match="total_steps=7 must be a positive multiple of"):
+        trainer.train_and_evaluate(config, str(tmp_path / "b"))
