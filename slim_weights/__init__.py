@@ -1,0 +1,1 @@
+"""Released TF-Slim ImageNet checkpoints: manifest, reading, loading by name, download."""
