@@ -122,7 +122,7 @@ def write_checkpoint(
 
     Args:
       variables: tensors to store under exactly these names.
-      path: the V1 file or V2 prefix to write; its directory must exist.
+      path: the V1 file or V2 prefix to write; its directory is created if needed.
       version: 'V1' (one file, the format of the released checkpoints) or 'V2'.
 
     Returns:
@@ -135,6 +135,7 @@ def write_checkpoint(
     if version not in formats:
         raise ValueError(f"unknown checkpoint version {version!r}; valid: V1, V2")
     path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with tf.Graph().as_default():
         tf_vars = {}
         feeds = {}

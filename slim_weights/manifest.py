@@ -74,6 +74,7 @@ class CheckpointEntry:
       head_scopes: scopes of the classifier head(s); exclude them to load into a model
         with a new head (the fine-tuning case).
       class_scopes: layers whose last axis indexes classes; `label_offset` applies there.
+      aux_scopes: optional auxiliary heads; exclude them to load into a model without.
       first_conv: the first conv kernel, (h, w, 3, out); adapt it for grayscale input.
     """
 
@@ -88,6 +89,7 @@ class CheckpointEntry:
     scope: str
     head_scopes: tuple[str, ...]
     class_scopes: tuple[str, ...]
+    aux_scopes: tuple[str, ...]
     first_conv: str
 
     def inventory(self) -> dict[str, tuple[int, ...]]:
@@ -121,6 +123,7 @@ _ENTRIES = {
         scope="resnet_v1_50",
         head_scopes=("resnet_v1_50/logits",),
         class_scopes=("resnet_v1_50/logits",),
+        aux_scopes=(),
         first_conv="resnet_v1_50/conv1/weights",
     ),
     "inception_v3": CheckpointEntry(
@@ -136,6 +139,8 @@ _ENTRIES = {
         scope="InceptionV3",
         head_scopes=("InceptionV3/Logits", "InceptionV3/AuxLogits"),
         class_scopes=("InceptionV3/Logits/Conv2d_1c_1x1", "InceptionV3/AuxLogits/Conv2d_2b_1x1"),
+        # The AuxLogits head only fits 299 px input (see transfusion_tf.models.inception_v3).
+        aux_scopes=("InceptionV3/AuxLogits",),
         first_conv="InceptionV3/Conv2d_1a_3x3/weights",
     ),
 }
