@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from slim_weights import loading, manifest
 from tests.slim_reference import random_slim_values
-from transfusion_tf.models import get_model
+from transfusion_tf.models import endpoints, get_model
+from transfusion_tf.models.layout import get_endpoint_layers
 
 
 def _tiny(num_classes=4, channels=3, name="tiny"):
@@ -164,14 +165,30 @@ def test_one_renamed_variable_fails_with_both_names():
 def test_grayscale_model_equals_rgb_model_on_replicated_gray(model_name, size):
     entry = manifest.get_entry(model_name)
     values = random_slim_values(entry.inventory(), seed=3)
-    exclude = entry.aux_scopes
     rgb = get_model(model_name, num_classes=entry.num_classes, input_shape=(size, size, 3))
     gray = get_model(model_name, num_classes=entry.num_classes, input_shape=(size, size, 1))
-    loading.load_into(rgb, values, exclude_scopes=exclude)
+    loading.load_into(rgb, values, exclude_scopes=entry.aux_scopes)
     loading.load_into(
-        gray, loading.sum_rgb_channels(values, entry.first_conv), exclude_scopes=exclude
+        gray, loading.sum_rgb_channels(values, entry.first_conv), exclude_scopes=entry.aux_scopes
     )
+    # The fine-tuning path: a new 5-way head, the first conv adapted by inspection.
+    gray_new_head = get_model(model_name, num_classes=5, input_shape=(size, size, 1))
+    report = loading.load_for_fine_tuning(gray_new_head, entry, values)
+    assert set(report.excluded_model) == {
+        loading.slim_name(v.name)
+        for v in gray_new_head.get_layer(_logits_layer(gray_new_head)).weights
+    }
     image = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype(np.float32)
-    expected = rgb(np.repeat(image, 3, axis=-1), training=False).numpy()
+    replicated = np.repeat(image, 3, axis=-1)
+    expected = rgb(replicated, training=False).numpy()
     actual = gray(image, training=False).numpy()
     assert np.max(np.abs(actual - expected)) <= 1e-5 * np.max(np.abs(expected))
+    expected_features = endpoints(rgb)(replicated, training=False)["pre_logits"].numpy()
+    actual_features = endpoints(gray_new_head)(image, training=False)["pre_logits"].numpy()
+    assert np.max(np.abs(actual_features - expected_features)) <= 1e-5 * np.max(
+        np.abs(expected_features)
+    )
+
+
+def _logits_layer(model):
+    return dict(get_endpoint_layers(model))["logits"]
