@@ -17,12 +17,16 @@ from transfusion_tf.models import get_model
 ENTRY = manifest.get_entry("inception_v3")
 
 
+def _write(model, tmp_path_factory, seed):
+    values = random_slim_values(manifest.get_entry(model).inventory(), seed=seed)
+    values["global_step"] = np.array(7, np.int64)
+    path = tmp_path_factory.mktemp("ckpt") / f"{model}.ckpt"
+    return values, checkpoint.write_checkpoint(values, path, version="V1")
+
+
 @pytest.fixture(scope="module")
 def slim_checkpoint(tmp_path_factory):
-    values = random_slim_values(ENTRY.inventory(), seed=5)
-    values["global_step"] = np.array(7, np.int64)
-    path = tmp_path_factory.mktemp("ckpt") / "inception_v3.ckpt"
-    return values, checkpoint.write_checkpoint(values, path, version="V1")
+    return _write("inception_v3", tmp_path_factory, seed=5)
 
 
 def _assert_loaded(model, values, label_offset=0):
@@ -34,14 +38,23 @@ def _assert_loaded(model, values, label_offset=0):
         np.testing.assert_array_equal(var.numpy(), expected.reshape(var.shape))
 
 
-@pytest.mark.parametrize("suffix", [".h5", ""])  # HDF5, TF format
-def test_full_checkpoint_round_trips(slim_checkpoint, tmp_path, suffix):
+def test_full_inception_checkpoint_round_trips_through_hdf5(slim_checkpoint, tmp_path):
     values, path = slim_checkpoint
-    output = str(tmp_path / f"inception_v3{suffix}")
+    output = str(tmp_path / "inception_v3.h5")
     report = convert_checkpoint("inception_v3", path, output)
     assert sorted(report.loaded) == sorted(ENTRY.inventory())  # every variable consumed
     assert report.ignored == ("global_step",)
     model = get_model("inception_v3", num_classes=1001, input_shape=(299, 299, 3), aux_logits=True)
+    model.load_weights(output)
+    _assert_loaded(model, values)
+
+
+def test_full_resnet_checkpoint_round_trips_through_tf_format(tmp_path_factory, tmp_path):
+    values, path = _write("resnet_v1_50", tmp_path_factory, seed=6)
+    output = str(tmp_path / "resnet_v1_50")
+    report = convert_checkpoint("resnet_v1_50", path, output)
+    assert sorted(report.loaded) == sorted(manifest.get_entry("resnet_v1_50").inventory())
+    model = get_model("resnet_v1_50", num_classes=1000, input_shape=(40, 40, 3))
     model.load_weights(output)
     _assert_loaded(model, values)
 
