@@ -45,17 +45,28 @@ def _model(num_classes=1001, size=299, channels=3, aux_logits=False):
     )
 
 
-def test_variables_are_slim_inventory_by_mechanical_rename():
-    model = _model(aux_logits=True)
-    ours = {loading.slim_name(v.name): tuple(v.shape) for v in model.variables}
+@pytest.fixture(scope="module")
+def model_aux():
+    """The checkpoint's own configuration: 1001 classes, aux head, 299 px (built once)."""
+    return _model(aux_logits=True)
+
+
+@pytest.fixture(scope="module")
+def model_5():
+    """A fine-tuning configuration: a new 5-way head, no aux, 299 px."""
+    return _model(num_classes=5)
+
+
+def test_variables_are_slim_inventory_by_mechanical_rename(model_aux):
+    ours = {loading.slim_name(v.name): tuple(v.shape) for v in model_aux.variables}
     expected = ENTRY.inventory()
     assert sorted(ours) == sorted(expected)
     expected["InceptionV3/Logits/Conv2d_1c_1x1/weights"] = (2048, 1001)
     assert ours == expected
 
 
-def test_quirky_slim_names_are_kept():
-    names = {loading.slim_name(v.name) for v in _model(num_classes=3, size=75).variables}
+def test_quirky_slim_names_are_kept(model_5):
+    names = {loading.slim_name(v.name) for v in model_5.variables}
     for name in (
         "InceptionV3/Mixed_5c/Branch_1/Conv2d_0b_1x1/weights",
         "InceptionV3/Mixed_5c/Branch_1/Conv_1_0c_5x5/weights",
@@ -66,24 +77,29 @@ def test_quirky_slim_names_are_kept():
     ):
         assert name in names
     assert "InceptionV3/Mixed_5c/Branch_1/Conv2d_0a_1x1/weights" not in names
+    assert tuple(model_5.get_layer("InceptionV3/Mixed_6a/Branch_0/Conv2d_1a_1x1").kernel.shape) == (
+        3,
+        3,
+        288,
+        384,
+    )
     # BatchNorm without gamma, as slim's inception arg scope builds it.
     assert not any(n.endswith("/gamma") for n in names)
 
 
-def test_parameter_counts_are_pinned():
-    assert _model(aux_logits=True).count_params() == 27_182_194  # = the slim inventory
-    no_aux = _model()
-    trainable = sum(int(np.prod(v.shape)) for v in no_aux.trainable_variables)
-    assert no_aux.count_params() == 23_853_833
-    assert trainable == 23_819_401
+def test_parameter_counts_are_pinned(model_aux, model_5):
+    assert model_aux.count_params() == 27_182_194  # = the slim inventory
+    without_aux = [v for v in model_aux.variables if "/AuxLogits/" not in v.name]
+    assert sum(int(np.prod(v.shape)) for v in without_aux) == 23_853_833
+    trainable = [v for v in model_aux.trainable_variables if "/AuxLogits/" not in v.name]
+    assert sum(int(np.prod(v.shape)) for v in trainable) == 23_819_401
     # A 5-way head without aux: the slim body (21,802,784) plus 2048 * 5 + 5.
-    assert _model(num_classes=5, size=75).count_params() == 21_813_029
+    assert model_5.count_params() == 21_813_029
 
 
-def test_endpoints_names_and_shapes():
-    model = _model(num_classes=5)
-    assert endpoint_names(model) == [*BODY, "pre_logits", "logits"]
-    shapes = {k: tuple(v.shape)[1:] for k, v in endpoints(model).output.items()}
+def test_endpoints_names_and_shapes(model_5):
+    assert endpoint_names(model_5) == [*BODY, "pre_logits", "logits"]
+    shapes = {k: tuple(v.shape)[1:] for k, v in endpoints(model_5).output.items()}
     assert shapes["Conv2d_1a_3x3"] == (149, 149, 32)
     assert shapes["MaxPool_5a_3x3"] == (35, 35, 192)
     assert shapes["Mixed_5b"] == (35, 35, 256)
@@ -161,9 +177,9 @@ def test_slim_graph_inventory_equals_manifest(slim_run):
     assert sum(int(np.prod(s)) for s in slim_run["inventory"].values()) == 27_182_194
 
 
-def test_matches_slim_graph_at_299_with_aux(slim_run, capsys):
+def test_matches_slim_graph_at_299_with_aux(slim_run, capsys, model_aux):
     variables = checkpoint.read_checkpoint(slim_run["prefixes"]["V1"])
-    model = _model(aux_logits=True)
+    model = model_aux
     report = loading.load_into(model, variables)
     assert sorted(report.loaded) == sorted(ENTRY.inventory())
     assert report.ignored == ("InceptionV3/Conv2d_1a_3x3/weights/Momentum", "global_step")
