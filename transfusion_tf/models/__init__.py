@@ -1,4 +1,4 @@
-"""Model registry: `get_model(name, ...)` and `endpoints(model)`.
+"""Model registry: `get_model(name, ...)`, `endpoints(model)`, `variable_endpoints(model)`.
 
 Registered names:
   cbr_large_t, cbr_large_w, cbr_small, cbr_tiny   (SPEC §2, the paper's CBR family)
@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from transfusion_tf.models import cbr, inception_v3, resnet_v1
 from transfusion_tf.models.layout import get_endpoint_layers
+from transfusion_tf.models.layout import variable_endpoints as variable_endpoints
 
 _MODELS: dict[str, Callable[..., tf.keras.Model]] = {
     **{name: functools.partial(cbr.build_cbr, name) for name in cbr.CBR_SPECS},
@@ -52,6 +53,54 @@ def get_model(
             f"unknown model {name!r}; valid names: {', '.join(list_models())}"
         ) from None
     return builder(num_classes=num_classes, input_shape=tuple(input_shape), **options)
+
+
+def slim_top_options(name: str, options: dict, *, up_to: str, width_factor: float) -> dict:
+    """Builder options for the hybrid model: blocks above `up_to` `width_factor` times as wide.
+
+    The paper's hybrid (SPEC §1 item 7) keeps ResNet-50's blocks up to block2 and gives
+    blocks 3-4 half the channels. CBRs are narrowed the same way, block by block.
+
+    Args:
+      name: a registered model with block endpoints (`resnet_v1_50` or a CBR).
+      options: the builder options otherwise used (e.g. explicit CBR `widths`).
+      up_to: the last block kept at full width (`conv1`, `block1`, ...).
+      width_factor: factor on the channels of every later block (> 0).
+
+    Returns:
+      A new options dict.
+
+    Raises:
+      ValueError: for a model without such blocks, an unknown `up_to` (the message lists
+        the valid ones) or a non-positive factor.
+    """
+    if width_factor <= 0:
+        raise ValueError(f"width_factor must be > 0, got {width_factor}")
+    options = dict(options)
+    if name in cbr.CBR_SPECS:
+        widths = list(options.get("widths") or cbr.CBR_SPECS[name].widths)
+        blocks = [f"block{i}" for i in range(1, len(widths) + 1)]
+        keep = _blocks_kept(name, blocks, up_to)
+        options["widths"] = tuple(
+            w if i < keep else max(1, round(w * width_factor)) for i, w in enumerate(widths)
+        )
+    elif name == "resnet_v1_50":
+        blocks = ["conv1"] + [b[0] for b in resnet_v1.BLOCKS]
+        keep = _blocks_kept(name, blocks, up_to) - 1  # conv1 has no width factor.
+        factors = list(options.get("width_factors", (1.0,) * len(resnet_v1.BLOCKS)))
+        options["width_factors"] = tuple(
+            f if i < keep else f * width_factor for i, f in enumerate(factors)
+        )
+    else:
+        valid = ["resnet_v1_50", *sorted(cbr.CBR_SPECS)]
+        raise ValueError(f"no slim-top variant of {name!r}; defined for {', '.join(valid)}")
+    return options
+
+
+def _blocks_kept(name: str, blocks: list[str], up_to: str) -> int:
+    if up_to not in blocks:
+        raise ValueError(f"{name}: up_to={up_to!r} is not one of {', '.join(blocks)}")
+    return blocks.index(up_to) + 1
 
 
 def endpoint_names(model: tf.keras.Model) -> list[str]:

@@ -47,6 +47,7 @@ def build_resnet_v1_50(
     bn_momentum: float = 0.997,
     bn_epsilon: float = 1e-5,
     head_dtype: str = "float32",
+    width_factors: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
 ) -> tf.keras.Model:
     """Builds ResNet-50 v1 with slim's structure and variable names.
 
@@ -57,6 +58,11 @@ def build_resnet_v1_50(
       bn_epsilon: BatchNormalization epsilon (slim's 1e-5; the checkpoint expects it).
       head_dtype: dtype of the logits layer; float32 keeps the head exact under mixed
         precision.
+      width_factors: per block (block1..block4), a factor on its bottleneck and output
+        depths (rounded; depth = 4 x bottleneck depth). The paper's hybrid keeps blocks 1-2
+        and halves blocks 3-4: (1, 1, 0.5, 0.5). Where a block's input depth then equals its
+        output depth, unit_1 gets slim's identity shortcut instead of a projection, exactly
+        as slim's `bottleneck` decides.
 
     Returns:
       A functional Keras model mapping float images (batch, h, w, c), preprocessed the
@@ -65,9 +71,13 @@ def build_resnet_v1_50(
       (32), `pre_logits` (batch, 2048), `logits`.
 
     Raises:
-      ValueError: on a bad input shape.
+      ValueError: on a bad input shape or a width_factors of the wrong length or sign.
     """
     _check_input_shape(input_shape)
+    if len(width_factors) != len(BLOCKS) or min(width_factors) <= 0:
+        raise ValueError(
+            f"{SCOPE}: width_factors needs {len(BLOCKS)} positive factors, got {width_factors}"
+        )
     inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
     # slim's conv2d_same for stride 2: pad (k-1)//2 before and the rest after, then VALID.
     x = tf.keras.layers.ZeroPadding2D(3, name=f"{SCOPE}/conv1/pad")(inputs)
@@ -75,7 +85,8 @@ def build_resnet_v1_50(
     endpoints = [("conv1", f"{SCOPE}/conv1/Relu")]
     # SAME max-pooling pads only at the bottom/right for even sizes, as slim does.
     x = tf.keras.layers.MaxPool2D(3, strides=2, padding="same", name=f"{SCOPE}/pool1")(x)
-    for block, depth_bottleneck, units, stride in BLOCKS:
+    for (block, base_depth, units, stride), factor in zip(BLOCKS, width_factors, strict=True):
+        depth_bottleneck = max(1, round(base_depth * factor))
         for unit in range(1, units + 1):
             scope = f"{SCOPE}/{block}/unit_{unit}/bottleneck_v1"
             x = _bottleneck(

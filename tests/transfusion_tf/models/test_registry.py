@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from transfusion_tf.models import endpoint_names, get_model, list_models
+from transfusion_tf.models import endpoint_names, get_model, list_models, slim_top_options
 
 # The smallest input each family accepts.
 TINY = {"resnet_v1_50": 32, "inception_v3": 75}
@@ -39,3 +39,39 @@ def test_forward_is_finite_and_every_variable_gets_a_gradient(name):
     assert not missing, f"{name}: no gradient reaches {missing}"
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
     assert endpoint_names(model)[-2:] == ["pre_logits", "logits"]
+
+
+def test_slim_top_options_narrow_the_blocks_above():
+    assert slim_top_options("resnet_v1_50", {}, up_to="block2", width_factor=0.5) == {
+        "width_factors": (1.0, 1.0, 0.5, 0.5)
+    }
+    assert slim_top_options("resnet_v1_50", {}, up_to="conv1", width_factor=0.25) == {
+        "width_factors": (0.25, 0.25, 0.25, 0.25)
+    }
+    assert slim_top_options("cbr_small", {}, up_to="block1", width_factor=0.5) == {
+        "widths": (32, 32, 64, 128)
+    }
+    assert slim_top_options("cbr_tiny", {"widths": (4, 8, 8, 8)}, up_to="block2", width_factor=0.5)[
+        "widths"
+    ] == (4, 8, 4, 4)
+    with pytest.raises(ValueError, match="up_to='block5' is not one of conv1, block1, block2"):
+        slim_top_options("resnet_v1_50", {}, up_to="block5", width_factor=0.5)
+    with pytest.raises(ValueError, match="no slim-top variant of 'inception_v3'"):
+        slim_top_options("inception_v3", {}, up_to="Mixed_5b", width_factor=0.5)
+    with pytest.raises(ValueError, match="width_factor must be > 0"):
+        slim_top_options("cbr_small", {}, up_to="block1", width_factor=0.0)
+
+
+def test_hybrid_resnet_parameter_count_is_pinned():
+    """The paper's hybrid: ResNet-50 blocks 1-2 as they are, blocks 3-4 at half width."""
+    options = slim_top_options("resnet_v1_50", {}, up_to="block2", width_factor=0.5)
+    model = get_model("resnet_v1_50", num_classes=5, input_shape=(32, 32, 3), **options)
+    assert model.count_params() == 6_907_845  # vs 23,571,397 at full width (5-way head)
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    assert trainable == 6_877_253
+    names = {v.name for v in model.variables}
+    # Block 3's input (512) now equals its output depth: slim's identity shortcut, no conv.
+    assert "resnet_v1_50/block3/unit_1/bottleneck_v1/shortcut/kernel:0" not in names
+    assert "resnet_v1_50/block4/unit_1/bottleneck_v1/shortcut/kernel:0" in names
+    with pytest.raises(ValueError, match="width_factors needs 4 positive factors"):
+        get_model("resnet_v1_50", num_classes=5, input_shape=(32, 32, 3), width_factors=(1, 1))
