@@ -1,18 +1,22 @@
-"""Dataset registry: `load_dataset(name, root, ...)` -> patient-level splits of checked rows.
+"""Dataset registry: `load_dataset(name, root, ...)` -> the splits of a dataset, checked.
 
-Each entry reads a public dataset in its distributed layout. Rows carry `path`, `label`,
-`patient`, and `source`/`line` (the label file and line they came from) so any later error
-can name them.
+Each entry reads a public dataset in its distributed layout. Image-file datasets
+(`eyepacs`) give a `LoadedDataset` of patient-level splits of rows carrying `path`,
+`label`, `patient`, and `source`/`line` (the label file and line they came from) so any
+later error can name them. Record datasets (`imagenet`: TF-Slim ImageNet TFRecords, also
+the synthetic source task) give a `RecordDataset` of `RecordSplit`s: shard files and the
+per-example parse function.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from pipelines import eyepacs, image_files, splits
+from pipelines import eyepacs, image_files, imagenet, splits
 from pipelines.tables import DataError
 
 
@@ -70,8 +74,87 @@ def _load_eyepacs(
 
 _DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")
 
-_DATASETS: dict[str, Callable[..., LoadedDataset]] = {
+
+@dataclasses.dataclass(frozen=True)
+class RecordSplit:
+    """One split stored as TFRecord shards.
+
+    Attributes:
+      files: shard paths, in shard order.
+      parse: parse(serialized, source=file) -> {'image': encoded bytes, 'label': ...}.
+    """
+
+    files: tuple[str, ...]
+    parse: Callable
+
+
+@dataclasses.dataclass
+class RecordDataset:
+    """Splits stored as TFRecords (official splits; nothing is re-split or scanned).
+
+    Attributes:
+      name: registry name.
+      splits: split name -> `RecordSplit`.
+      num_classes: label values lie in [0, num_classes) after the reader's offset.
+      label_names: class names by label ('' where unknown).
+      bad_images: always empty: records are checked as they are read.
+    """
+
+    name: str
+    splits: dict[str, RecordSplit]
+    num_classes: int
+    label_names: tuple[str, ...]
+    bad_images: list = dataclasses.field(default_factory=list)
+
+    def summary(self) -> dict:
+        """Shards per split (records are not counted: that would read the whole split)."""
+        return {
+            "dataset": self.name,
+            "format": "tfrecord",
+            "num_classes": self.num_classes,
+            "splits": {
+                split: {"shards": len(s.files), "first_shard": s.files[0]}
+                for split, s in self.splits.items()
+            },
+            "skipped_images": 0,
+            "skipped": [],
+        }
+
+
+def _load_imagenet(
+    root: str,
+    *,
+    split_fractions: Mapping[str, float],
+    split_seed: int,
+    image_scan: str,
+    on_bad_image: str,
+    label_offset: int = imagenet.SLIM_LABEL_OFFSET,
+    num_classes: int | None = None,
+) -> RecordDataset:
+    """ImageNet-layout TFRecords: the official `train` and `validation` splits.
+
+    `split_fractions`, `split_seed`, `image_scan` and `on_bad_image` concern file datasets
+    and are not used. `num_classes` defaults to the classes of `labels.txt` when present,
+    else ImageNet's 1000; labels are checked against it as records are read.
+    """
+    del split_fractions, split_seed, image_scan, on_bad_image
+    names = imagenet.read_label_names(root, label_offset=label_offset)
+    if num_classes is None:
+        num_classes = max(names) + 1 if names else imagenet.IMAGENET_CLASSES
+    parse = functools.partial(
+        imagenet.parse_example, label_offset=label_offset, num_classes=num_classes
+    )
+    parts = {
+        split: RecordSplit(tuple(imagenet.list_shards(root, split)), parse)
+        for split in imagenet.SPLITS
+    }
+    label_names = tuple(names.get(i, "") for i in range(num_classes))
+    return RecordDataset("imagenet", parts, num_classes, label_names)
+
+
+_DATASETS: dict[str, Callable[..., LoadedDataset | RecordDataset]] = {
     "eyepacs": _load_eyepacs,
+    "imagenet": _load_imagenet,
 }
 
 
@@ -88,7 +171,7 @@ def load_dataset(
     image_scan: str = "header",
     on_bad_image: str = "stop",
     **options,
-) -> LoadedDataset:
+) -> LoadedDataset | RecordDataset:
     """Reads a registered dataset, splits it by patient and checks its images.
 
     Args:
@@ -99,7 +182,11 @@ def load_dataset(
       split_seed: seeds the patient assignment.
       image_scan: `none`, `header` or `decode` (see `pipelines.image_files`).
       on_bad_image: `stop` (default) or `skip`; skipped images are returned and counted.
-      **options: reader options (e.g. `labels_file`, `image_dir`, `extension`).
+      **options: reader options (e.g. `labels_file`, `image_dir`, `extension` for
+        EyePACS; `label_offset`, `num_classes` for ImageNet-layout records).
+
+    Returns:
+      A `LoadedDataset` (image files) or a `RecordDataset` (TFRecords).
 
     Raises:
       ValueError: for an unknown name (the message lists the valid ones).

@@ -21,10 +21,26 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def load_image(path: tf.Tensor, *, size: int, channels: int, resize_mode: str = "pad") -> tf.Tensor:
-    """Reads, decodes and resizes one image file.
+    """Reads, decodes and resizes one image file (see `decode_image`).
 
     Args:
       path: scalar string tensor.
+
+    Returns:
+      uint8 tensor (size, size, channels).
+    """
+    return decode_image(
+        tf.io.read_file(path), size=size, channels=channels, resize_mode=resize_mode
+    )
+
+
+def decode_image(
+    encoded: tf.Tensor, *, size: int, channels: int, resize_mode: str = "pad"
+) -> tf.Tensor:
+    """Decodes and resizes one encoded image (JPEG, PNG, GIF or BMP bytes).
+
+    Args:
+      encoded: scalar string tensor.
       size: output side in pixels.
       channels: 1 (grayscale; RGB files are converted) or 3 (grayscale files replicated).
       resize_mode: `pad` keeps the aspect ratio and pads with black (fundus photographs are
@@ -34,7 +50,7 @@ def load_image(path: tf.Tensor, *, size: int, channels: int, resize_mode: str = 
     Returns:
       uint8 tensor (size, size, channels).
     """
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
     image.set_shape([None, None, channels])
     image = tf.cast(image, tf.float32)
     if resize_mode == "pad":
@@ -121,14 +137,37 @@ def train_dataset(
         ds = ds.enumerate().skip(start_example)
 
     def finish(index, example):
-        image = tf.cast(example["image"], tf.float32)
-        if augment.enabled:
-            image = augment_lib.augment(image, tf.stack([tf.cast(seed, tf.int64), index]), augment)
-        return preprocess(image), example["label"]
+        image = augment_and_preprocess(
+            example["image"], index, seed=seed, augment=augment, preprocess=preprocess
+        )
+        return image, example["label"]
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
-    return ds.prefetch(AUTOTUNE).with_options(_options())
+    return ds.prefetch(AUTOTUNE).with_options(options())
+
+
+def augment_and_preprocess(
+    image: tf.Tensor,
+    index: tf.Tensor,
+    *,
+    seed: int,
+    augment: augment_lib.AugmentConfig,
+    preprocess,
+) -> tf.Tensor:
+    """Augments example `index` of a stream with seed (seed, index), then preprocesses.
+
+    Args:
+      image: uint8 (h, w, c).
+      index: int64 scalar, the example's position in the stream.
+
+    Returns:
+      float32 (h, w, c) at the model's input scale.
+    """
+    image = tf.cast(image, tf.float32)
+    if augment.enabled:
+        image = augment_lib.augment(image, tf.stack([tf.cast(seed, tf.int64), index]), augment)
+    return preprocess(image)
 
 
 def eval_dataset(
@@ -159,7 +198,7 @@ def eval_dataset(
     if cache != "none":
         ds = ds.cache("" if cache == "memory" else cache)
     ds = ds.map(lambda image, label: (preprocess(tf.cast(image, tf.float32)), label))
-    return ds.batch(batch_size).prefetch(AUTOTUNE).with_options(_options())
+    return ds.batch(batch_size).prefetch(AUTOTUNE).with_options(options())
 
 
 def preview_images(
@@ -192,7 +231,8 @@ def preview_images(
     return images.numpy()
 
 
-def _options() -> tf.data.Options:
-    options = tf.data.Options()
-    options.deterministic = True
-    return options
+def options() -> tf.data.Options:
+    """Deterministic element order (the resume guarantee depends on it)."""
+    opts = tf.data.Options()
+    opts.deterministic = True
+    return opts
