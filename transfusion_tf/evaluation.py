@@ -11,7 +11,7 @@ import os
 
 from absl import logging
 
-from transfusion_tf import checkpointing, experiment, precision, provenance, tasks
+from transfusion_tf import checkpointing, experiment, precision, provenance
 
 
 def evaluate_run(
@@ -44,21 +44,23 @@ def evaluate_run(
     data = experiment.load_data(config)
     if split not in data.splits:
         raise ValueError(f"unknown split {split!r}; this dataset has {sorted(data.splits)}")
-    rows = data.splits[split]
+    part = data.splits[split]
     precision.apply_precision(config.precision)
     model = experiment.build_model(config)
     checkpointing.restore_weights(model, path)
     samples = config.eval.bootstrap_samples if bootstrap_samples is None else bootstrap_samples
-    scores, logits = experiment.evaluate_rows(model, config, rows, bootstrap_samples=samples)
+    scores, logits, predictions = experiment.evaluate_split(
+        model,
+        config,
+        part,
+        bootstrap_samples=samples,
+        preprocessing=experiment.preprocessing_name(config, workdir),
+    )
     step = os.path.basename(path).rsplit("-", 1)[-1]
-    result = {
-        "checkpoint": path,
-        "step": int(step),
-        "patients": int(rows["patient"].nunique()),
-        "bootstrap_samples": samples,
-        "skipped_images": len(data.bad_images),
-        **scores,
-    }
+    result = {"checkpoint": path, "step": int(step)}
+    if "patient" in predictions:
+        result["patients"] = int(predictions["patient"].nunique())
+    result.update({"bootstrap_samples": samples, "skipped_images": len(data.bad_images), **scores})
     metrics_path = os.path.join(workdir, "metrics.json")
     everything = {}
     if os.path.exists(metrics_path):
@@ -67,9 +69,7 @@ def evaluate_run(
     everything[split] = result
     provenance.write_json(metrics_path, everything)
 
-    task = tasks.get_task(config.task)
-    columns = ["image", "patient", "label"] if "image" in rows else ["patient", "label"]
-    predictions = rows[columns].reset_index(drop=True)
+    task = experiment.get_task(config)
     for name, values in task.prediction_columns(logits).items():
         predictions[name] = values
     predictions.to_csv(os.path.join(workdir, f"predictions_{split}.csv"), index=False)
@@ -80,13 +80,14 @@ def evaluate_run(
 def format_metrics(result: dict) -> str:
     """A short human-readable block for the console."""
     lines = [f"checkpoint {result['checkpoint']} (step {result['step']})"]
-    lines.append(f"  images {result['examples']}, patients {result['patients']}")
+    patients = f", patients {result['patients']}" if "patients" in result else ""
+    lines.append(f"  images {result['examples']}{patients}")
     if "auc" in result:
         lines.append(
             f"  referable-DR AUC {result['auc']:.4f} "
             f"(95% CI {result['auc_ci_low']:.4f}-{result['auc_ci_high']:.4f}, patient bootstrap)"
         )
-    for key in ("auprc", "kappa", "accuracy", "loss"):
+    for key in ("auprc", "kappa", "accuracy", "top5", "loss"):
         if key in result:
             lines.append(f"  {key} {result[key]:.4f}")
     return "\n".join(lines)

@@ -11,15 +11,24 @@ import pandas as pd
 import tensorflow as tf
 
 from pipelines import augment as augment_lib
-from pipelines import datasets, input_pipeline
-from transfusion_tf import models, tasks
+from pipelines import datasets, input_pipeline, record_input
+from transfusion_tf import initialization, models, tasks
+
+Split = pd.DataFrame | datasets.RecordSplit
 
 
-def load_data(config: ml_collections.ConfigDict) -> datasets.LoadedDataset:
-    """Reads, splits and checks the configured dataset."""
+def load_data(
+    config: ml_collections.ConfigDict,
+) -> datasets.LoadedDataset | datasets.RecordDataset:
+    """Reads, splits and checks the configured dataset.
+
+    Raises:
+      ValueError: an empty data.root, or a record dataset whose class count differs from
+        the task's.
+    """
     if not config.data.root:
         raise ValueError("config.data.root is empty: set --config.data.root=<dataset root>")
-    return datasets.load_dataset(
+    data = datasets.load_dataset(
         config.data.name,
         config.data.root,
         split_fractions=dict(config.data.split_fractions),
@@ -28,21 +37,46 @@ def load_data(config: ml_collections.ConfigDict) -> datasets.LoadedDataset:
         on_bad_image=config.data.on_bad_image,
         **dict(config.data.options),
     )
+    outputs = get_task(config).num_outputs
+    if isinstance(data, datasets.RecordDataset) and data.num_classes != outputs:
+        raise ValueError(
+            f"{config.data.root} holds {data.num_classes} classes but the task has {outputs} "
+            "outputs: set --config.task_options.num_classes (or data.options.num_classes)"
+        )
+    return data
+
+
+def get_task(config: ml_collections.ConfigDict):
+    """The configured task, built with `config.task_options`."""
+    return tasks.get_task(config.task, **dict(config.get("task_options", {})))
 
 
 def build_model(config: ml_collections.ConfigDict) -> tf.keras.Model:
-    """The configured model with the task's head, under the current precision policy."""
-    task = tasks.get_task(config.task)
+    """The configured model with the task's head, under the current precision policy.
+
+    Its weights are the Keras initialisation; `initialization.initialize` applies
+    `config.init` (the trainer does, before the step-0 checkpoint).
+    """
     return models.get_model(
         config.model.name,
-        num_classes=task.num_outputs,
+        num_classes=get_task(config).num_outputs,
         input_shape=(config.data.image_size, config.data.image_size, config.data.channels),
-        **dict(config.model.options),
+        **initialization.model_options(config),
     )
 
 
-def preprocessing_name(config: ml_collections.ConfigDict) -> str:
-    return config.model.preprocessing
+def preprocessing_name(config: ml_collections.ConfigDict, workdir: str | None = None) -> str:
+    """The run's pixel preprocessing: the pretrained weights' (SPEC: it belongs to them).
+
+    With a `workdir` whose `init_report.json` exists, the preprocessing recorded there at
+    the start of training wins (a later re-registration cannot change a finished run).
+    """
+    if workdir:
+        path = os.path.join(workdir, "init_report.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)["preprocessing"]
+    return initialization.preprocessing_name(config)
 
 
 def augment_config(config: ml_collections.ConfigDict) -> augment_lib.AugmentConfig:
@@ -50,61 +84,104 @@ def augment_config(config: ml_collections.ConfigDict) -> augment_lib.AugmentConf
 
 
 def train_input(
-    config: ml_collections.ConfigDict, rows: pd.DataFrame, *, start_example: int
+    config: ml_collections.ConfigDict,
+    split: Split,
+    *,
+    start_example: int,
+    preprocessing: str | None = None,
 ) -> tf.data.Dataset:
-    return input_pipeline.train_dataset(
-        rows,
+    """The training stream of a split (rows of files or TFRecord shards)."""
+    common = dict(
         image_size=config.data.image_size,
         channels=config.data.channels,
-        preprocessing=preprocessing_name(config),
+        preprocessing=preprocessing or preprocessing_name(config),
         batch_size=config.train.batch_size,
         seed=config.seed,
         start_example=start_example,
-        cache=config.data.cache,
         augment=augment_config(config),
         resize_mode=config.data.resize_mode,
     )
+    if isinstance(split, datasets.RecordSplit):
+        return record_input.train_records(
+            split.files, parse=split.parse, shuffle_buffer=config.data.shuffle_buffer, **common
+        )
+    return input_pipeline.train_dataset(split, cache=config.data.cache, **common)
 
 
 def eval_input(
-    config: ml_collections.ConfigDict, rows: pd.DataFrame, *, cache: str = "none"
+    config: ml_collections.ConfigDict,
+    split: Split,
+    *,
+    cache: str = "none",
+    preprocessing: str | None = None,
 ) -> tf.data.Dataset:
-    return input_pipeline.eval_dataset(
-        rows,
+    """One ordered, unaugmented pass over a split."""
+    common = dict(
         image_size=config.data.image_size,
         channels=config.data.channels,
-        preprocessing=preprocessing_name(config),
+        preprocessing=preprocessing or preprocessing_name(config),
         batch_size=config.eval.batch_size,
         cache=cache,
         resize_mode=config.data.resize_mode,
     )
+    if isinstance(split, datasets.RecordSplit):
+        return record_input.eval_records(split.files, parse=split.parse, **common)
+    return input_pipeline.eval_dataset(split, **common)
 
 
-def evaluate_rows(
+def preview(config: ml_collections.ConfigDict, split: Split, count: int = 8) -> np.ndarray:
+    """The first training images as the model sees them before preprocessing, in [0, 1]."""
+    common = dict(
+        count=count,
+        image_size=config.data.image_size,
+        channels=config.data.channels,
+        seed=config.seed,
+        augment=augment_config(config),
+        resize_mode=config.data.resize_mode,
+    )
+    if isinstance(split, datasets.RecordSplit):
+        return record_input.preview_records(split.files, parse=split.parse, **common)
+    common["count"] = min(count, len(split))
+    return input_pipeline.preview_images(split, **common)
+
+
+def evaluate_split(
     model: tf.keras.Model,
     config: ml_collections.ConfigDict,
-    rows: pd.DataFrame,
+    split: Split,
     *,
     bootstrap_samples: int,
     dataset: tf.data.Dataset | None = None,
-) -> tuple[dict[str, float], np.ndarray]:
+    preprocessing: str | None = None,
+) -> tuple[dict[str, float], np.ndarray, pd.DataFrame]:
     """Predicts a split and scores it with the task.
 
     Returns:
-      (metrics, logits (n, num_outputs) float32).
+      (metrics, logits (n, num_outputs) float32, a table with one row per example for
+      predictions CSVs: `image`, `patient`, `label` for file datasets; `index`, `label`
+      for record datasets).
     """
-    task = tasks.get_task(config.task)
-    dataset = dataset if dataset is not None else eval_input(config, rows)
+    task = get_task(config)
+    if dataset is None:
+        dataset = eval_input(config, split, preprocessing=preprocessing)
     logits = model.predict(dataset, verbose=0).astype(np.float32)
-    labels = np.stack(rows["label"].to_numpy())
+    if isinstance(split, datasets.RecordSplit):
+        labels = record_input.record_labels(split.files, parse=split.parse)
+        groups = None
+        table = pd.DataFrame({"index": np.arange(len(labels)), "label": labels})
+    else:
+        labels = np.stack(split["label"].to_numpy())
+        groups = split["patient"].to_numpy()
+        columns = ["image", "patient", "label"] if "image" in split else ["patient", "label"]
+        table = split[columns].reset_index(drop=True)
     scores = task.evaluate(
         labels,
         logits,
-        rows["patient"].to_numpy(),
+        groups,
         bootstrap_samples=bootstrap_samples,
         seed=config.eval.bootstrap_seed,
     )
-    return scores, logits
+    return scores, logits, table
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:

@@ -19,17 +19,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from pipelines import input_pipeline
 from transfusion_tf import (
     callbacks,
     checkpointing,
     distribution,
     experiment,
+    initialization,
     metrics,
     precision,
     provenance,
     schedule,
-    tasks,
+    surgery,
 )
 
 
@@ -37,7 +37,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains `config` in `workdir` (resuming if it holds checkpoints) and evaluates it.
 
     Writes into `workdir`: config.json, provenance.json (one entry per launch),
-    data_summary.json, train.log, eval_log.csv, checkpoints/ (init/ckpt-0 and ckpt-<step>),
+    data_summary.json, init_report.json (how the weights started, variable by variable),
+    train.log, eval_log.csv, checkpoints/ (init/ckpt-0 and ckpt-<step>),
     tensorboard/{train,eval}/, train_summary.json.
 
     Returns:
@@ -46,7 +47,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     Raises:
       callbacks.NonFiniteLossError: a NaN/Inf loss; the last good checkpoint is kept.
       provenance.WorkdirLocked: another live run holds the workdir.
-      ValueError: a config that does not fit the workdir's earlier runs or is malformed.
+      ValueError: a config that does not fit the workdir's earlier runs or is malformed
+        (including `initialization.InitError` and `surgery.SurgeryError`).
     """
     os.makedirs(workdir, exist_ok=True)
     chief = distribution.is_chief()
@@ -64,6 +66,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> dict:
     loop = _steps_per_loop(config.train)
+    initialization.validate(config)  # Before reading any data: a bad init fails fast.
     if chief:
         _check_same_config(config, workdir)
         experiment.save_config(config, workdir)
@@ -89,10 +92,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     logging.info("data: %s", json.dumps(summary["splits"]))
     if chief:
         provenance.write_json(os.path.join(workdir, "data_summary.json"), summary)
-    train_rows = data.splits[config.data.train_split]
-    eval_rows = data.splits[config.data.eval_split]
+    train_split = data.splits[config.data.train_split]
+    eval_split = data.splits[config.data.eval_split]
 
-    task = tasks.get_task(config.task)
+    task = experiment.get_task(config)
     with strategy.scope():
         model = experiment.build_model(config)
         lr = schedule.make_schedule(
@@ -117,14 +120,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
         if chief:
             eval_log.truncate_after(step)
     else:
+        report = initialization.initialize(model, config)
+        logging.info("%s", surgery.SurgeryReport.summary_of(report["surgery"]))
+        if chief:
+            provenance.write_json(os.path.join(workdir, "init_report.json"), report)
         ckpts.save_init()
     if step % loop:
         raise ValueError(f"checkpoint step {step} is not a multiple of the loop length {loop}")
 
     writers = _summary_writers(write_dir)
     if step == 0:
-        _write_run_header(writers["train"], config, train_rows)
-    eval_ds = experiment.eval_input(config, eval_rows, cache=config.data.cache)
+        _write_run_header(writers["train"], config, train_split)
+    preprocessing = experiment.preprocessing_name(config, workdir)
+    eval_ds = experiment.eval_input(
+        config, eval_split, cache=config.data.cache, preprocessing=preprocessing
+    )
     clock = {"start": time.perf_counter(), "offset": float(ckpts.elapsed_seconds.numpy())}
 
     def elapsed() -> float:
@@ -139,10 +149,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     )
 
     def evaluate(at_step: int) -> None:
-        scores, _ = experiment.evaluate_rows(
+        scores, _, _ = experiment.evaluate_split(
             model,
             config,
-            eval_rows,
+            eval_split,
             bootstrap_samples=config.eval.log_bootstrap_samples,
             dataset=eval_ds,
         )
@@ -183,7 +193,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
         evaluate(0)
     if step < config.train.total_steps:
         train_ds = experiment.train_input(
-            config, train_rows, start_example=step * config.train.batch_size
+            config,
+            train_split,
+            start_example=step * config.train.batch_size,
+            preprocessing=preprocessing,
         )
         model.fit(
             train_ds,
@@ -251,19 +264,11 @@ def _summary_writers(directory: str) -> dict:
     }
 
 
-def _write_run_header(writer, config: ml_collections.ConfigDict, train_rows) -> None:
+def _write_run_header(writer, config: ml_collections.ConfigDict, train_split) -> None:
     """TensorBoard: a few training inputs as the model sees them, and the hyperparameters."""
     from tensorboard.plugins.hparams import api as hparams
 
-    images = input_pipeline.preview_images(
-        train_rows,
-        count=8,
-        image_size=config.data.image_size,
-        channels=config.data.channels,
-        seed=config.seed,
-        augment=experiment.augment_config(config),
-        resize_mode=config.data.resize_mode,
-    )
+    images = experiment.preview(config, train_split, count=8)
     flat = {
         k: (v if isinstance(v, bool | int | float | str) else str(v))
         for k, v in _flatten(json.loads(config.to_json())).items()
@@ -275,8 +280,7 @@ def _write_run_header(writer, config: ml_collections.ConfigDict, train_rows) -> 
 
 def _summarize(config, eval_log: callbacks.EvalLog, logger, final_step: int) -> dict:
     rows = eval_log.rows()
-    task = tasks.get_task(config.task)
-    key = task.main_metric
+    key = experiment.get_task(config).main_metric
     result = {"final_step": final_step, "main_metric": key}
     if len(rows):
         result["last_eval"] = {k: _plain(v) for k, v in rows.iloc[-1].items()}

@@ -14,7 +14,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0  # Seeds weights, shuffling and augmentation.
     c.deterministic = True  # tf.config.experimental.enable_op_determinism().
     c.precision = "float32"  # float32 | mixed_bfloat16 | mixed_float16 | auto.
-    c.task = "dr_grade"
+    c.task = "dr_grade"  # A name from transfusion_tf.tasks.
+    c.task_options = ml_collections.ConfigDict()  # E.g. num_classes for classification.
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "eyepacs"  # A name from pipelines.datasets.list_datasets().
@@ -30,6 +31,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.image_scan = "header"  # none | header | decode.
     c.data.on_bad_image = "stop"  # stop | skip (skipped images are counted and logged).
     c.data.cache = "memory"  # memory | none | <file prefix>.
+    c.data.shuffle_buffer = 10_000  # TFRecord datasets: records in the shuffle buffer.
 
     c.augment = ml_collections.ConfigDict()
     c.augment.flip_left_right = True
@@ -42,6 +44,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.name = "cbr_small"  # A name from transfusion_tf.models.list_models().
     c.model.preprocessing = "inception"  # Weight-free models; pretrained ones use the manifest.
     c.model.options = ml_collections.ConfigDict()  # Builder options, e.g. widths.
+
+    # How the weights start (SPEC §3; transfusion_tf/initialization.py).
+    c.init = ml_collections.ConfigDict()
+    # random | imagenet | mean_var | transfusion | hybrid_slim | gabor_conv1.
+    c.init.kind = "random"
+    c.init.checkpoint = ""  # Pretrained checkpoint; '' uses the registered one (CBRs).
+    c.init.registry = ""  # Registry of trained weights; '' is ~/.transfusion_tf/weights.json.
+    c.init.up_to = ""  # transfusion: highest endpoint copied; hybrid_slim: '' is block2.
+    c.init.rest = "random"  # transfusion above up_to: random | mean_var.
+    c.init.bn_mode = "identity"  # mean_var batch norm: identity | resample | copy.
+    c.init.width_factor = 0.5  # hybrid_slim: channel factor of the blocks above up_to.
+    c.init.seed = 0  # With `seed`, seeds the surgery's draws (mean_var).
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 32  # Global batch, split over replicas.

@@ -1,0 +1,289 @@
+"""Every init.kind through the training binary's config file; source pretraining and
+registration; slim models from a slim-format checkpoint; the errors a user can make.
+
+Training subprocesses cost tens of seconds each on a busy machine, so the kinds run
+in-process through the binary's own flag parsing (`_train_from_file`: the config file and
+`--config.*` overrides exactly as `python -m transfusion_tf.train` reads them), and one
+kind, plus registration, runs as a real subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from pipelines import synthetic_source
+from slim_weights import checkpoint, loading, manifest, registry
+from tests.slim_reference import random_slim_values
+from transfusion_tf import checkpointing, experiment, initialization, surgery, trainer
+from transfusion_tf.configs import retina
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _train_from_file(*args: str) -> None:
+    """`python -m transfusion_tf.train *args`, in-process: the binary's flag parsing."""
+    argv = ["train", *args]
+    values = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", None, "", flag_values=values, lock_config=True, sys_argv=argv
+    )
+    flags.DEFINE_string("workdir", None, "", flag_values=values)
+    values(argv)
+    trainer.train_and_evaluate(values.config, values.workdir)
+
+
+@pytest.fixture(scope="module")
+def source_weights(tmp_path_factory):
+    """A tiny CBR pretrained on a tiny synthetic source and registered: (registry, run)."""
+    base = tmp_path_factory.mktemp("source")
+    root, run, weights = str(base / "data"), str(base / "run"), str(base / "weights.json")
+    synthetic_source.write_source(
+        root,
+        num_classes=20,
+        train_per_class=2,
+        validation_per_class=1,
+        image_size=32,
+        train_shards=2,
+        validation_shards=1,
+    )
+    _train_from_file(
+        "--config=transfusion_tf/configs/source_pretrain.py:test",
+        f"--config.data.root={root}",
+        f"--workdir={run}",
+    )
+    out = _run("transfusion_tf.register_weights", f"--workdir={run}", f"--registry={weights}")
+    assert "registered cbr_tiny in" in out
+    return weights, run
+
+
+def _weights_at_init(workdir):
+    config = experiment.load_config(workdir)
+    model = experiment.build_model(config)
+    checkpointing.restore_weights(model, checkpointing.checkpoint_path(workdir, "init"))
+    return {v.name: v.numpy() for v in model.variables}
+
+
+def test_source_pretraining_registers_cbr_weights(source_weights):
+    weights, run = source_weights
+    entry = registry.find_weights("cbr_tiny", weights)
+    assert isinstance(entry, registry.TrainedEntry)
+    assert (entry.num_classes, entry.label_offset, entry.input_size) == (20, 0, 32)
+    assert entry.preprocessing == "inception" and entry.head_scopes == ("logits",)
+    assert entry.first_conv == "block1/conv/weights"
+    assert entry.model_options == {"widths": [4, 8, 8, 8]}
+    assert entry.source["step"] == 4 and entry.source["last_eval"]["step"] == 4
+    assert entry.path == os.path.join(run, "export", "cbr_tiny-4")
+    # The exported checkpoint holds the run's final weights, under slim names.
+    exported = checkpoint.read_checkpoint(entry.path)
+    config = experiment.load_config(run)
+    model = experiment.build_model(config)
+    checkpointing.restore_weights(model, checkpointing.checkpoint_path(run))
+    assert sorted(exported) == sorted(loading.slim_name(v.name) for v in model.variables)
+    for v in model.variables:
+        np.testing.assert_array_equal(exported[loading.slim_name(v.name)], v.numpy())
+    assert exported["logits/weights"].shape == (8, 20)
+    summary = json.load(open(os.path.join(run, "train_summary.json")))
+    assert summary["main_metric"] == "accuracy" and "top5" in summary["last_eval"]
+
+
+@pytest.fixture(scope="module")
+def runs(source_weights, eyepacs_root, tmp_path_factory):
+    """One short retina run per init kind from the retina config file; `transfusion` runs
+    as a real `python -m transfusion_tf.train` subprocess."""
+    weights, _ = source_weights
+    base = tmp_path_factory.mktemp("kinds")
+    done = {}
+    for kind in initialization.KINDS:
+        workdir = str(base / kind)
+        args = (
+            "--config=transfusion_tf/configs/retina.py:test",
+            f"--config.data.root={eyepacs_root}",
+            f"--config.init.kind={kind}",
+            f"--config.init.registry={weights}",
+            "--config.init.up_to=" + ("block1" if kind == "transfusion" else ""),
+            "--config.train.total_steps=2",
+            f"--workdir={workdir}",
+        )
+        if kind == "transfusion":
+            _run("transfusion_tf.train", *args)
+        else:
+            _train_from_file(*args)
+        done[kind] = workdir
+    return done
+
+
+@pytest.mark.parametrize("kind", initialization.KINDS)
+def test_every_kind_runs_through_the_binary_and_saves_its_init(kind, runs, source_weights):
+    workdir = runs[kind]
+    report = json.load(open(os.path.join(workdir, "init_report.json")))
+    init = _weights_at_init(workdir)
+    names = [v["name"] for v in report["surgery"]["variables"]]
+    assert names == list(init)  # Every variable exactly once, in model order.
+    actions = {v["name"]: v["action"] for v in report["surgery"]["variables"]}
+    assert actions["logits/kernel:0"] == actions["logits/bias:0"] == "fresh_head"
+    assert report["kind"] == kind and report["preprocessing"] == "inception"
+    assert report["model"]["parameters"] == sum(a.size for a in init.values())
+    if kind == "random":
+        assert report["weights"] is None
+        assert set(actions.values()) == {"reinitialised", "fresh_head"}
+        return
+    entry = registry.find_weights("cbr_tiny", source_weights[0])
+    source = checkpoint.read_checkpoint(entry.path)
+    assert report["weights"]["type"] == "trained" and report["weights"]["path"] == entry.path
+
+    def pretrained(name):
+        return source[loading.slim_name(name)]
+
+    copied = [n for n, a in actions.items() if a == "copied"]
+    for name in copied:
+        np.testing.assert_array_equal(init[name], pretrained(name), err_msg=name)
+    expected_copied = {
+        "imagenet": [n for n in init if not n.startswith("logits")],
+        "mean_var": [],
+        "transfusion": [n for n in init if n.startswith("block1/")],
+        "hybrid_slim": [n for n in init if n.startswith(("block1/", "block2/"))],
+        "gabor_conv1": [],
+    }[kind]
+    assert copied == expected_copied
+    if kind == "mean_var":
+        for block in range(1, 5):
+            kernel = f"block{block}/conv/kernel:0"
+            assert actions[kernel] == "resampled" and not np.any(init[kernel] == pretrained(kernel))
+            np.testing.assert_array_equal(init[f"block{block}/bn/gamma:0"], 1.0)
+    if kind == "hybrid_slim":
+        assert report["model"]["options"] == {"widths": [4, 8, 4, 4]}
+        assert init["block3/conv/kernel:0"].shape == (5, 5, 8, 4)
+        assert report["surgery"]["counts"]["unused_above"]["variables"] == 10
+    if kind == "gabor_conv1":
+        conv1 = init["block1/conv/kernel:0"].astype(np.float64)
+        assert actions["block1/conv/kernel:0"] == "synthetic"
+        assert abs(conv1.std() - pretrained("block1/conv/kernel:0").std()) < 1e-6
+        assert report["surgery"]["gabor"]["frequencies"] == [0.1, 0.3]
+
+
+def test_resuming_does_not_redo_the_surgery(runs):
+    workdir = runs["mean_var"]
+    report = os.path.join(workdir, "init_report.json")
+    before = (os.path.getmtime(report), _weights_at_init(workdir))
+    trainer.train_and_evaluate(experiment.load_config(workdir), workdir)
+    assert os.path.getmtime(report) == before[0]
+    after = _weights_at_init(workdir)
+    assert all(np.array_equal(after[n], before[1][n]) for n in after)
+
+
+@pytest.fixture(scope="module")
+def resnet_checkpoint(tmp_path_factory):
+    """A released-format ResNet-50 checkpoint of random values (V1, with bookkeeping)."""
+    values = random_slim_values(manifest.get_entry("resnet_v1_50").inventory(), seed=3)
+    values["global_step"] = np.array(7, np.int64)
+    path = tmp_path_factory.mktemp("resnet") / "resnet_v1_50.ckpt"
+    return checkpoint.write_checkpoint(values, path, version="V1"), values
+
+
+def _resnet_config(path, kind, channels=3):
+    config = retina.get_config("test")
+    config.model.name = "resnet_v1_50"
+    config.model.options = {}
+    config.data.channels = channels
+    config.init.kind = kind
+    config.init.checkpoint = path
+    config.init.registry = "/nonexistent/weights.json"
+    return config
+
+
+def test_resnet_imagenet_and_hybrid_from_a_slim_checkpoint(resnet_checkpoint):
+    path, values = resnet_checkpoint
+    config = _resnet_config(path, "imagenet")
+    assert experiment.preprocessing_name(config) == "vgg"  # The weights' preprocessing.
+    model = experiment.build_model(config)
+    report = initialization.initialize(model, config)
+    counts = report["surgery"]["counts"]
+    assert counts["copied"]["variables"] == 265 and counts["fresh_head"]["variables"] == 2
+    assert counts["unused_excluded"]["variables"] == 2
+    assert report["weights"]["type"] == "released"
+    assert report["weights"]["ignored_bookkeeping"] == ["global_step"]
+    for v in model.variables:
+        if "logits" not in v.name:
+            np.testing.assert_array_equal(v.numpy(), values[loading.slim_name(v.name)])
+
+    config = _resnet_config(path, "hybrid_slim", channels=1)
+    model = experiment.build_model(config)
+    report = initialization.initialize(model, config)
+    assert report["model"]["parameters"] == 6_907_845 - 2 * 49 * 64  # 1-channel conv1
+    assert report["model"]["options"] == {"width_factors": [1.0, 1.0, 0.5, 0.5]}
+    by_name = {v.name: v.numpy() for v in model.variables}
+    np.testing.assert_allclose(
+        by_name["resnet_v1_50/conv1/kernel:0"],
+        values["resnet_v1_50/conv1/weights"].sum(axis=2, keepdims=True),
+        rtol=1e-6,
+    )
+    actions = {v["name"]: (v["action"], v["endpoint"]) for v in report["surgery"]["variables"]}
+    for name, (action, endpoint) in actions.items():
+        expected = {"conv1": "copied", "block1": "copied", "block2": "copied"}.get(
+            endpoint, "fresh_head" if endpoint == "logits" else "reinitialised"
+        )
+        assert action == expected, name
+    above = [u["name"] for u in report["surgery"]["unused"] if u["reason"] == "above"]
+    assert "resnet_v1_50/block3/unit_1/bottleneck_v1/shortcut/weights" in above
+    assert len(above) == 90 + 50 + 5  # block3 and block4 of the full-width source
+
+
+def test_user_errors_name_the_fix(tmp_path, resnet_checkpoint, source_weights):
+    config = _resnet_config(resnet_checkpoint[0], "transfusion")
+    with pytest.raises(initialization.InitError, match="needs init.up_to"):
+        initialization.validate(config)
+    config.init.kind = "warm"
+    with pytest.raises(initialization.InitError, match="valid: random, imagenet, mean_var"):
+        initialization.validate(config)
+    config.init.kind, config.init.checkpoint = "imagenet", ""
+    with pytest.raises(initialization.InitError, match="slim_weights.download --model=resnet"):
+        initialization.validate(config)
+    config.init.checkpoint = str(tmp_path / "absent.ckpt")
+    with pytest.raises(initialization.InitError, match="init.checkpoint: no checkpoint at"):
+        initialization.validate(config)
+    config = retina.get_config("test")
+    config.init.kind = "mean_var"
+    config.init.registry = str(tmp_path / "empty.json")
+    with pytest.raises(initialization.InitError, match="no pretrained weights for 'cbr_tiny'"):
+        initialization.validate(config)
+    config.init.registry = source_weights[0]
+    config.model.options.widths = (4, 8, 8, 16)
+    with pytest.raises(initialization.InitError, match=r"trained with model.options \{'widths'"):
+        initialization.validate(config)
+    config.init.bn_mode = "zero"
+    with pytest.raises(initialization.InitError, match="valid: .'identity', 'resample', 'copy'"):
+        initialization.validate(config)
+
+
+def test_a_checkpoint_of_another_architecture_fails_listing_names(resnet_checkpoint):
+    config = retina.get_config("test")
+    config.model.name, config.model.options = "cbr_small", {}
+    config.init.kind = "transfusion"
+    config.init.up_to = "block1"
+    config.init.checkpoint = resnet_checkpoint[0]
+    config.init.registry = "/nonexistent/weights.json"
+    registry_entry = manifest.get_entry("resnet_v1_50")
+    model = experiment.build_model(config)
+    fresh = {v.name: v.numpy() for v in model.variables}
+    pretrained, _ = initialization.pretrained_variables(
+        model, registry_entry, config.init.checkpoint
+    )
+    with pytest.raises(surgery.SurgeryError, match=r"model variables without a pretrained one: "):
+        surgery.transfer(pretrained, fresh, exclude=registry_entry.head_scopes)
