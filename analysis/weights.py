@@ -131,9 +131,10 @@ def save_filters(
     Returns:
       The paths written.
     """
+    runs = _unique_runs(runs)
     os.makedirs(out_dir, exist_ok=True)
     paths = []
-    for workdir in _unique_runs(runs):
+    for workdir in runs:
         filters = conv1_filters(workdir, layer=layer, end=end)
         path = os.path.join(out_dir, f"fig5_{run_name(workdir)}.npz")
         np.savez(path, run=run_name(workdir), workdir=os.path.abspath(workdir), **filters)
@@ -215,8 +216,9 @@ def save_weight_movement(
     Returns:
       The two tables written (all runs concatenated, in the order given).
     """
+    runs = _unique_runs(runs)
+    tables = [weight_movement(w, end=end) for w in runs]
     os.makedirs(out_dir, exist_ok=True)
-    tables = [weight_movement(w, end=end) for w in _unique_runs(runs)]
     per_weight = pd.concat([t[0] for t in tables], ignore_index=True)
     per_endpoint = pd.concat([t[1] for t in tables], ignore_index=True)
     per_weight.to_csv(os.path.join(out_dir, "weight_movement.csv"), index=False)

@@ -91,8 +91,9 @@ def test_filters_and_files(trained_runs, tmp_path):
     assert list(on_disk.columns) == list(weights.ENDPOINT_MOVEMENT_COLUMNS) and len(on_disk) == 15
 
 
-def test_errors(trained_runs):
+def test_errors(trained_runs, tmp_path):
     with pytest.raises(ValueError, match=r"'block2/bn' is not a Conv2D layer .*\['block1/conv'"):
         weights.conv1_filters(trained_runs["random"][0], layer="block2/bn")
     with pytest.raises(ValueError, match=r"runs \['random0'\] appear more than once"):
-        weights.save_weight_movement("unused", [trained_runs["random"][0]] * 2)
+        weights.save_weight_movement(str(tmp_path / "out"), [trained_runs["random"][0]] * 2)
+    assert not (tmp_path / "out").exists()
