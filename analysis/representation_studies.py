@@ -51,7 +51,8 @@ class StudyOptions:
 
     Attributes:
       checkpoint: the "final" checkpoint of each run: "latest" or a step number.
-      split: the split of the first random run's dataset the images come from.
+      split: the split the images come from, of the first run's dataset (random runs
+        come first).
       num_images: images in the seeded subset (the whole split if smaller).
       image_seed: seeds the subset.
       sampling: conv positions to datapoints (see `analysis.activations.SpatialSampling`).
@@ -132,12 +133,10 @@ def representation_studies(
             net = capture.load_network(workdir, which, name=f"{name}@{which}")
             networks[net.name] = net
     first = networks[f"{next(iter(runs))}@{final}"]
-    top = tuple(top_endpoints or top_stages(model_names[0]))
-    layers = tuple(endpoints or first.endpoint_names)
-
-    plans = {
-        s: _PLANNERS[s](runs, networks, final, top if s == "fig2" else layers) for s in studies
-    }
+    chosen = {s: tuple(endpoints or first.endpoint_names) for s in studies}
+    if "fig2" in chosen:
+        chosen["fig2"] = tuple(top_endpoints or top_stages(model_names[0]))
+    plans = {s: _PLANNERS[s](runs, networks, final, chosen[s]) for s in studies}
     comparisons = list(dict.fromkeys(c for plan in plans.values() for cs, _ in plan for c in cs))
     rows = capture.select_images(
         first.config, split=options.split, num_images=options.num_images, seed=options.image_seed

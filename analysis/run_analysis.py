@@ -38,7 +38,9 @@ _TOP = flags.DEFINE_list(
     "top_endpoints", None, "fig2 endpoints; default the model's top two stages."
 )
 _ENDPOINTS = flags.DEFINE_list("endpoints", None, "fig3/fig4 endpoints; default all of them.")
-_SPLIT = flags.DEFINE_string("split", "test", "Split of the first random run's dataset.")
+_SPLIT = flags.DEFINE_string(
+    "split", "test", "Split of the first run's dataset (random runs first)."
+)
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 256, "Images in the seeded subset.")
 _IMAGE_SEED = flags.DEFINE_integer("image_seed", 0, "Seeds the image subset.")
 _SAMPLING = flags.DEFINE_enum(
