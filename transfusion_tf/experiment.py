@@ -87,15 +87,26 @@ def evaluate_rows(
     *,
     bootstrap_samples: int,
     dataset: tf.data.Dataset | None = None,
+    local: bool = False,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Predicts a split and scores it with the task.
+
+    Args:
+      local: predict the whole split in this process without collectives. Multi-worker
+        runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
+        across workers, while every worker here scores the whole split (the chief writes).
 
     Returns:
       (metrics, logits (n, num_outputs) float32).
     """
     task = tasks.get_task(config.task)
     dataset = dataset if dataset is not None else eval_input(config, rows)
-    logits = model.predict(dataset, verbose=0).astype(np.float32)
+    if local:
+        forward = tf.function(lambda images: model(images, training=False))
+        logits = np.concatenate([forward(images).numpy() for images, _ in dataset])
+    else:
+        logits = model.predict(dataset, verbose=0)
+    logits = logits.astype(np.float32)
     labels = np.stack(rows["label"].to_numpy())
     scores = task.evaluate(
         labels,
