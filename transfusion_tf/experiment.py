@@ -153,8 +153,15 @@ def evaluate_split(
     bootstrap_samples: int,
     dataset: tf.data.Dataset | None = None,
     preprocessing: str | None = None,
+    local: bool = False,
 ) -> tuple[dict[str, float], np.ndarray, pd.DataFrame]:
     """Predicts a split and scores it with the task.
+
+    Args:
+      preprocessing: the run's preprocessing (default: resolved from the config).
+      local: predict the whole split in this process without collectives. Multi-worker
+        runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
+        across workers, while every worker here scores the whole split (the chief writes).
 
     Returns:
       (metrics, logits (n, num_outputs) float32, a table with one row per example for
@@ -164,7 +171,12 @@ def evaluate_split(
     task = get_task(config)
     if dataset is None:
         dataset = eval_input(config, split, preprocessing=preprocessing)
-    logits = model.predict(dataset, verbose=0).astype(np.float32)
+    if local:
+        forward = tf.function(lambda images: model(images, training=False))
+        logits = np.concatenate([forward(images).numpy() for images, _ in dataset])
+    else:
+        logits = model.predict(dataset, verbose=0)
+    logits = logits.astype(np.float32)
     if isinstance(split, datasets.RecordSplit):
         labels = record_input.record_labels(split.files, parse=split.parse)
         groups = None
