@@ -153,9 +153,12 @@ def preview_records(
     seed: int,
     augment: augment_lib.AugmentConfig | None = None,
     resize_mode: str = "pad",
-    shuffle_buffer: int = 10_000,
+    shuffle_buffer: int = 256,
 ) -> np.ndarray:
-    """The first `count` training images as the model sees them before preprocessing.
+    """`count` training images, augmented as in training, before preprocessing.
+
+    A small shuffle buffer keeps this cheap (a full one would read 10,000 ImageNet records
+    first), so these are not exactly the first images of the training stream.
 
     Returns:
       float32 (count, size, size, channels) in [0, 1], for TensorBoard.
