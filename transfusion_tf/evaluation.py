@@ -87,7 +87,12 @@ def format_metrics(result: dict) -> str:
             f"  referable-DR AUC {result['auc']:.4f} "
             f"(95% CI {result['auc_ci_low']:.4f}-{result['auc_ci_high']:.4f}, patient bootstrap)"
         )
+    if "accuracy_ci_low" in result:
+        lines.append(
+            f"  top-1 accuracy {result['accuracy']:.4f} (95% CI "
+            f"{result['accuracy_ci_low']:.4f}-{result['accuracy_ci_high']:.4f}, bootstrap)"
+        )
     for key in ("auprc", "kappa", "accuracy", "top5", "loss"):
-        if key in result:
+        if key in result and not (key == "accuracy" and "accuracy_ci_low" in result):
             lines.append(f"  {key} {result[key]:.4f}")
     return "\n".join(lines)

@@ -105,7 +105,7 @@ def test_source_pretraining_registers_cbr_weights(source_weights):
 
 @pytest.fixture(scope="module")
 def runs(source_weights, eyepacs_root, tmp_path_factory):
-    """One short retina run per init kind from the retina config file; `transfusion` runs
+    """One short retina run per init kind from `configs/retina_init.py`; `transfusion` runs
     as a real `python -m transfusion_tf.train` subprocess."""
     weights, _ = source_weights
     base = tmp_path_factory.mktemp("kinds")
@@ -113,7 +113,7 @@ def runs(source_weights, eyepacs_root, tmp_path_factory):
     for kind in initialization.KINDS:
         workdir = str(base / kind)
         args = (
-            "--config=transfusion_tf/configs/retina.py:test",
+            "--config=transfusion_tf/configs/retina_init.py:test",
             f"--config.data.root={eyepacs_root}",
             f"--config.init.kind={kind}",
             f"--config.init.registry={weights}",
