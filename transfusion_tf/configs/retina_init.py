@@ -18,8 +18,8 @@ see transfusion_tf/configs/source_pretrain.py):
 
 Variants (the part after the colon):
   (none)  paper scale: ResNet-50 at 587 px, 150k steps, evaluated every 1,000 steps.
-  demo    CBR-Small at 96 px on the synthetic retina set, 600 steps, evaluated every 50;
-          about 10-15 minutes per run on a busy 2-core CPU. Measured: docs_initialization.md.
+  demo    CBR-Small at 96 px on the synthetic retina set, 400 steps, evaluated every 25;
+          about 10 minutes per run on a busy 2-core CPU. Measured: docs_initialization.md.
   test    a tiny CBR for the test suite.
 """
 
@@ -40,9 +40,9 @@ def get_config(arg: str = ""):
     elif arg == "demo":
         c.precision = "float32"
         c.data.image_size = 96
-        c.train.total_steps = 600
-        c.train.eval_every = 50
-        c.train.checkpoint_every = 150
+        c.train.total_steps = 400
+        c.train.eval_every = 25
+        c.train.checkpoint_every = 100
         c.eval.log_bootstrap_samples = 0
         c.eval.thresholds = (0.8, 0.85, 0.9)
     return c
