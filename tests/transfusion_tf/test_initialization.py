@@ -28,13 +28,26 @@ from transfusion_tf.configs import retina
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _run(*args):
+def _start(*args) -> subprocess.Popen:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    result = subprocess.run(
-        [sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+
+
+def _finish(process: subprocess.Popen) -> str:
+    out, err = process.communicate()
+    assert process.returncode == 0, err[-3000:]
+    return out
+
+
+def _run(*args) -> str:
+    return _finish(_start(*args))
 
 
 def _train_from_file(*args: str) -> None:
@@ -106,11 +119,11 @@ def test_source_pretraining_registers_cbr_weights(source_weights):
 @pytest.fixture(scope="module")
 def runs(source_weights, eyepacs_root, tmp_path_factory):
     """One short retina run per init kind from `configs/retina_init.py`; `transfusion` runs
-    as a real `python -m transfusion_tf.train` subprocess."""
+    as a real `python -m transfusion_tf.train` subprocess, alongside the others."""
     weights, _ = source_weights
     base = tmp_path_factory.mktemp("kinds")
-    done = {}
-    for kind in initialization.KINDS:
+    done, binary = {}, None
+    for kind in ("transfusion", *(k for k in initialization.KINDS if k != "transfusion")):
         workdir = str(base / kind)
         args = (
             "--config=transfusion_tf/configs/retina_init.py:test",
@@ -122,10 +135,11 @@ def runs(source_weights, eyepacs_root, tmp_path_factory):
             f"--workdir={workdir}",
         )
         if kind == "transfusion":
-            _run("transfusion_tf.train", *args)
+            binary = _start("transfusion_tf.train", *args)
         else:
             _train_from_file(*args)
         done[kind] = workdir
+    _finish(binary)
     return done
 
 
