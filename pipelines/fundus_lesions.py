@@ -174,7 +174,7 @@ def draw_lesions(
     for _ in range(plan["venous_beading"]):
         vessel, i = _vessel_point(rng, vessels, VEIN)
         for j in range(i, min(i + 12, len(vessel.points)), 2):
-            r = vessel.widths[j] * rng.uniform(0.9, 1.2) * scale
+            r = vessel.widths[j] * rng.uniform(0.6, 0.8) * scale
             _ellipse(layers["vein"], *px(*vessel.points[j]), r, r, 255)
 
     nv_width = max(1, round(0.009 * scale))
