@@ -34,7 +34,7 @@ _SUPERSAMPLE = 2
 # Multiplicative colour of each dark structure relative to the fundus behind it (RGB).
 _VEIN_TINT = np.array([0.50, 0.24, 0.30], np.float32)
 _ARTERY_TINT = np.array([0.72, 0.45, 0.50], np.float32)
-_HAEMORRHAGE_TINT = np.array([0.42, 0.16, 0.20], np.float32)
+_HAEMORRHAGE_TINT = np.array([0.32, 0.11, 0.15], np.float32)
 _NEW_VESSEL_TINT = np.array([0.62, 0.32, 0.36], np.float32)
 # Colours that bright structures blend towards (RGB, linear 0..1).
 _EXUDATE = np.array([1.0, 0.88, 0.42], np.float32)

@@ -58,7 +58,7 @@ def plan_lesions(rng: np.random.Generator, grade: int) -> dict[str, int]:
         plan["microaneurysm"] = int(rng.integers(1, 6))
     elif grade == 2:
         plan["microaneurysm"] = int(rng.integers(3, 13))
-        plan["blot"] = int(rng.integers(2, 7))
+        plan["blot"] = int(rng.integers(3, 8))
         plan["exudate"] = int(rng.integers(5, 17)) if rng.random() < 0.65 else 0
         plan["cotton_wool"] = int(rng.random() < 0.15)
     elif grade >= 3:

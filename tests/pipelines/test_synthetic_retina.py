@@ -51,10 +51,10 @@ def test_other_seed_other_images(small_set, tmp_path):
     root, _ = small_set
     write_eyepacs(str(tmp_path / "s4"), num_patients=7, image_size=48, seed=4)
     a, b = _tree(root), _tree(str(tmp_path / "s4"))
-    images_a = {k: v for k, v in a.items() if k.endswith(".jpeg")}
-    images_b = {k: v for k, v in b.items() if k.endswith(".jpeg")}
-    common = set(images_a) & set(images_b)
-    assert all(images_a[k] != images_b[k] for k in common)
+    images_a = {v for k, v in a.items() if k.endswith(".jpeg")}
+    images_b = {v for k, v in b.items() if k.endswith(".jpeg")}
+    assert len(images_a) == len(images_b) == 14
+    assert not images_a & images_b
     assert a["trainLabels.csv"] != b["trainLabels.csv"]
 
 
