@@ -43,7 +43,7 @@ class Anatomy:
       lung_half_width: half a lung's width (frontal).
       apex: y of the lung apices.
       base: y of the right hemidiaphragm at the costophrenic angle.
-      heart_ratio: the healthy cardiothoracic ratio (0.38-0.48).
+      heart_ratio: the healthy cardiothoracic ratio (0.38-0.5).
       soft_tissue: attenuation of the soft tissue.
       air: fraction of the soft-tissue attenuation that aerated lung lacks.
       bone: attenuation scale of bones.
@@ -70,7 +70,7 @@ def sample_anatomy(rng: np.random.Generator, *, female: bool | None = None) -> A
         lung_half_width=rng.uniform(0.28, 0.32),
         apex=rng.uniform(-0.78, -0.7),
         base=rng.uniform(0.38, 0.48),
-        heart_ratio=rng.uniform(0.38, 0.49),
+        heart_ratio=rng.uniform(0.38, 0.5),
         soft_tissue=rng.uniform(0.42, 0.6),
         air=rng.uniform(0.55, 0.72),
         bone=rng.uniform(0.8, 1.2),
