@@ -22,8 +22,10 @@ def inception(image: tf.Tensor) -> tf.Tensor:
 def vgg(image: tf.Tensor) -> tf.Tensor:
     """Subtracts the RGB means (TF-Slim ResNet v1 checkpoints): no scaling, no BGR flip.
 
-    A 1-channel image gets the mean of the three means: with a conv1 kernel summed over
-    RGB, that is the exact grayscale equivalent when the three channels are equal.
+    A 1-channel image gets the mean of the three means. With a conv1 kernel summed over
+    RGB this matches the replicated-gray 3-channel input up to a constant offset of
+    sum_c k_c (m_c - mean(m)) per filter (k_c: the kernel's sum over channel c), which is
+    zero only when the kernel weighs R, G and B alike; 3-channel replication is exact.
     """
     channels = image.shape[-1]
     if channels == 3:

@@ -24,10 +24,15 @@ class RunCheckpoints:
       model: the Keras model.
       optimizer: its optimizer (built, so slot variables exist before a restore).
       max_to_keep: periodic checkpoints kept (the init checkpoint is never deleted).
+      restore_from: the run directory to resume from, if not `workdir` (a multi-worker
+        non-chief writes to a private directory but resumes from the chief's).
     """
 
-    def __init__(self, workdir: str, model, optimizer, *, max_to_keep: int = 5):
+    def __init__(
+        self, workdir: str, model, optimizer, *, max_to_keep: int = 5, restore_from: str = ""
+    ):
         self.directory = os.path.join(workdir, "checkpoints")
+        self._restore_directory = os.path.join(restore_from or workdir, "checkpoints")
         self.elapsed_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
             model=model, optimizer=optimizer, elapsed_seconds=self.elapsed_seconds
@@ -43,7 +48,7 @@ class RunCheckpoints:
 
     def restore_latest(self) -> str | None:
         """Restores the newest periodic checkpoint, if any; returns its path."""
-        path = self._manager.latest_checkpoint
+        path = tf.train.latest_checkpoint(self._restore_directory)
         if path:
             self._checkpoint.restore(path).assert_existing_objects_matched()
         return path

@@ -29,10 +29,17 @@ def num_workers() -> int:
 
 
 def make_strategy() -> tf.distribute.Strategy:
-    """MultiWorkerMirroredStrategy if TF_CONFIG names several workers, else Mirrored."""
+    """MultiWorkerMirroredStrategy if TF_CONFIG names several workers, else Mirrored.
+
+    Mirrored uses every visible GPU; without GPUs, every logical CPU device (one, unless the
+    process split the CPU with `tf.config.set_logical_device_configuration`, which is how
+    the multi-replica path is tested on CPU-only machines).
+    """
     if num_workers() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.MirroredStrategy()
+    if tf.config.list_logical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
 
 
 def is_chief() -> bool:
@@ -52,3 +59,10 @@ def is_chief() -> bool:
 def task_id() -> str:
     task = _tf_config().get("task", {})
     return f"{task.get('type', 'worker')}_{task.get('index', 0)}"
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """The public name (MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    return type(strategy).__name__

@@ -87,6 +87,7 @@ def evaluate_rows(
     *,
     bootstrap_samples: int,
     dataset: tf.data.Dataset | None = None,
+    local: bool = False,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Predicts a split and scores it with the task.
 
@@ -94,12 +95,22 @@ def evaluate_rows(
     `study`) are combined into one prediction before scoring; the metrics then count
     studies, and `examples` is the number of studies.
 
+    Args:
+      local: predict the whole split in this process without collectives. Multi-worker
+        runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
+        across workers, while every worker here scores the whole split (the chief writes).
+
     Returns:
       (metrics, logits (n, num_outputs) float32 per row, not aggregated).
     """
     task = tasks.get_task(config.task)
     dataset = dataset if dataset is not None else eval_input(config, rows)
-    logits = model.predict(dataset, verbose=0).astype(np.float32)
+    if local:
+        forward = tf.function(lambda images: model(images, training=False))
+        logits = np.concatenate([forward(images).numpy() for images, _ in dataset])
+    else:
+        logits = model.predict(dataset, verbose=0)
+    logits = logits.astype(np.float32)
     labels = input_pipeline.targets(rows)
     groups = rows["patient"].to_numpy()
     aggregate = config.eval.get("aggregate", "none")

@@ -11,6 +11,7 @@ import json
 import logging as std_logging
 import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -55,6 +56,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     try:
         return _train(config, workdir, chief=chief)
     finally:
+        if not chief:
+            shutil.rmtree(_private_dir(workdir), ignore_errors=True)
         if handler is not None:
             std_logging.getLogger("absl").removeHandler(handler)
             handler.close()
@@ -76,11 +79,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
         provenance.record_launch(
             workdir,
             precision=policy,
-            strategy=type(strategy).__name__,
+            strategy=distribution.strategy_name(strategy),
             replicas=strategy.num_replicas_in_sync,
         )
     # Non-chief workers write to a private directory (TF's multi-worker convention).
-    write_dir = workdir if chief else tempfile.mkdtemp(prefix=f"{distribution.task_id()}-")
+    write_dir = workdir if chief else _private_dir(workdir)
 
     data = experiment.load_data(config)
     summary = data.summary()
@@ -107,7 +110,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
         )
         model.optimizer.build(model.trainable_variables)
     ckpts = checkpointing.RunCheckpoints(
-        write_dir, model, model.optimizer, max_to_keep=config.train.keep_checkpoints
+        write_dir,
+        model,
+        model.optimizer,
+        max_to_keep=config.train.keep_checkpoints,
+        restore_from=workdir,
     )
     eval_log = callbacks.EvalLog(workdir)
     restored = ckpts.restore_latest()
@@ -145,6 +152,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
             eval_rows,
             bootstrap_samples=config.eval.log_bootstrap_samples,
             dataset=eval_ds,
+            local=distribution.num_workers() > 1,
         )
         row = {
             "step": at_step,
@@ -206,6 +214,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     for writer in writers.values():
         writer.close()
     return result
+
+
+def _private_dir(workdir: str) -> str:
+    """Where a non-chief worker writes: checkpoints and summaries that nobody reads."""
+    name = f"transfusion-{distribution.task_id()}-{os.path.basename(os.path.abspath(workdir))}"
+    return os.path.join(tempfile.gettempdir(), name)
 
 
 def _steps_per_loop(train: ml_collections.ConfigDict) -> int:

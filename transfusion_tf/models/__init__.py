@@ -2,6 +2,7 @@
 
 Registered names:
   cbr_large_t, cbr_large_w, cbr_small, cbr_tiny   (SPEC §2, the paper's CBR family)
+  resnet_v1_50, inception_v3                      (SPEC §2, TF-Slim's ImageNet networks)
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from transfusion_tf.models import cbr
+from transfusion_tf.models import cbr, inception_v3, resnet_v1
 from transfusion_tf.models.layout import get_endpoint_layers
 
 _MODELS: dict[str, Callable[..., tf.keras.Model]] = {
-    name: functools.partial(cbr.build_cbr, name) for name in cbr.CBR_SPECS
+    **{name: functools.partial(cbr.build_cbr, name) for name in cbr.CBR_SPECS},
+    "resnet_v1_50": resnet_v1.build_resnet_v1_50,
+    "inception_v3": inception_v3.build_inception_v3,
 }
 
 
@@ -33,7 +36,8 @@ def get_model(
       name: a registered name (see `list_models()`).
       num_classes: width of the logits layer.
       input_shape: (height, width, channels).
-      **options: builder-specific options (e.g. `widths` for the CBRs).
+      **options: builder-specific options (e.g. `widths` for the CBRs, `aux_logits` for
+        inception_v3).
 
     Returns:
       A functional Keras model from float images to logits, with recorded endpoints.

@@ -1,0 +1,204 @@
+"""Figs 2-4 from the CSVs `analysis.run_analysis` wrote; reads files only.
+
+  python -m analysis.plot_cca --analysis_dir=analysis/out [--measure=mean_cca]
+      [--fig2_style=box|violin] [--formats=png,pdf] [--out=<dir>]
+
+Reads every `fig2_*.csv`, `fig3_*.csv`, `fig4_*.csv` in the directory (one per model label)
+and writes `fig2`, `fig3`, `fig4` (.png, .pdf) for those present:
+- fig2: per model, each pair's similarity averaged over the top two stages, random vs
+  random beside random vs pretrained (boxes or violins, every pair drawn as a point);
+- fig3: per model, similarity between a run at init and after training per endpoint, one
+  line per start (mean over runs; thin lines: single runs);
+- fig4: per model, similarity at initialisation (x) vs at convergence (y), one point per
+  pair of runs and endpoint, coloured by endpoint; the dashed line is y = x.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from absl import app, flags
+
+from analysis.figure_files import FORMATS, plt, save_figure
+
+FIG2_STYLES = ("box", "violin")
+# Comparison and start names as `analysis.representation_studies` writes them.
+_COLOURS = {
+    "random_vs_random": "tab:blue",
+    "random_vs_pretrained": "tab:orange",
+    "pretrained_vs_pretrained": "tab:green",
+    "random": "tab:blue",
+    "pretrained": "tab:orange",
+}
+
+
+def read_tables(analysis_dir: str, study: str, measure: str) -> dict[str, pd.DataFrame]:
+    """label -> rows of `<study>_<label>.csv` for one measure.
+
+    Raises:
+      ValueError: the measure is absent from a file (the message lists those present).
+    """
+    tables = {}
+    for path in sorted(glob.glob(os.path.join(analysis_dir, f"{study}_*.csv"))):
+        table = pd.read_csv(path)
+        if measure not in set(table["measure"]):
+            raise ValueError(
+                f"{path} has no measure {measure!r}; it has {sorted(set(table['measure']))}"
+            )
+        label = os.path.basename(path)[len(study) + 1 : -len(".csv")]
+        tables[label] = table[table["measure"] == measure]
+    return tables
+
+
+def plot_fig2(tables: dict[str, pd.DataFrame], measure: str, style: str = "box"):
+    """One group per model: random vs random, random vs pretrained, over pairs of runs."""
+    if style not in FIG2_STYLES:
+        raise ValueError(f"unknown fig2 style {style!r}; valid: {', '.join(FIG2_STYLES)}")
+    fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(tables), 3.6))
+    ticks, names = [], []
+    for i, (label, table) in enumerate(tables.items()):
+        per_pair = table.groupby(["comparison", "run_a", "run_b"], sort=False)["value"].mean()
+        for j, comparison in enumerate(pd.unique(table["comparison"])):
+            values = per_pair[comparison].to_numpy()
+            x = 3 * i + j
+            colour = _COLOURS.get(comparison, "tab:gray")
+            if style == "violin" and len(values) >= 2 and np.ptp(values) > 0:
+                parts = ax.violinplot(values, positions=[x], showmeans=True)
+                for body in parts["bodies"]:
+                    body.set_facecolor(colour)
+            else:
+                ax.boxplot(values, positions=[x], widths=0.6, showmeans=True)
+            ax.scatter(np.full(len(values), x), values, color=colour, zorder=3, s=14)
+            ticks.append(x)
+            names.append(f"{label}\n{comparison.replace('_vs_', ' vs ')}")
+    ax.set_xticks(ticks, names, fontsize=7)
+    ax.set_ylabel(f"{measure} (mean over top-stage endpoints)")
+    ax.set_title("Representations: random vs random and random vs pretrained")
+    return fig
+
+
+def plot_fig3(tables: dict[str, pd.DataFrame], measure: str):
+    """Per model, per endpoint: similarity of a run at init with itself after training."""
+    fig, axes = _panels(len(tables))
+    for ax, (label, table) in zip(axes, tables.items(), strict=True):
+        order = list(pd.unique(table["endpoint"]))
+        x = np.arange(len(order))
+        for start, group in table.groupby("start", sort=False):
+            colour = _COLOURS.get(start, "tab:gray")
+            wide = group.pivot_table(index="run", columns="endpoint", values="value")[order]
+            for _, row in wide.iterrows():
+                ax.plot(x, row.to_numpy(), color=colour, alpha=0.3, lw=0.8)
+            ax.plot(x, wide.mean().to_numpy(), "o-", color=colour, label=f"{start} init")
+        ax.set_xticks(x, order, rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(label)
+        ax.set_ylabel(f"{measure}(init, trained)")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_fig4(tables: dict[str, pd.DataFrame], measure: str):
+    """Per model: similarity at init (x) vs at convergence (y) of pairs of runs."""
+    fig, axes = _panels(len(tables))
+    for ax, (label, table) in zip(axes, tables.items(), strict=True):
+        order = list(pd.unique(table["endpoint"]))
+        colours = dict(
+            zip(order, plt.get_cmap("viridis")(np.linspace(0, 0.9, len(order))), strict=True)
+        )
+        comparisons = list(pd.unique(table["comparison"]))
+        markers = dict(zip(comparisons, "o^sD", strict=False))
+        for comparison, group in table.groupby("comparison", sort=False):
+            ax.scatter(
+                group["init_value"],
+                group["final_value"],
+                c=[colours[e] for e in group["endpoint"]],
+                marker=markers[comparison],
+                s=18,
+            )
+        # Two legends in one: colour = endpoint, marker = kind of pair.
+        handles = [
+            plt.Line2D([], [], ls="", marker="o", color=colours[e], label=e) for e in order
+        ] + [
+            plt.Line2D([], [], ls="", marker=markers[c], color="k", label=c.replace("_vs_", " vs "))
+            for c in comparisons
+        ]
+        ax.legend(handles=handles, fontsize=6, loc="upper left")
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(f"{measure} at initialisation")
+        ax.set_ylabel(f"{measure} at convergence")
+        ax.set_title(label)
+    return fig
+
+
+def plot_all(
+    analysis_dir: str,
+    *,
+    out_dir: str | None = None,
+    measure: str = "mean_cca",
+    fig2_style: str = "box",
+    formats: Sequence[str] = FORMATS,
+) -> list[str]:
+    """Draws every figure whose CSVs are present; returns the files written.
+
+    Raises:
+      FileNotFoundError: no fig2/fig3/fig4 CSV in `analysis_dir`.
+    """
+    out_dir = out_dir or analysis_dir
+    drawers = {
+        "fig2": lambda t: plot_fig2(t, measure, fig2_style),
+        "fig3": lambda t: plot_fig3(t, measure),
+        "fig4": lambda t: plot_fig4(t, measure),
+    }
+    written = []
+    for study, draw in drawers.items():
+        tables = read_tables(analysis_dir, study, measure)
+        if tables:
+            written += save_figure(draw(tables), out_dir, study, formats)
+    if not written:
+        raise FileNotFoundError(
+            f"no fig2_*.csv, fig3_*.csv or fig4_*.csv in {analysis_dir}; run "
+            "python -m analysis.run_analysis first"
+        )
+    return written
+
+
+def _panels(count: int):
+    fig, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.8), squeeze=False)
+    return fig, list(axes[0])
+
+
+def define_flags() -> None:
+    """Defined on launch only, so importing this module for its functions defines no flags."""
+    flags.DEFINE_string("analysis_dir", None, "Directory with fig2/3/4 CSVs.")
+    flags.DEFINE_string("out", None, "Where to write the figures; default --analysis_dir.")
+    flags.DEFINE_string("measure", "mean_cca", "Measure to plot (a `measure` value).")
+    flags.DEFINE_enum("fig2_style", "box", FIG2_STYLES, "fig2: boxes or violins.")
+    flags.DEFINE_list("formats", list(FORMATS), "Figure file formats.")
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    for path in plot_all(
+        FLAGS.analysis_dir,
+        out_dir=FLAGS.out,
+        measure=FLAGS.measure,
+        fig2_style=FLAGS.fig2_style,
+        formats=FLAGS.formats,
+    ):
+        print(path)
+
+
+if __name__ == "__main__":
+    define_flags()
+    flags.mark_flags_as_required(["analysis_dir"])
+    app.run(main)

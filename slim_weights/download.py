@@ -1,0 +1,47 @@
+r"""Downloads and checks a released TF-Slim ImageNet checkpoint.
+
+  python -m slim_weights.download --model=resnet_v1_50 --dir=~/slim_checkpoints
+  python -m slim_weights.download --model=inception_v3 --dir=/data/ckpt --url=http://mirror/x.tar.gz
+
+Interrupted downloads resume when the same command is run again. The tarball is extracted
+only if no member would land outside --dir, and the checkpoint is checked against the
+manifest's variable inventory. Prints the checkpoint path on success.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from slim_weights import checkpoint, fetch, manifest
+
+_MODEL = flags.DEFINE_enum(
+    "model", None, manifest.list_entries(), "Model whose ImageNet checkpoint to fetch."
+)
+_DIR = flags.DEFINE_string("dir", None, "Directory for the tarball and the checkpoint.")
+_URL = flags.DEFINE_string("url", None, "Download from here instead of the manifest URL.")
+_ATTEMPTS = flags.DEFINE_integer("attempts", 3, "Connections to try before giving up.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    entry = manifest.get_entry(_MODEL.value)
+    try:
+        path = fetch.fetch_checkpoint(
+            entry,
+            os.path.expanduser(_DIR.value),
+            url=_URL.value,
+            progress=sys.stderr,
+            attempts=_ATTEMPTS.value,
+        )
+    except (fetch.DownloadError, fetch.UnsafeArchiveError, checkpoint.InventoryError) as e:
+        sys.exit(f"error: {e}")
+    print(path)
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["model", "dir"])
+    app.run(main)

@@ -1,0 +1,122 @@
+"""End to end: short CBR-Tiny runs -> run_analysis (Figs 2-5, weights) -> every plot script.
+
+Binaries run as subprocesses with their real flags, as a user would call them.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, MPLBACKEND="Agg")
+
+
+def _run(module, *args, check=True):
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=check,
+        cwd=REPO,
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def analysis_dir(trained_runs, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("analysis_out"))
+    stdout = _run(
+        "analysis.run_analysis",
+        f"--out={out}",
+        "--random_runs=" + ",".join(trained_runs["random"]),
+        "--pretrained_runs=" + ",".join(trained_runs["pretrained"]),
+        "--num_images=10",
+        "--datapoints=200",
+        "--batch_size=4",
+    )
+    assert "fig2: 24 rows" in stdout and "weights:" in stdout
+    return out
+
+
+def test_run_analysis_writes_every_file(analysis_dir):
+    assert sorted(os.listdir(analysis_dir)) == [
+        "fig2_cbr_tiny.csv",
+        "fig2_cbr_tiny.json",
+        "fig3_cbr_tiny.csv",
+        "fig3_cbr_tiny.json",
+        "fig4_cbr_tiny.csv",
+        "fig4_cbr_tiny.json",
+        "fig5_pretrained.npz",
+        "fig5_random0.npz",
+        "fig5_random1.npz",
+        "weight_movement.csv",
+        "weight_movement_endpoints.csv",
+    ]
+    fig2 = pd.read_csv(os.path.join(analysis_dir, "fig2_cbr_tiny.csv"))
+    assert set(fig2["measure"]) == {"mean_cca", "svcca", "pwcca", "cka"}
+    assert set(fig2["comparison"]) == {"random_vs_random", "random_vs_pretrained"}
+
+
+def test_plot_scripts_draw_from_saved_results(analysis_dir, trained_runs, tmp_path):
+    figures = str(tmp_path)
+    stdout = _run("analysis.plot_cca", f"--analysis_dir={analysis_dir}", f"--out={figures}")
+    _run(
+        "analysis.plot_cca",
+        f"--analysis_dir={analysis_dir}",
+        f"--out={figures}/violin",
+        "--fig2_style=violin",
+        "--measure=pwcca",
+    )
+    _run("analysis.plot_filters", f"--analysis_dir={analysis_dir}", f"--out={figures}")
+    runs = [*trained_runs["random"], *trained_runs["pretrained"]]
+    stdout = _run(
+        "analysis.plot_convergence",
+        "--runs=" + ",".join(runs),
+        "--labels=random,random,pretrained",
+        "--thresholds=0.5",
+        f"--out={figures}",
+    )
+    assert "label,run,metric,threshold,first_step,x,first_x" in stdout
+    stems = ["fig2", "fig3", "fig4", "fig5_random0", "fig5_random1", "fig5_pretrained"]
+    expected = [f"{stem}.{ext}" for stem in [*stems, "convergence"] for ext in ("png", "pdf")]
+    for name in [*expected, "violin/fig2.png"]:
+        assert os.path.getsize(os.path.join(figures, name)) > 1000, name
+    table = pd.read_csv(os.path.join(figures, "convergence_steps_to_threshold.csv"))
+    assert list(table["run"]) == [*runs[:2], "mean", runs[2]]
+
+
+def test_help_lists_the_flags():
+    flags = {
+        "analysis.run_analysis": [
+            "--out", "--random_runs", "--pretrained_runs", "--analyses", "--label",
+            "--checkpoint", "--top_endpoints", "--endpoints", "--split", "--num_images",
+            "--image_seed", "--sampling", "--datapoints", "--pool_grid", "--position_seed",
+            "--measures", "--batch_size", "--filter_layer",
+        ],
+        "analysis.plot_cca": ["--analysis_dir", "--out", "--measure", "--fig2_style", "--formats"],
+        "analysis.plot_filters": ["--analysis_dir", "--out", "--normalize", "--max_filters"],
+        "analysis.plot_convergence": [
+            "--runs", "--labels", "--metric", "--thresholds", "--x", "--out", "--stem", "--formats"
+        ],
+    }  # fmt: skip
+    for module, names in flags.items():
+        usage = _run(module, "--help", check=False)  # absl exits 1 after --help
+        for name in names:
+            assert name in usage, (module, name)
+
+
+def test_libraries_define_no_flags_and_transfusion_tf_does_not_import_analysis():
+    binaries = {"run_analysis.py", "plot_cca.py", "plot_filters.py", "plot_convergence.py"}
+    for name in os.listdir(os.path.join(REPO, "analysis")):
+        if name.endswith(".py") and name not in binaries:
+            text = open(os.path.join(REPO, "analysis", name)).read()
+            assert not re.search(r"from absl import .*flags|absl\.flags|DEFINE_", text), name
+    for root, _, files in os.walk(os.path.join(REPO, "transfusion_tf")):
+        for name in files:
+            if name.endswith(".py"):
+                text = open(os.path.join(root, name)).read()
+                assert "from analysis" not in text and "import analysis" not in text, name

@@ -1,0 +1,111 @@
+"""Test support: random slim weights, the real slim graph run on them, endpoint comparison.
+
+The reference graphs themselves come from `transfusion_tf.slim_compat`; this module fills
+them with random weights *and* random BatchNorm moving statistics (so a wrong epsilon,
+a missing gamma or a swapped mean/variance shows up), saves them with slim's own Saver in
+the V1 and V2 formats, and evaluates end points.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+
+def random_slim_values(
+    inventory: Mapping[str, tuple[int, ...]], seed: int
+) -> dict[str, np.ndarray]:
+    """Random float32 values for every variable of a slim inventory.
+
+    Conv kernels are variance preserving (std 1/sqrt(fan_in)), so activations stay finite
+    through 50 layers; BN statistics are deliberately not the activations' true ones.
+    """
+    rng = np.random.default_rng(seed)
+    values = {}
+    for name, shape in inventory.items():
+        kind = name.rsplit("/", 1)[-1]
+        if kind == "weights":
+            fan_in = math.prod(shape[:-1])
+            value = rng.normal(0.0, 1.4 / math.sqrt(fan_in), shape)
+        elif kind == "gamma":
+            value = rng.uniform(0.5, 1.5, shape)
+        elif kind == "moving_variance":
+            value = rng.uniform(0.5, 2.0, shape)
+        elif kind in ("beta", "moving_mean", "biases"):
+            value = rng.normal(0.0, 0.2, shape)
+        else:
+            raise ValueError(f"unexpected variable kind in {name}")
+        values[name] = value.astype(np.float32)
+    return values
+
+
+def run_slim(
+    build: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]],
+    values: Mapping[str, np.ndarray],
+    inputs: list[np.ndarray],
+    *,
+    fetch: Callable[[str], bool] = lambda name: True,
+    save_prefixes: Mapping[str, str] | None = None,
+    restore_from: str | None = None,
+) -> tuple[dict[str, tuple[int, ...]], list[dict[str, np.ndarray]]]:
+    """Builds a slim graph, sets its variables, optionally saves it, and evaluates it.
+
+    Args:
+      build: maps a (batch, None, None, 3) float32 placeholder to (logits, end_points).
+      values: {variable name: array} for every variable of the graph.
+      inputs: image batches to evaluate, each (batch, h, w, 3) float32.
+      fetch: which end-point names to evaluate.
+      save_prefixes: {'V1' or 'V2': path} to save to with slim's Saver, adding the
+        bookkeeping a released checkpoint carries (`global_step` and one Momentum slot).
+      restore_from: restore the graph from this checkpoint instead of assigning `values`.
+
+    Returns:
+      (the graph's variable inventory {name: shape}, one {end point: array} per input).
+    """
+    with tf.Graph().as_default():
+        images = tf.compat.v1.placeholder(tf.float32, (None, None, None, 3))
+        _, end_points = build(images)
+        variables = tf.compat.v1.global_variables()
+        inventory = {v.op.name: tuple(v.shape.as_list()) for v in variables}
+        bookkeeping = [
+            tf.compat.v1.train.get_or_create_global_step(),
+            tf.compat.v1.Variable(
+                tf.zeros(variables[0].shape), name=f"{variables[0].op.name}/Momentum"
+            ),
+        ]
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.variables_initializer(bookkeeping))
+            if restore_from:
+                tf.compat.v1.train.Saver(variables).restore(session, restore_from)
+            else:
+                for var in variables:
+                    var.load(values[var.op.name], session)
+            for version, prefix in (save_prefixes or {}).items():
+                os.makedirs(os.path.dirname(prefix), exist_ok=True)
+                saver = tf.compat.v1.train.Saver(
+                    variables + bookkeeping,
+                    write_version=getattr(tf.compat.v1.train.SaverDef, version),
+                )
+                saver.save(session, prefix, write_meta_graph=False, write_state=False)
+            wanted = {k: v for k, v in end_points.items() if fetch(k)}
+            outputs = [session.run(wanted, {images: x}) for x in inputs]
+    return inventory, outputs
+
+
+def relative_difference(ours: np.ndarray, reference: np.ndarray) -> float:
+    """max |ours - reference| / max |reference|, after squeezing singleton dimensions."""
+    ours, reference = np.squeeze(ours), np.squeeze(reference)
+    assert ours.shape == reference.shape, (ours.shape, reference.shape)
+    scale = float(np.max(np.abs(reference)))
+    assert scale > 0, "degenerate reference end point (all zero)"
+    return float(np.max(np.abs(ours.astype(np.float64) - reference))) / scale
+
+
+def keras_outputs(model: tf.keras.Model, layers: Mapping[str, str], x: np.ndarray) -> dict:
+    """Runs `model` in inference mode and returns {key: output of layer name}."""
+    probe = tf.keras.Model(model.inputs, {k: model.get_layer(n).output for k, n in layers.items()})
+    return {k: v.numpy() for k, v in probe(x, training=False).items()}

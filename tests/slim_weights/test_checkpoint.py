@@ -1,0 +1,92 @@
+"""Reading V1/V2 checkpoints, bookkeeping, inventory checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from slim_weights import checkpoint
+
+VALUES = {
+    "net/conv1/weights": np.arange(24, dtype=np.float32).reshape(2, 2, 2, 3),
+    "net/conv1/BatchNorm/moving_mean": np.array([1.5, -2.0, 0.25], np.float32),
+    "net/conv1/weights/Momentum": np.zeros((2, 2, 2, 3), np.float32),
+    "global_step": np.array(1234, np.int64),
+}
+
+
+@pytest.mark.parametrize("version", ["V1", "V2"])
+def test_round_trip_keeps_names_values_and_dtypes(tmp_path, version):
+    path = checkpoint.write_checkpoint(VALUES, tmp_path / "model.ckpt", version=version)
+    if version == "V1":
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
+    else:
+        assert (tmp_path / "model.ckpt.index").exists()
+    read = checkpoint.read_checkpoint(path)
+    assert list(read) == sorted(VALUES)
+    for name, value in VALUES.items():
+        assert read[name].dtype == value.dtype
+        np.testing.assert_array_equal(read[name], value)
+    assert checkpoint.read_shapes(path) == {
+        "global_step": (),
+        "net/conv1/BatchNorm/moving_mean": (3,),
+        "net/conv1/weights": (2, 2, 2, 3),
+        "net/conv1/weights/Momentum": (2, 2, 2, 3),
+    }
+
+
+def test_directory_resolves_to_its_latest_checkpoint(tmp_path):
+    import tensorflow as tf
+
+    path = checkpoint.write_checkpoint(VALUES, tmp_path / "model.ckpt-7")
+    tf.compat.v1.train.update_checkpoint_state(str(tmp_path), path)
+    assert checkpoint.resolve_checkpoint(tmp_path) == path
+    assert sorted(checkpoint.read_checkpoint(tmp_path)) == sorted(VALUES)
+
+
+def test_missing_and_corrupt_checkpoints_name_the_path(tmp_path):
+    with pytest.raises(checkpoint.CheckpointReadError, match="no checkpoint at .*nothing.ckpt"):
+        checkpoint.read_checkpoint(tmp_path / "nothing.ckpt")
+    with pytest.raises(checkpoint.CheckpointReadError, match="without a 'checkpoint' state"):
+        checkpoint.read_checkpoint(tmp_path)
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint" * 100)
+    with pytest.raises(checkpoint.CheckpointReadError, match="garbage.ckpt is not a readable"):
+        checkpoint.read_checkpoint(garbage)
+    with pytest.raises(ValueError, match="valid: V1, V2"):
+        checkpoint.write_checkpoint(VALUES, tmp_path / "x", version="V3")
+
+
+def test_split_bookkeeping():
+    names = [
+        "global_step",
+        "beta1_power",
+        "net/conv1/weights",
+        "net/conv1/weights/Momentum",
+        "net/conv1/weights/ExponentialMovingAverage",
+        "net/conv1/weights/Adam_1",
+        # A layer that happens to be named like a slot, with no parent variable: kept.
+        "net/Momentum",
+    ]
+    model, bookkeeping = checkpoint.split_bookkeeping(names)
+    assert model == ["net/conv1/weights", "net/Momentum"]
+    assert bookkeeping == [
+        "global_step",
+        "beta1_power",
+        "net/conv1/weights/Momentum",
+        "net/conv1/weights/ExponentialMovingAverage",
+        "net/conv1/weights/Adam_1",
+    ]
+
+
+def test_check_inventory_lists_every_difference():
+    expected = {"a/weights": (3, 3), "b/weights": (1,), "c/weights": (2,)}
+    found = {"a/weights": (3, 3), "b/weights": (2,), "d/weights": (1,), "global_step": ()}
+    with pytest.raises(checkpoint.InventoryError) as info:
+        checkpoint.check_inventory(found, expected, source="x.ckpt")
+    message = str(info.value)
+    assert "x.ckpt" in message
+    assert "1 missing ['c/weights']" in message
+    assert "1 unexpected ['d/weights']" in message
+    assert "b/weights: (2,) (expected (1,))" in message
+    checkpoint.check_inventory({**expected, "global_step": ()}, expected, source="ok")

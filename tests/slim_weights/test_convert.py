@@ -1,0 +1,88 @@
+"""The convert binary: slim checkpoint -> Keras weights file -> get_model(...).load_weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from slim_weights import checkpoint, loading, manifest
+from slim_weights.convert import convert_checkpoint
+from tests.slim_reference import random_slim_values
+from transfusion_tf.models import get_model
+
+ENTRY = manifest.get_entry("inception_v3")
+
+
+def _write(model, tmp_path_factory, seed):
+    values = random_slim_values(manifest.get_entry(model).inventory(), seed=seed)
+    values["global_step"] = np.array(7, np.int64)
+    path = tmp_path_factory.mktemp("ckpt") / f"{model}.ckpt"
+    return values, checkpoint.write_checkpoint(values, path, version="V1")
+
+
+@pytest.fixture(scope="module")
+def slim_checkpoint(tmp_path_factory):
+    return _write("inception_v3", tmp_path_factory, seed=5)
+
+
+def _assert_loaded(model, values, label_offset=0):
+    for var in model.variables:
+        name = loading.slim_name(var.name)
+        expected = values[name]
+        if label_offset and name.startswith("InceptionV3/Logits/"):
+            expected = expected[..., label_offset:]
+        np.testing.assert_array_equal(var.numpy(), expected.reshape(var.shape))
+
+
+def test_full_inception_checkpoint_round_trips_through_hdf5(slim_checkpoint, tmp_path):
+    values, path = slim_checkpoint
+    output = str(tmp_path / "inception_v3.h5")
+    report = convert_checkpoint("inception_v3", path, output)
+    assert sorted(report.loaded) == sorted(ENTRY.inventory())  # every variable consumed
+    assert report.ignored == ("global_step",)
+    model = get_model("inception_v3", num_classes=1001, input_shape=(299, 299, 3), aux_logits=True)
+    model.load_weights(output)
+    _assert_loaded(model, values)
+
+
+def test_full_resnet_checkpoint_round_trips_through_tf_format(tmp_path_factory, tmp_path):
+    values, path = _write("resnet_v1_50", tmp_path_factory, seed=6)
+    output = str(tmp_path / "resnet_v1_50")
+    report = convert_checkpoint("resnet_v1_50", path, output)
+    assert sorted(report.loaded) == sorted(manifest.get_entry("resnet_v1_50").inventory())
+    model = get_model("resnet_v1_50", num_classes=1000, input_shape=(40, 40, 3))
+    model.load_weights(output)
+    _assert_loaded(model, values)
+
+
+def test_1000_way_grayscale_without_aux_loads_at_any_size(slim_checkpoint, tmp_path):
+    values, path = slim_checkpoint
+    output = str(tmp_path / "inception_v3_1000_gray.h5")
+    report = convert_checkpoint(
+        "inception_v3", path, output, drop_background=True, aux_logits=False, channels=1
+    )
+    assert report.excluded_checkpoint == tuple(
+        sorted(n for n in ENTRY.inventory() if n.startswith("InceptionV3/AuxLogits/"))
+    )
+    model = get_model("inception_v3", num_classes=1000, input_shape=(80, 96, 1))
+    model.load_weights(output)
+    gray = {**values, ENTRY.first_conv: values[ENTRY.first_conv].sum(axis=2, keepdims=True)}
+    _assert_loaded(model, gray, label_offset=1)
+
+
+def test_help_lists_the_flags():
+    result = subprocess.run(
+        [sys.executable, "-m", "slim_weights.convert", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=300,
+    )
+    for flag in ("--model", "--checkpoint", "--output", "--channels"):
+        assert f"  {flag}:" in result.stdout, result.stderr
+    for flag in ("drop_background", "aux_logits"):
+        assert f"  --[no]{flag}:" in result.stdout

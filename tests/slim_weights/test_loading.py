@@ -1,0 +1,194 @@
+"""load_into: mapping by name, heads, label offset, loud mismatches, grayscale adaptation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from slim_weights import loading, manifest
+from tests.slim_reference import random_slim_values
+from transfusion_tf.models import endpoints, get_model
+from transfusion_tf.models.layout import get_endpoint_layers
+
+
+def _tiny(num_classes=4, channels=3, name="tiny"):
+    """A two-layer model named the slim way: net/conv1 (+BatchNorm), net/logits."""
+    inputs = tf.keras.Input((8, 8, channels))
+    x = tf.keras.layers.Conv2D(5, 3, use_bias=False, name="net/conv1")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="net/conv1/BatchNorm")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    outputs = tf.keras.layers.Dense(num_classes, name="net/logits")(x)
+    return tf.keras.Model(inputs, outputs, name=name)
+
+
+def _tiny_checkpoint(num_classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    shapes = {
+        "net/conv1/weights": (3, 3, 3, 5),
+        "net/conv1/BatchNorm/gamma": (5,),
+        "net/conv1/BatchNorm/beta": (5,),
+        "net/conv1/BatchNorm/moving_mean": (5,),
+        "net/conv1/BatchNorm/moving_variance": (5,),
+        "net/logits/weights": (1, 1, 5, num_classes),
+        "net/logits/biases": (num_classes,),
+    }
+    values = {n: rng.uniform(0.5, 1.5, s).astype(np.float32) for n, s in shapes.items()}
+    values["global_step"] = np.array(10, np.int64)
+    values["net/conv1/weights/Momentum"] = np.zeros((3, 3, 3, 5), np.float32)
+    return values
+
+
+def _weights(model):
+    return {loading.slim_name(v.name): v.numpy() for v in model.variables}
+
+
+def test_slim_name_is_a_mechanical_rename():
+    assert loading.slim_name("a/conv1/kernel:0") == "a/conv1/weights"
+    assert loading.slim_name("a/logits/bias:0") == "a/logits/biases"
+    assert loading.slim_name("a/conv1/BatchNorm/moving_variance:0") == (
+        "a/conv1/BatchNorm/moving_variance"
+    )
+    assert loading.slim_name("kernel:0") == "weights"
+    assert loading.in_scopes("a/logits/biases", ["a/logits"])
+    assert not loading.in_scopes("a/logits2/biases", ["a/logits"])
+
+
+def test_loads_every_variable_and_ignores_bookkeeping():
+    model, values = _tiny(), _tiny_checkpoint()
+    report = loading.load_into(model, values)
+    assert report.ignored == ("global_step", "net/conv1/weights/Momentum")
+    assert len(report.loaded) == 7
+    assert report.adapted == ("net/logits/weights: 1x1 conv kernel reshaped to a Dense kernel",)
+    for name, value in _weights(model).items():
+        np.testing.assert_array_equal(value, values[name].reshape(value.shape))
+    assert "loaded 7 variables" in report.summary()
+
+
+def test_new_head_by_excluding_its_scope():
+    model, values = _tiny(num_classes=2), _tiny_checkpoint(num_classes=4)
+    head_before = model.get_layer("net/logits").kernel.numpy()
+    report = loading.load_into(model, values, exclude_scopes=["net/logits"])
+    assert report.excluded_checkpoint == ("net/logits/biases", "net/logits/weights")
+    assert report.excluded_model == ("net/logits/biases", "net/logits/weights")
+    np.testing.assert_array_equal(model.get_layer("net/logits").kernel.numpy(), head_before)
+    np.testing.assert_array_equal(
+        model.get_layer("net/conv1").kernel.numpy(), values["net/conv1/weights"]
+    )
+
+
+def test_label_offset_drops_leading_classes_in_class_scopes_only():
+    model, values = _tiny(num_classes=3), _tiny_checkpoint(num_classes=4)
+    loading.load_into(model, values, label_offset=1, class_scopes=["net/logits"])
+    np.testing.assert_array_equal(
+        model.get_layer("net/logits").kernel.numpy(), values["net/logits/weights"][0, 0, :, 1:]
+    )
+    np.testing.assert_array_equal(
+        model.get_layer("net/logits").bias.numpy(), values["net/logits/biases"][1:]
+    )
+    with pytest.raises(ValueError, match="label_offset needs class_scopes"):
+        loading.load_into(model, values, label_offset=1)
+
+
+def test_unmatched_names_list_both_sides_and_assign_nothing():
+    model = _tiny()
+    before = _weights(model)
+    values = _tiny_checkpoint()
+    values["net/conv1/BatchNorm/mean"] = values.pop("net/conv1/BatchNorm/moving_mean")
+    with pytest.raises(loading.CheckpointMismatchError) as info:
+        loading.load_into(model, values)
+    message = str(info.value)
+    assert "1 checkpoint variables with no model variable: ['net/conv1/BatchNorm/mean']" in message
+    assert "1 model variables with no checkpoint variable: ['net/conv1/BatchNorm/moving_mean']" in (
+        message
+    )
+    for name, value in _weights(model).items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_shape_mismatch_lists_every_variable_and_assigns_nothing():
+    model = _tiny(num_classes=2)
+    before = _weights(model)
+    with pytest.raises(loading.CheckpointMismatchError) as info:
+        loading.load_into(model, _tiny_checkpoint(num_classes=4))
+    message = str(info.value)
+    assert "2 variables of model 'tiny' differ in shape" in message
+    assert "net/logits/biases: checkpoint (4,) vs model (2,)" in message
+    assert "net/logits/weights: checkpoint (1, 1, 5, 4) vs model (5, 2)" in message
+    for name, value in _weights(model).items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_sum_rgb_channels():
+    values = _tiny_checkpoint()
+    gray = loading.sum_rgb_channels(values, "net/conv1/weights")
+    assert gray["net/conv1/weights"].shape == (3, 3, 1, 5)
+    np.testing.assert_allclose(
+        gray["net/conv1/weights"][:, :, 0], values["net/conv1/weights"].sum(axis=2)
+    )
+    assert values["net/conv1/weights"].shape == (3, 3, 3, 5)  # input left untouched
+    with pytest.raises(ValueError, match=r"expected \(h, w, 3, out\)"):
+        loading.sum_rgb_channels(gray, "net/conv1/weights")
+    with pytest.raises(KeyError, match="nope"):
+        loading.sum_rgb_channels(values, "nope")
+
+
+def test_inception_checkpoint_into_resnet_fails_with_both_name_lists():
+    resnet = get_model("resnet_v1_50", num_classes=1000, input_shape=(32, 32, 3))
+    inception = {
+        name: np.zeros(shape, np.float32)
+        for name, shape in manifest.get_entry("inception_v3").inventory().items()
+    }
+    with pytest.raises(loading.CheckpointMismatchError) as info:
+        loading.load_into(resnet, inception)
+    message = str(info.value)
+    assert "388 checkpoint variables with no model variable: ['InceptionV3/AuxLogits/" in message
+    assert "267 model variables with no checkpoint variable: ['resnet_v1_50/block1/" in message
+    assert "'InceptionV3/Mixed_7c/Branch_1/Conv2d_0c_3x1/weights'" in message
+    assert "'resnet_v1_50/logits/weights'" in message
+
+
+def test_one_renamed_variable_fails_with_both_names():
+    entry = manifest.get_entry("resnet_v1_50")
+    values = random_slim_values(entry.inventory(), seed=0)
+    renamed = "resnet_v1_50/block3/unit_2/bottleneck_v1/conv2/BatchNorm/gamma"
+    values[renamed.replace("gamma", "scale")] = values.pop(renamed)
+    model = get_model("resnet_v1_50", num_classes=1000, input_shape=(32, 32, 3))
+    with pytest.raises(loading.CheckpointMismatchError) as info:
+        loading.load_into(model, values)
+    message = str(info.value)
+    assert f"1 checkpoint variables with no model variable: ['{renamed[:-5]}scale']" in message
+    assert f"1 model variables with no checkpoint variable: ['{renamed}']" in message
+
+
+@pytest.mark.parametrize(("model_name", "size"), [("resnet_v1_50", 48), ("inception_v3", 75)])
+def test_grayscale_model_equals_rgb_model_on_replicated_gray(model_name, size):
+    entry = manifest.get_entry(model_name)
+    values = random_slim_values(entry.inventory(), seed=3)
+    rgb = get_model(model_name, num_classes=entry.num_classes, input_shape=(size, size, 3))
+    gray = get_model(model_name, num_classes=entry.num_classes, input_shape=(size, size, 1))
+    loading.load_into(rgb, values, exclude_scopes=entry.aux_scopes)
+    loading.load_into(
+        gray, loading.sum_rgb_channels(values, entry.first_conv), exclude_scopes=entry.aux_scopes
+    )
+    # The fine-tuning path: a new 5-way head, the first conv adapted by inspection.
+    gray_new_head = get_model(model_name, num_classes=5, input_shape=(size, size, 1))
+    report = loading.load_for_fine_tuning(gray_new_head, entry, values)
+    assert set(report.excluded_model) == {
+        loading.slim_name(v.name)
+        for v in gray_new_head.get_layer(_logits_layer(gray_new_head)).weights
+    }
+    image = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype(np.float32)
+    replicated = np.repeat(image, 3, axis=-1)
+    expected = rgb(replicated, training=False).numpy()
+    actual = gray(image, training=False).numpy()
+    assert np.max(np.abs(actual - expected)) <= 1e-5 * np.max(np.abs(expected))
+    expected_features = endpoints(rgb)(replicated, training=False)["pre_logits"].numpy()
+    actual_features = endpoints(gray_new_head)(image, training=False)["pre_logits"].numpy()
+    assert np.max(np.abs(actual_features - expected_features)) <= 1e-5 * np.max(
+        np.abs(expected_features)
+    )
+
+
+def _logits_layer(model):
+    return dict(get_endpoint_layers(model))["logits"]

@@ -1,0 +1,244 @@
+"""Inception-v3: structure, slim's quirky names, pinned counts, equivalence with slim's graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from slim_weights import checkpoint, loading, manifest
+from tests.slim_reference import keras_outputs, random_slim_values, relative_difference, run_slim
+from transfusion_tf.models import endpoint_names, endpoints, get_model
+from transfusion_tf.models.layout import get_endpoint_layers
+from transfusion_tf.slim_compat import build_slim_inception_v3
+
+ENTRY = manifest.get_entry("inception_v3")
+TOLERANCE = 1e-4
+BODY = [
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "MaxPool_3a_3x3",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "MaxPool_5a_3x3",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+]
+
+
+def _model(num_classes=1001, size=299, channels=3, aux_logits=False):
+    return get_model(
+        "inception_v3",
+        num_classes=num_classes,
+        input_shape=(size, size, channels),
+        aux_logits=aux_logits,
+    )
+
+
+@pytest.fixture(scope="module")
+def model_aux():
+    """The checkpoint's own configuration: 1001 classes, aux head, 299 px (built once)."""
+    return _model(aux_logits=True)
+
+
+@pytest.fixture(scope="module")
+def model_5():
+    """A fine-tuning configuration: a new 5-way head, no aux, 299 px."""
+    return _model(num_classes=5)
+
+
+def test_variables_are_slim_inventory_by_mechanical_rename(model_aux):
+    ours = {loading.slim_name(v.name): tuple(v.shape) for v in model_aux.variables}
+    expected = ENTRY.inventory()
+    assert sorted(ours) == sorted(expected)
+    expected["InceptionV3/Logits/Conv2d_1c_1x1/weights"] = (2048, 1001)
+    assert ours == expected
+
+
+def test_quirky_slim_names_are_kept(model_5):
+    names = {loading.slim_name(v.name) for v in model_5.variables}
+    for name in (
+        "InceptionV3/Mixed_5c/Branch_1/Conv2d_0b_1x1/weights",
+        "InceptionV3/Mixed_5c/Branch_1/Conv_1_0c_5x5/weights",
+        "InceptionV3/Mixed_6a/Branch_0/Conv2d_1a_1x1/weights",
+        "InceptionV3/Mixed_6a/Branch_1/Conv2d_1a_1x1/weights",
+        "InceptionV3/Mixed_7b/Branch_1/Conv2d_0b_3x1/weights",
+        "InceptionV3/Mixed_7c/Branch_1/Conv2d_0c_3x1/weights",
+    ):
+        assert name in names
+    assert "InceptionV3/Mixed_5c/Branch_1/Conv2d_0a_1x1/weights" not in names
+    assert tuple(model_5.get_layer("InceptionV3/Mixed_6a/Branch_0/Conv2d_1a_1x1").kernel.shape) == (
+        3,
+        3,
+        288,
+        384,
+    )
+    # BatchNorm without gamma, as slim's inception arg scope builds it.
+    assert not any(n.endswith("/gamma") for n in names)
+
+
+def test_parameter_counts_are_pinned(model_aux, model_5):
+    assert model_aux.count_params() == 27_182_194  # = the slim inventory
+    without_aux = [v for v in model_aux.variables if "/AuxLogits/" not in v.name]
+    assert sum(int(np.prod(v.shape)) for v in without_aux) == 23_853_833
+    trainable = [v for v in model_aux.trainable_variables if "/AuxLogits/" not in v.name]
+    assert sum(int(np.prod(v.shape)) for v in trainable) == 23_819_401
+    # A 5-way head without aux: the slim body (21,802,784) plus 2048 * 5 + 5.
+    assert model_5.count_params() == 21_813_029
+
+
+def test_endpoints_names_and_shapes(model_5):
+    assert endpoint_names(model_5) == [*BODY, "pre_logits", "logits"]
+    shapes = {k: tuple(v.shape)[1:] for k, v in endpoints(model_5).output.items()}
+    assert shapes["Conv2d_1a_3x3"] == (149, 149, 32)
+    assert shapes["MaxPool_5a_3x3"] == (35, 35, 192)
+    assert shapes["Mixed_5b"] == (35, 35, 256)
+    assert shapes["Mixed_6a"] == (17, 17, 768)
+    assert shapes["Mixed_7a"] == (8, 8, 1280)
+    assert shapes["Mixed_7c"] == (8, 8, 2048)
+    assert shapes["pre_logits"] == (2048,)
+    assert shapes["logits"] == (5,)
+    small = endpoints(_model(num_classes=5, size=75)).output
+    assert tuple(small["Mixed_7c"].shape) == (None, 1, 1, 2048)
+
+
+@pytest.mark.parametrize(
+    ("shape", "options", "message"),
+    [
+        ((74, 80, 3), {}, ">= 75 px"),
+        ((80, 80, 4), {}, "1 or 3 channels"),
+        ((224, 224, 3), {"aux_logits": True}, "aux_logits=True needs 299x299"),
+    ],
+)
+def test_rejects_bad_input_shapes(shape, options, message):
+    with pytest.raises(ValueError, match=message):
+        get_model("inception_v3", num_classes=2, input_shape=shape, **options)
+
+
+def _layer_pairs(model, slim_keys):
+    """Pairs each slim end point with the Keras layer computing the same tensor."""
+    named = dict(get_endpoint_layers(model))
+    special = {
+        "PreLogits": named["pre_logits"],
+        "Logits": named["logits"],
+        "AuxLogits": "InceptionV3/AuxLogits/SpatialSqueeze",
+    }
+    return {k: named.get(k) or special[k] for k in slim_keys}
+
+
+@pytest.fixture(scope="module")
+def slim_run(tmp_path_factory):
+    """Slim's Inception-v3 with random weights, saved as V1 and V2, at 299 and 587."""
+    directory = tmp_path_factory.mktemp("inception_v3")
+    rng = np.random.default_rng(0)
+    x299 = rng.uniform(-1.0, 1.0, (2, 299, 299, 3)).astype(np.float32)
+    x587 = rng.uniform(-1.0, 1.0, (1, 587, 587, 3)).astype(np.float32)
+    values = random_slim_values(ENTRY.inventory(), seed=2)
+    prefixes = {
+        "V1": str(directory / "v1" / "inception_v3.ckpt"),
+        "V2": str(directory / "v2" / "model.ckpt"),
+    }
+    inventory, (out299,) = run_slim(
+        lambda x: build_slim_inception_v3(x, num_classes=1001, aux_logits=True),
+        values,
+        [x299],
+        fetch=lambda k: k != "Predictions",
+        save_prefixes=prefixes,
+    )
+    # Beyond ~330 px slim's own head is an 8x8/2 average pool, not global; the reference
+    # for our global-pool head is slim's body plus a global mean and slim's logits conv.
+    _, (out587,) = run_slim(
+        lambda x: build_slim_inception_v3(x, num_classes=1001, aux_logits=False, global_pool=True),
+        values,
+        [x587],
+        restore_from=prefixes["V2"],
+    )
+    return {
+        "inventory": inventory,
+        "values": values,
+        "prefixes": prefixes,
+        "inputs": {299: x299, 587: x587},
+        "outputs": {299: out299, 587: out587},
+    }
+
+
+def test_slim_graph_inventory_equals_manifest(slim_run):
+    assert slim_run["inventory"] == ENTRY.inventory()
+    assert sum(int(np.prod(s)) for s in slim_run["inventory"].values()) == 27_182_194
+
+
+def test_matches_slim_graph_at_299_with_aux(slim_run, capsys, model_aux):
+    variables = checkpoint.read_checkpoint(slim_run["prefixes"]["V1"])
+    model = model_aux
+    report = loading.load_into(model, variables)
+    assert sorted(report.loaded) == sorted(ENTRY.inventory())
+    assert report.ignored == ("InceptionV3/Conv2d_1a_3x3/weights/Momentum", "global_step")
+    _compare(model, slim_run, 299, capsys, expected_count=len(BODY) + 3)
+
+
+def test_matches_slim_graph_at_587_without_aux(slim_run, capsys):
+    variables = checkpoint.read_checkpoint(slim_run["prefixes"]["V2"])
+    model = _model(size=587)
+    report = loading.load_into(model, variables, exclude_scopes=["InceptionV3/AuxLogits"])
+    # The aux head is the only part of the checkpoint left out, and it is named.
+    assert len(report.excluded_checkpoint) == 10  # 2 conv+BN (4 each), logits (2)
+    assert all(n.startswith("InceptionV3/AuxLogits/") for n in report.excluded_checkpoint)
+    assert report.excluded_model == ()
+    _compare(model, slim_run, 587, capsys, expected_count=len(BODY) + 2)
+
+
+def _compare(model, slim_run, size, capsys, expected_count):
+    reference = slim_run["outputs"][size]
+    pairs = _layer_pairs(model, reference)
+    ours = keras_outputs(model, pairs, slim_run["inputs"][size])
+    diffs = {key: relative_difference(ours[key], reference[key]) for key in pairs}
+    with capsys.disabled():
+        worst = max(diffs, key=diffs.get)
+        print(f"\ninception_v3 @{size}: {len(diffs)} end points, worst {worst} {diffs[worst]:.2e}")
+        for key in ("Mixed_5b", "Mixed_6e", "Mixed_7c", "PreLogits", "Logits", "AuxLogits"):
+            if key in diffs:
+                print(f"  {key}: {diffs[key]:.2e}")
+    assert len(diffs) == expected_count
+    assert max(diffs.values()) < TOLERANCE, diffs
+
+
+def test_1000_way_head_drops_the_background_logit(slim_run):
+    variables = checkpoint.read_checkpoint(slim_run["prefixes"]["V2"])
+    model = _model(num_classes=1000, size=75)
+    report = loading.load_into(
+        model,
+        variables,
+        exclude_scopes=["InceptionV3/AuxLogits"],
+        label_offset=ENTRY.label_offset,
+        class_scopes=ENTRY.class_scopes,
+    )
+    assert report.adapted == (
+        "InceptionV3/Logits/Conv2d_1c_1x1/biases: dropped the first 1 classes",
+        "InceptionV3/Logits/Conv2d_1c_1x1/weights: dropped the first 1 classes; "
+        "1x1 conv kernel reshaped to a Dense kernel",
+    )
+    head = model.get_layer("InceptionV3/Logits/Conv2d_1c_1x1")
+    np.testing.assert_array_equal(
+        head.kernel.numpy(), variables["InceptionV3/Logits/Conv2d_1c_1x1/weights"][0, 0, :, 1:]
+    )
+    np.testing.assert_array_equal(
+        head.bias.numpy(), variables["InceptionV3/Logits/Conv2d_1c_1x1/biases"][1:]
+    )
+    # Logit i of the 1000-way model is logit i + 1 of the 1001-way one.
+    full = _model(num_classes=1001, size=75)
+    loading.load_into(full, variables, exclude_scopes=["InceptionV3/AuxLogits"])
+    x = slim_run["inputs"][299][:1, :75, :75]
+    np.testing.assert_allclose(
+        model(x, training=False)[:, :], full(x, training=False)[:, 1:], rtol=1e-5, atol=1e-5
+    )
+    assert tf.reduce_all(tf.math.is_finite(model(x)))

@@ -1,0 +1,281 @@
+"""Inception-v3 exactly as TF-Slim builds it (`tf_slim.nets.inception_v3.inception_v3`).
+
+Layer names are slim's variable scopes verbatim, so the Keras variable
+`InceptionV3/Mixed_5b/Branch_1/Conv2d_0a_1x1/kernel:0` is the checkpoint's
+`InceptionV3/Mixed_5b/Branch_1/Conv2d_0a_1x1/weights` (see `slim_weights.loading`). Every
+conv has no bias and is followed by BatchNorm without gamma (`scale=False`), epsilon 0.001,
+then ReLU. The stem is VALID-padded, the mixed blocks SAME except their stride-2 convs.
+
+Head: global average pool -> dropout -> linear logits. At 299 px this equals slim's head
+(an 8x8 average pool over the 8x8 Mixed_7c map); above ~330 px slim's fixed 8x8/2 pool would
+no longer be global, while ours stays a global average pool at every input size.
+
+The optional AuxLogits head exists only at 299 px: its 5x5 conv kernel is sized for the 5x5
+map that 299 px yields, which is what the checkpoint's variables hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from transfusion_tf.models.layout import set_endpoint_layers
+
+SCOPE = "InceptionV3"
+MIN_INPUT_SIZE = 75
+AUX_INPUT_SIZE = 299
+
+# (name, kind, filters, kernel, strides, padding) of the stem; kind 'conv' or 'max'.
+_STEM = (
+    ("Conv2d_1a_3x3", "conv", 32, (3, 3), 2, "valid"),
+    ("Conv2d_2a_3x3", "conv", 32, (3, 3), 1, "valid"),
+    ("Conv2d_2b_3x3", "conv", 64, (3, 3), 1, "same"),
+    ("MaxPool_3a_3x3", "max", None, (3, 3), 2, "valid"),
+    ("Conv2d_3b_1x1", "conv", 80, (1, 1), 1, "valid"),
+    ("Conv2d_4a_3x3", "conv", 192, (3, 3), 1, "valid"),
+    ("MaxPool_5a_3x3", "max", None, (3, 3), 2, "valid"),
+)
+
+
+def build_inception_v3(
+    *,
+    num_classes: int,
+    input_shape: Sequence[int],
+    aux_logits: bool = False,
+    dropout_rate: float = 0.2,
+    bn_momentum: float = 0.9997,
+    bn_epsilon: float = 0.001,
+    head_dtype: str = "float32",
+) -> tf.keras.Model:
+    """Builds Inception-v3 with slim's structure and variable names.
+
+    Args:
+      num_classes: width of the logits (the released checkpoint has 1001: class 0 is
+        background).
+      input_shape: (height, width, channels); channels 1 or 3, sides >= 75 px.
+      aux_logits: also build slim's AuxLogits head on Mixed_6e; only at 299x299 input.
+      dropout_rate: dropout before the logits (slim's keep_prob 0.8).
+      bn_momentum: BatchNormalization moving-average momentum (slim's decay, 0.9997).
+      bn_epsilon: BatchNormalization epsilon (slim's 0.001; the checkpoint expects it).
+      head_dtype: dtype of the logits layers; float32 keeps the heads exact under mixed
+        precision.
+
+    Returns:
+      A functional Keras model mapping float images (batch, h, w, c), preprocessed the
+      `inception` way ([-1, 1]), to logits (batch, num_classes); with `aux_logits`, to a
+      dict {'logits': (batch, num_classes), 'aux_logits': (batch, num_classes)}.
+      Endpoints, bottom to top: slim's `Conv2d_1a_3x3` ... `Mixed_7c`, then `pre_logits`
+      (batch, 2048) and `logits`.
+
+    Raises:
+      ValueError: on a bad input shape, or `aux_logits` at an input other than 299x299.
+    """
+    _check_input_shape(input_shape, aux_logits)
+    bn = (bn_momentum, bn_epsilon)
+    inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
+    x = inputs
+    endpoints = []
+    for name, kind, filters, kernel, strides, padding in _STEM:
+        scope = f"{SCOPE}/{name}"
+        if kind == "conv":
+            x = _conv_bn(x, filters, kernel, scope, *bn, strides=strides, padding=padding)
+            endpoints.append((name, f"{scope}/Relu"))
+        else:
+            x = tf.keras.layers.MaxPool2D(kernel, strides=strides, padding=padding, name=scope)(x)
+            endpoints.append((name, scope))
+    blocks = (
+        ("Mixed_5b", _mixed_5b),
+        ("Mixed_5c", _mixed_5c),
+        ("Mixed_5d", _mixed_5d),
+        ("Mixed_6a", _mixed_6a),
+        ("Mixed_6b", lambda x, s, bn: _mixed_6bcde(x, s, bn, 128)),
+        ("Mixed_6c", lambda x, s, bn: _mixed_6bcde(x, s, bn, 160)),
+        ("Mixed_6d", lambda x, s, bn: _mixed_6bcde(x, s, bn, 160)),
+        ("Mixed_6e", lambda x, s, bn: _mixed_6bcde(x, s, bn, 192)),
+        ("Mixed_7a", _mixed_7a),
+        ("Mixed_7b", lambda x, s, bn: _mixed_7bc(x, s, bn, "Conv2d_0b_3x1")),
+        # Mixed_7c names this conv Conv2d_0c_3x1 where Mixed_7b says Conv2d_0b_3x1: slim's
+        # code and the released checkpoint both spell it so.
+        ("Mixed_7c", lambda x, s, bn: _mixed_7bc(x, s, bn, "Conv2d_0c_3x1")),
+    )
+    for name, block in blocks:
+        x = block(x, f"{SCOPE}/{name}", bn)
+        endpoints.append((name, f"{SCOPE}/{name}/concat"))
+        if name == "Mixed_6e":
+            mixed_6e = x
+    x = tf.keras.layers.GlobalAveragePooling2D(name=f"{SCOPE}/Logits/GlobalPool")(x)
+    x = tf.keras.layers.Dropout(dropout_rate, name=f"{SCOPE}/Logits/Dropout_1b")(x)
+    logits = tf.keras.layers.Dense(
+        num_classes, dtype=head_dtype, name=f"{SCOPE}/Logits/Conv2d_1c_1x1"
+    )(x)
+    outputs = logits
+    if aux_logits:
+        outputs = {"logits": logits, "aux_logits": _aux_head(mixed_6e, num_classes, bn, head_dtype)}
+    model = tf.keras.Model(inputs, outputs, name=SCOPE)
+    endpoints += [
+        ("pre_logits", f"{SCOPE}/Logits/GlobalPool"),
+        ("logits", f"{SCOPE}/Logits/Conv2d_1c_1x1"),
+    ]
+    set_endpoint_layers(model, endpoints)
+    return model
+
+
+def _mixed_5b(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
+    return _mixed_35x35(x, scope, bn, pool_filters=32, branch_1=("Conv2d_0a_1x1", "Conv2d_0b_5x5"))
+
+
+def _mixed_5c(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
+    # Branch_1 is named Conv2d_0b_1x1 then Conv_1_0c_5x5 (not Conv2d_0a_1x1 / Conv2d_0b_5x5
+    # as in Mixed_5b and Mixed_5d): slim's code and the released checkpoint spell it so.
+    return _mixed_35x35(x, scope, bn, pool_filters=64, branch_1=("Conv2d_0b_1x1", "Conv_1_0c_5x5"))
+
+
+def _mixed_5d(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
+    return _mixed_35x35(x, scope, bn, pool_filters=64, branch_1=("Conv2d_0a_1x1", "Conv2d_0b_5x5"))
+
+
+def _mixed_35x35(
+    x: tf.Tensor, scope: str, bn: tuple[float, float], *, pool_filters: int, branch_1: tuple
+) -> tf.Tensor:
+    b0 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", *bn)
+    b1 = _conv_bn(x, 48, (1, 1), f"{scope}/Branch_1/{branch_1[0]}", *bn)
+    b1 = _conv_bn(b1, 64, (5, 5), f"{scope}/Branch_1/{branch_1[1]}", *bn)
+    b2 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", *bn)
+    b2 = _conv_bn(b2, 96, (3, 3), f"{scope}/Branch_2/Conv2d_0b_3x3", *bn)
+    b2 = _conv_bn(b2, 96, (3, 3), f"{scope}/Branch_2/Conv2d_0c_3x3", *bn)
+    b3 = _avg_pool_3x3(x, f"{scope}/Branch_3/AvgPool_0a_3x3")
+    b3 = _conv_bn(b3, pool_filters, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", *bn)
+    return _concat([b0, b1, b2, b3], f"{scope}/concat")
+
+
+def _mixed_6a(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
+    # Both stride-2 convs are 3x3 but named Conv2d_1a_1x1: slim's code and the released
+    # checkpoint spell them so.
+    b0 = _conv_bn(
+        x, 384, (3, 3), f"{scope}/Branch_0/Conv2d_1a_1x1", *bn, strides=2, padding="valid"
+    )
+    b1 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", *bn)
+    b1 = _conv_bn(b1, 96, (3, 3), f"{scope}/Branch_1/Conv2d_0b_3x3", *bn)
+    b1 = _conv_bn(
+        b1, 96, (3, 3), f"{scope}/Branch_1/Conv2d_1a_1x1", *bn, strides=2, padding="valid"
+    )
+    b2 = tf.keras.layers.MaxPool2D(3, strides=2, name=f"{scope}/Branch_2/MaxPool_1a_3x3")(x)
+    return _concat([b0, b1, b2], f"{scope}/concat")
+
+
+def _mixed_6bcde(x: tf.Tensor, scope: str, bn: tuple[float, float], width: int) -> tf.Tensor:
+    b0 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", *bn)
+    b1 = _conv_bn(x, width, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", *bn)
+    b1 = _conv_bn(b1, width, (1, 7), f"{scope}/Branch_1/Conv2d_0b_1x7", *bn)
+    b1 = _conv_bn(b1, 192, (7, 1), f"{scope}/Branch_1/Conv2d_0c_7x1", *bn)
+    b2 = _conv_bn(x, width, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", *bn)
+    b2 = _conv_bn(b2, width, (7, 1), f"{scope}/Branch_2/Conv2d_0b_7x1", *bn)
+    b2 = _conv_bn(b2, width, (1, 7), f"{scope}/Branch_2/Conv2d_0c_1x7", *bn)
+    b2 = _conv_bn(b2, width, (7, 1), f"{scope}/Branch_2/Conv2d_0d_7x1", *bn)
+    b2 = _conv_bn(b2, 192, (1, 7), f"{scope}/Branch_2/Conv2d_0e_1x7", *bn)
+    b3 = _avg_pool_3x3(x, f"{scope}/Branch_3/AvgPool_0a_3x3")
+    b3 = _conv_bn(b3, 192, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", *bn)
+    return _concat([b0, b1, b2, b3], f"{scope}/concat")
+
+
+def _mixed_7a(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
+    b0 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", *bn)
+    b0 = _conv_bn(
+        b0, 320, (3, 3), f"{scope}/Branch_0/Conv2d_1a_3x3", *bn, strides=2, padding="valid"
+    )
+    b1 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", *bn)
+    b1 = _conv_bn(b1, 192, (1, 7), f"{scope}/Branch_1/Conv2d_0b_1x7", *bn)
+    b1 = _conv_bn(b1, 192, (7, 1), f"{scope}/Branch_1/Conv2d_0c_7x1", *bn)
+    b1 = _conv_bn(
+        b1, 192, (3, 3), f"{scope}/Branch_1/Conv2d_1a_3x3", *bn, strides=2, padding="valid"
+    )
+    b2 = tf.keras.layers.MaxPool2D(3, strides=2, name=f"{scope}/Branch_2/MaxPool_1a_3x3")(x)
+    return _concat([b0, b1, b2], f"{scope}/concat")
+
+
+def _mixed_7bc(x: tf.Tensor, scope: str, bn: tuple[float, float], branch_1_3x1: str) -> tf.Tensor:
+    b0 = _conv_bn(x, 320, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", *bn)
+    b1 = _conv_bn(x, 384, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", *bn)
+    b1 = _concat(
+        [
+            _conv_bn(b1, 384, (1, 3), f"{scope}/Branch_1/Conv2d_0b_1x3", *bn),
+            _conv_bn(b1, 384, (3, 1), f"{scope}/Branch_1/{branch_1_3x1}", *bn),
+        ],
+        f"{scope}/Branch_1/concat",
+    )
+    b2 = _conv_bn(x, 448, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", *bn)
+    b2 = _conv_bn(b2, 384, (3, 3), f"{scope}/Branch_2/Conv2d_0b_3x3", *bn)
+    b2 = _concat(
+        [
+            _conv_bn(b2, 384, (1, 3), f"{scope}/Branch_2/Conv2d_0c_1x3", *bn),
+            _conv_bn(b2, 384, (3, 1), f"{scope}/Branch_2/Conv2d_0d_3x1", *bn),
+        ],
+        f"{scope}/Branch_2/concat",
+    )
+    b3 = _avg_pool_3x3(x, f"{scope}/Branch_3/AvgPool_0a_3x3")
+    b3 = _conv_bn(b3, 192, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", *bn)
+    return _concat([b0, b1, b2, b3], f"{scope}/concat")
+
+
+def _aux_head(
+    x: tf.Tensor, num_classes: int, bn: tuple[float, float], head_dtype: str
+) -> tf.Tensor:
+    """slim's AuxLogits on Mixed_6e (17x17 at 299 px): (batch, num_classes)."""
+    scope = f"{SCOPE}/AuxLogits"
+    x = tf.keras.layers.AveragePooling2D(5, strides=3, name=f"{scope}/AvgPool_1a_5x5")(x)
+    x = _conv_bn(x, 128, (1, 1), f"{scope}/Conv2d_1b_1x1", *bn)
+    # A VALID 5x5 conv over the 5x5 map: the aux logits are 1x1 (hence 299 px only).
+    x = _conv_bn(x, 768, (5, 5), f"{scope}/Conv2d_2a_5x5", *bn, padding="valid")
+    x = tf.keras.layers.Conv2D(num_classes, 1, dtype=head_dtype, name=f"{scope}/Conv2d_2b_1x1")(x)
+    return tf.keras.layers.Flatten(dtype=head_dtype, name=f"{scope}/SpatialSqueeze")(x)
+
+
+def _conv_bn(
+    x: tf.Tensor,
+    filters: int,
+    kernel_size: tuple[int, int],
+    scope: str,
+    bn_momentum: float,
+    bn_epsilon: float,
+    *,
+    strides: int = 1,
+    padding: str = "same",
+) -> tf.Tensor:
+    """Conv (no bias) -> BatchNorm (no gamma) -> ReLU, named like slim's conv2d."""
+    x = tf.keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=scope
+    )(x)
+    x = tf.keras.layers.BatchNormalization(
+        momentum=bn_momentum, epsilon=bn_epsilon, scale=False, name=f"{scope}/BatchNorm"
+    )(x)
+    return tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
+
+
+def _avg_pool_3x3(x: tf.Tensor, name: str) -> tf.Tensor:
+    # SAME average pooling excludes the padding from the count, as slim's avg_pool2d does.
+    return tf.keras.layers.AveragePooling2D(3, strides=1, padding="same", name=name)(x)
+
+
+def _concat(tensors: list[tf.Tensor], name: str) -> tf.Tensor:
+    return tf.keras.layers.Concatenate(axis=-1, name=name)(tensors)
+
+
+def _check_input_shape(input_shape: Sequence[int], aux_logits: bool) -> None:
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{SCOPE}: input_shape must be (height, width, channels), got {input_shape}"
+        )
+    height, width, channels = input_shape
+    if channels not in (1, 3):
+        raise ValueError(f"{SCOPE}: input must have 1 or 3 channels, got {channels}")
+    if min(height, width) < MIN_INPUT_SIZE:
+        raise ValueError(
+            f"{SCOPE}: input sides must be >= {MIN_INPUT_SIZE} px, got {height}x{width}"
+        )
+    if aux_logits and (height, width) != (AUX_INPUT_SIZE, AUX_INPUT_SIZE):
+        raise ValueError(
+            f"{SCOPE}: aux_logits=True needs {AUX_INPUT_SIZE}x{AUX_INPUT_SIZE} input (its 5x5 "
+            f"conv matches the checkpoint only there), got {height}x{width}; "
+            "build with aux_logits=False"
+        )

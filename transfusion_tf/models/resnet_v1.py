@@ -1,0 +1,171 @@
+"""ResNet-50 v1 exactly as TF-Slim builds it (`tf_slim.nets.resnet_v1.resnet_v1_50`).
+
+The released checkpoint `resnet_v1_50_2016_08_28` was converted from Caffe and trained
+under slim's graph, so every detail below follows slim, not `keras.applications`:
+
+- convolutions have no bias; each is followed by BatchNorm with gamma, epsilon 1e-5;
+- conv1 is 7x7/2 with explicit symmetric zero padding of 3 then VALID (slim's
+  `conv2d_same`); pool1 is a 3x3/2 max-pool with SAME padding, which pads bottom/right
+  only (keras.applications pads symmetrically);
+- the stride-2 of blocks 1-3 sits in the 3x3 conv (conv2) of the block's *last* unit,
+  again with explicit symmetric padding; that unit's identity shortcut is subsampled
+  (a 1x1/2 max-pool, i.e. every other pixel);
+- unit 1 of every block has a projection shortcut (1x1 conv + BN, stride 1);
+- head: global average pool (slim's `pool5`) then a linear layer.
+
+Layer names reproduce slim's variable scopes, so the Keras variable
+`resnet_v1_50/block1/unit_1/bottleneck_v1/conv1/kernel:0` is the checkpoint's
+`resnet_v1_50/block1/unit_1/bottleneck_v1/conv1/weights` (see `slim_weights.loading`).
+The logits are a Dense layer; the checkpoint's (1, 1, 2048, C) 1x1-conv kernel loads into
+its (2048, C) kernel unchanged in value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from transfusion_tf.models.layout import set_endpoint_layers
+
+SCOPE = "resnet_v1_50"
+MIN_INPUT_SIZE = 32
+
+# (block name, bottleneck depth, units, stride of the last unit): slim's resnet_v1_50.
+BLOCKS = (
+    ("block1", 64, 3, 2),
+    ("block2", 128, 4, 2),
+    ("block3", 256, 6, 2),
+    ("block4", 512, 3, 1),
+)
+
+
+def build_resnet_v1_50(
+    *,
+    num_classes: int,
+    input_shape: Sequence[int],
+    bn_momentum: float = 0.997,
+    bn_epsilon: float = 1e-5,
+    head_dtype: str = "float32",
+) -> tf.keras.Model:
+    """Builds ResNet-50 v1 with slim's structure and variable names.
+
+    Args:
+      num_classes: width of the logits (the released checkpoint has 1000).
+      input_shape: (height, width, channels); channels 1 or 3, sides >= 32 px.
+      bn_momentum: BatchNormalization moving-average momentum (slim's decay, 0.997).
+      bn_epsilon: BatchNormalization epsilon (slim's 1e-5; the checkpoint expects it).
+      head_dtype: dtype of the logits layer; float32 keeps the head exact under mixed
+        precision.
+
+    Returns:
+      A functional Keras model mapping float images (batch, h, w, c), preprocessed the
+      `vgg` way, to logits (batch, num_classes). Endpoints, bottom to top: `conv1`
+      (after ReLU, stride 2), `block1` (stride 8), `block2` (16), `block3` (32), `block4`
+      (32), `pre_logits` (batch, 2048), `logits`.
+
+    Raises:
+      ValueError: on a bad input shape.
+    """
+    _check_input_shape(input_shape)
+    inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
+    # slim's conv2d_same for stride 2: pad (k-1)//2 before and the rest after, then VALID.
+    x = tf.keras.layers.ZeroPadding2D(3, name=f"{SCOPE}/conv1/pad")(inputs)
+    x = _conv_bn(x, 64, 7, f"{SCOPE}/conv1", bn_momentum, bn_epsilon, strides=2, relu=True)
+    endpoints = [("conv1", f"{SCOPE}/conv1/Relu")]
+    # SAME max-pooling pads only at the bottom/right for even sizes, as slim does.
+    x = tf.keras.layers.MaxPool2D(3, strides=2, padding="same", name=f"{SCOPE}/pool1")(x)
+    for block, depth_bottleneck, units, stride in BLOCKS:
+        for unit in range(1, units + 1):
+            scope = f"{SCOPE}/{block}/unit_{unit}/bottleneck_v1"
+            x = _bottleneck(
+                x,
+                depth=4 * depth_bottleneck,
+                depth_bottleneck=depth_bottleneck,
+                stride=stride if unit == units else 1,
+                scope=scope,
+                bn_momentum=bn_momentum,
+                bn_epsilon=bn_epsilon,
+            )
+        endpoints.append((block, f"{scope}/Relu"))
+    x = tf.keras.layers.GlobalAveragePooling2D(name=f"{SCOPE}/pool5")(x)
+    logits = tf.keras.layers.Dense(num_classes, dtype=head_dtype, name=f"{SCOPE}/logits")(x)
+    model = tf.keras.Model(inputs, logits, name=SCOPE)
+    endpoints += [("pre_logits", f"{SCOPE}/pool5"), ("logits", f"{SCOPE}/logits")]
+    set_endpoint_layers(model, endpoints)
+    return model
+
+
+def _bottleneck(
+    x: tf.Tensor,
+    *,
+    depth: int,
+    depth_bottleneck: int,
+    stride: int,
+    scope: str,
+    bn_momentum: float,
+    bn_epsilon: float,
+) -> tf.Tensor:
+    """slim's `bottleneck` unit: relu(shortcut + conv3(conv2(conv1(x))))."""
+    bn = (bn_momentum, bn_epsilon)
+    if x.shape[-1] == depth:
+        # Identity shortcut; when the unit strides, slim subsamples it with a 1x1 max-pool.
+        shortcut = x
+        if stride > 1:
+            shortcut = tf.keras.layers.MaxPool2D(
+                1, strides=stride, padding="same", name=f"{scope}/shortcut"
+            )(x)
+    else:
+        shortcut = _conv_bn(x, depth, 1, f"{scope}/shortcut", *bn, strides=stride, relu=False)
+    residual = _conv_bn(x, depth_bottleneck, 1, f"{scope}/conv1", *bn, relu=True)
+    if stride > 1:
+        # conv2d_same again: symmetric explicit padding, unlike Keras' SAME for stride 2.
+        residual = tf.keras.layers.ZeroPadding2D(1, name=f"{scope}/conv2/pad")(residual)
+        residual = _conv_bn(
+            residual, depth_bottleneck, 3, f"{scope}/conv2", *bn, strides=stride, relu=True
+        )
+    else:
+        residual = _conv_bn(
+            residual, depth_bottleneck, 3, f"{scope}/conv2", *bn, padding="same", relu=True
+        )
+    residual = _conv_bn(residual, depth, 1, f"{scope}/conv3", *bn, relu=False)
+    x = tf.keras.layers.Add(name=f"{scope}/add")([shortcut, residual])
+    return tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
+
+
+def _conv_bn(
+    x: tf.Tensor,
+    filters: int,
+    kernel_size: int,
+    scope: str,
+    bn_momentum: float,
+    bn_epsilon: float,
+    *,
+    strides: int = 1,
+    padding: str = "valid",
+    relu: bool,
+) -> tf.Tensor:
+    """Conv (no bias) -> BatchNorm (with gamma) [-> ReLU], named like slim's conv2d."""
+    x = tf.keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=scope
+    )(x)
+    x = tf.keras.layers.BatchNormalization(
+        momentum=bn_momentum, epsilon=bn_epsilon, scale=True, name=f"{scope}/BatchNorm"
+    )(x)
+    if relu:
+        x = tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
+    return x
+
+
+def _check_input_shape(input_shape: Sequence[int]) -> None:
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{SCOPE}: input_shape must be (height, width, channels), got {input_shape}"
+        )
+    height, width, channels = input_shape
+    if channels not in (1, 3):
+        raise ValueError(f"{SCOPE}: input must have 1 or 3 channels, got {channels}")
+    if min(height, width) < MIN_INPUT_SIZE:
+        raise ValueError(
+            f"{SCOPE}: input sides must be >= {MIN_INPUT_SIZE} px, got {height}x{width}"
+        )
