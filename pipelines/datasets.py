@@ -2,7 +2,13 @@
 
 Each entry reads a public dataset in its distributed layout. Rows carry `path`, `label`,
 `patient`, and `source`/`line` (the label file and line they came from) so any later error
-can name them.
+can name them. Multi-label datasets (CheXpert) also carry `mask`: per-output 0/1 weights,
+0 where a label is to be ignored.
+
+Registered:
+  eyepacs   splits `split_fractions` of trainLabels.csv by patient (stratified by grade)
+  chexpert  splits `split_fractions` of train.csv by patient (e.g. `train`,
+            `valid_internal`) and adds the official valid.csv as the split `valid`
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import pandas as pd
 
-from pipelines import eyepacs, image_files, splits
+from pipelines import chexpert, eyepacs, image_files, splits
 from pipelines.tables import DataError
 
 
@@ -22,7 +29,8 @@ class LoadedDataset:
 
     Attributes:
       name: registry name.
-      splits: split name -> rows (columns `path`, `label`, `patient`, `source`, `line`, ...).
+      splits: split name -> rows (columns `path`, `label`, `patient`, `source`, `line`, ...;
+        multi-label datasets hold float32 arrays in `label` and `mask`).
       bad_images: images skipped under `on_bad_image='skip'`, in label-file order.
       label_names: names of the label values or outputs, for reports.
     """
@@ -33,21 +41,38 @@ class LoadedDataset:
     label_names: tuple[str, ...]
 
     def summary(self) -> dict:
-        """Counts per split (images, patients, label values) and the skipped images."""
+        """Counts per split (images, patients, label values) and the skipped images.
+
+        Multi-label splits count, per output, positive and negative labels that count and
+        masked (ignored) ones.
+        """
         out = {}
         for split, rows in self.splits.items():
             out[split] = {
                 "images": len(rows),
                 "patients": int(rows["patient"].nunique()),
-                "labels": {
-                    str(k): int(v) for k, v in rows["label"].value_counts().sort_index().items()
-                },
+                "labels": self._label_counts(rows),
             }
         return {
             "dataset": self.name,
             "splits": out,
             "skipped_images": len(self.bad_images),
             "skipped": [b.describe() for b in self.bad_images],
+        }
+
+    def _label_counts(self, rows: pd.DataFrame) -> dict:
+        if "mask" not in rows:
+            return {str(k): int(v) for k, v in rows["label"].value_counts().sort_index().items()}
+        if rows.empty:
+            return {}
+        labels, masks = np.stack(rows["label"].to_numpy()), np.stack(rows["mask"].to_numpy())
+        return {
+            name: {
+                "positive": int(((labels[:, k] == 1) & (masks[:, k] == 1)).sum()),
+                "negative": int(((labels[:, k] == 0) & (masks[:, k] == 1)).sum()),
+                "masked": int((masks[:, k] == 0).sum()),
+            }
+            for k, name in enumerate(self.label_names)
         }
 
 
@@ -70,7 +95,45 @@ def _load_eyepacs(
 
 _DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")
 
+CHEXPERT_EVAL_SPLIT = "valid"
+
+
+def _load_chexpert(
+    root: str,
+    *,
+    split_fractions: Mapping[str, float],
+    split_seed: int,
+    image_scan: str,
+    on_bad_image: str,
+    views: str = "frontal",
+    ap_pa: str = "",
+    uncertainty: Mapping[str, str] | str | None = None,
+    blank: str = "zero",
+) -> LoadedDataset:
+    """train.csv split by patient into `split_fractions`; valid.csv as the split `valid`."""
+    if CHEXPERT_EVAL_SPLIT in split_fractions:
+        raise ValueError(
+            f"split name {CHEXPERT_EVAL_SPLIT!r} is the official valid.csv; name the splits of "
+            f"train.csv otherwise, e.g. {{'train': 0.9, 'valid_internal': 0.1}}"
+        )
+    policy = {"views": views, "ap_pa": ap_pa, "uncertainty": uncertainty, "blank": blank}
+    train = chexpert.read_chexpert(root, "train.csv", **policy)
+    valid = chexpert.read_chexpert(root, "valid.csv", **policy)
+    source = train["source"].iloc[0]
+    shared = set(train["patient"]) & set(valid["patient"])
+    if shared:
+        first = valid[valid["patient"].isin(shared)].iloc[0]
+        raise DataError(
+            f"{first['source']} line {first['line']}: patient {first['patient']} is also in "
+            f"{source} ({len(shared)} shared patients); valid.csv must hold other patients"
+        )
+    parts = splits.split_by_patient(train, split_fractions, seed=split_seed, source=source)
+    parts[CHEXPERT_EVAL_SPLIT] = valid
+    return _scan_splits("chexpert", parts, source, image_scan, on_bad_image, chexpert.TASKS)
+
+
 _DATASETS: dict[str, Callable[..., LoadedDataset]] = {
+    "chexpert": _load_chexpert,
     "eyepacs": _load_eyepacs,
 }
 
@@ -129,14 +192,16 @@ def _scan_splits(
 ) -> LoadedDataset:
     kept, bad = {}, []
     for split, rows in parts.items():
+        # Splits may come from different label files (CheXpert: train.csv and valid.csv).
+        label_file = rows["source"].iloc[0] if len(rows) and "source" in rows else source
         kept[split], bad_here = image_files.scan_images(
-            rows, label_file=source, mode=image_scan, on_bad=on_bad_image
+            rows, label_file=label_file, mode=image_scan, on_bad=on_bad_image
         )
         bad += bad_here
         if kept[split].empty and not rows.empty:
             raise DataError(
-                f"{source}: every image of split {split!r} is missing or corrupt "
+                f"{label_file}: every image of split {split!r} is missing or corrupt "
                 f"({len(bad_here)} skipped, first: {bad_here[0].describe()})"
             )
-    bad.sort(key=lambda b: b.line)
+    bad.sort(key=lambda b: (b.label_file, b.line))
     return LoadedDataset(name, kept, bad, label_names)

@@ -3,6 +3,8 @@ r"""Writes a synthetic dataset to disk in its real distribution format.
 Usage:
   python -m pipelines.generate --dataset=eyepacs --root=/tmp/eyepacs \
       --num_patients=2000 --image_size=128 --seed=0 --workers=2
+  python -m pipelines.generate --dataset=chexpert --root=/tmp/chest \
+      --num_patients=1500 --image_size=128 --workers=2   # -> /tmp/chest/CheXpert-v1.0-small/
 
 Datasets: see `GENERATORS`. Prints progress about every 10% and a summary at the end.
 """
@@ -16,11 +18,16 @@ from collections.abc import Callable
 
 from absl import app, flags
 
-from pipelines import synthetic_retina
+from pipelines import synthetic_chexpert, synthetic_retina
 
 _DATASET = flags.DEFINE_string("dataset", "eyepacs", "Which synthetic dataset to write.")
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
-_NUM_PATIENTS = flags.DEFINE_integer("num_patients", 1000, "Patients (two eyes each).")
+_NUM_PATIENTS = flags.DEFINE_integer(
+    "num_patients",
+    1000,
+    "Patients: eyepacs, two eyes each; chexpert, training patients (1-5 studies each) plus "
+    "min(200, max(10, n // 5)) new patients in valid.csv.",
+)
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Image side in pixels.")
 _SEED = flags.DEFINE_integer("seed", 0, "Dataset seed; same seed, same bytes.")
 _WORKERS = flags.DEFINE_integer("workers", 1, "Rendering processes.")
@@ -28,6 +35,7 @@ _JPEG_QUALITY = flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality (1..95)."
 
 # name -> writer(root, *, num_patients, image_size, seed, jpeg_quality, workers, progress).
 GENERATORS: dict[str, Callable[..., dict]] = {
+    "chexpert": synthetic_chexpert.write_chexpert,
     "eyepacs": synthetic_retina.write_eyepacs,
 }
 

@@ -1,7 +1,8 @@
 """`evaluate_run(workdir, split)`: score a trained run's checkpoint on a split.
 
 Writes `metrics.json` (one entry per split, merged across calls) and
-`predictions_<split>.csv` (one row per image: id, patient, label, task columns).
+`predictions_<split>.csv` (one row per image: id, patient, label, task columns; for
+multi-label tasks `label_<key>`/`mask_<key>` instead of `label`, and the study).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 
 from absl import logging
 
+from pipelines import input_pipeline
 from transfusion_tf import checkpointing, experiment, precision, provenance, tasks
 
 
@@ -68,8 +70,12 @@ def evaluate_run(
     provenance.write_json(metrics_path, everything)
 
     task = tasks.get_task(config.task)
-    columns = ["image", "patient", "label"] if "image" in rows else ["patient", "label"]
-    predictions = rows[columns].reset_index(drop=True)
+    multi_label = hasattr(task, "target_columns")
+    columns = [c for c in ("image", "patient", "study") if c in rows]
+    predictions = rows[columns if multi_label else [*columns, "label"]].reset_index(drop=True)
+    if multi_label:
+        for name, values in task.target_columns(input_pipeline.targets(rows)).items():
+            predictions[name] = values
     for name, values in task.prediction_columns(logits).items():
         predictions[name] = values
     predictions.to_csv(os.path.join(workdir, f"predictions_{split}.csv"), index=False)
@@ -80,7 +86,17 @@ def evaluate_run(
 def format_metrics(result: dict) -> str:
     """A short human-readable block for the console."""
     lines = [f"checkpoint {result['checkpoint']} (step {result['step']})"]
-    lines.append(f"  images {result['examples']}, patients {result['patients']}")
+    lines.append(f"  examples {result['examples']}, patients {result['patients']}")
+    if "mean_auc" in result:
+        lines.append(
+            f"  mean AUC {result['mean_auc']:.4f} (95% CI {result['mean_auc_ci_low']:.4f}-"
+            f"{result['mean_auc_ci_high']:.4f}, patient bootstrap)"
+        )
+        for key in sorted(k[4:] for k in result if k.startswith("auc_") and "_ci_" not in k):
+            lines.append(
+                f"    {key:<17} AUC {result['auc_' + key]:.4f} "
+                f"({result['auc_' + key + '_ci_low']:.4f}-{result['auc_' + key + '_ci_high']:.4f})"
+            )
     if "auc" in result:
         lines.append(
             f"  referable-DR AUC {result['auc']:.4f} "

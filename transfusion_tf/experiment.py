@@ -91,13 +91,17 @@ def evaluate_rows(
 ) -> tuple[dict[str, float], np.ndarray]:
     """Predicts a split and scores it with the task.
 
+    With `config.eval.aggregate` = `mean` or `max`, the views of each study (rows sharing
+    `study`) are combined into one prediction before scoring; the metrics then count
+    studies, and `examples` is the number of studies.
+
     Args:
       local: predict the whole split in this process without collectives. Multi-worker
         runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
         across workers, while every worker here scores the whole split (the chief writes).
 
     Returns:
-      (metrics, logits (n, num_outputs) float32).
+      (metrics, logits (n, num_outputs) float32 per row, not aggregated).
     """
     task = tasks.get_task(config.task)
     dataset = dataset if dataset is not None else eval_input(config, rows)
@@ -107,11 +111,24 @@ def evaluate_rows(
     else:
         logits = model.predict(dataset, verbose=0)
     logits = logits.astype(np.float32)
-    labels = np.stack(rows["label"].to_numpy())
+    labels = input_pipeline.targets(rows)
+    groups = rows["patient"].to_numpy()
+    aggregate = config.eval.get("aggregate", "none")
+    scored_logits = logits
+    if aggregate != "none":
+        if "study" not in rows or not hasattr(task, "aggregate"):
+            raise ValueError(
+                f"eval.aggregate={aggregate!r} needs a dataset with studies and a task that "
+                f"can combine views (chexpert5); task {config.task!r}, columns {list(rows)}"
+            )
+        labels, scored_logits, first = task.aggregate(
+            labels, logits, rows["study"].to_numpy(), aggregate
+        )
+        groups = groups[first]
     scores = task.evaluate(
         labels,
-        logits,
-        rows["patient"].to_numpy(),
+        scored_logits,
+        groups,
         bootstrap_samples=bootstrap_samples,
         seed=config.eval.bootstrap_seed,
     )

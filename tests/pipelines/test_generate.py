@@ -9,14 +9,17 @@ import sys
 
 import pytest
 
-from pipelines import generate, synthetic_retina
+from pipelines import generate, synthetic_chexpert, synthetic_retina
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_registry():
     assert generate.get_generator("eyepacs") is synthetic_retina.write_eyepacs
-    with pytest.raises(ValueError, match=r"unknown dataset 'aptos'; valid names: eyepacs"):
+    assert generate.get_generator("chexpert") is synthetic_chexpert.write_chexpert
+    with pytest.raises(
+        ValueError, match=r"unknown dataset 'aptos'; valid names: chexpert, eyepacs"
+    ):
         generate.get_generator("aptos")
 
 
@@ -35,6 +38,23 @@ def test_binary_writes_dataset_and_prints_summary(tmp_path):
     assert summary["num_images"] == 6 and summary["image_size"] == 40 and summary["seed"] == 2
     assert sum(summary["grade_counts"].values()) == 6
     assert len(os.listdir(tmp_path / "train")) == 6
+
+
+def test_binary_writes_chexpert(tmp_path):
+    cmd = [
+        sys.executable, "-m", "pipelines.generate", "--dataset=chexpert", f"--root={tmp_path}",
+        "--num_patients=3", "--image_size=40",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(_REPO)}
+    result = subprocess.run(cmd, cwd=_REPO, env=env, capture_output=True, text=True, check=True)
+    progress, _, summary = result.stdout.partition("{")
+    summary = json.loads("{" + summary)
+    total = summary["train"]["images"] + summary["valid"]["images"]
+    assert progress.splitlines()[-1].startswith(f"{total}/{total} images,")
+    assert summary["train"]["patients"] == 3 and summary["valid"]["patients"] == 10
+    root = tmp_path / "CheXpert-v1.0-small"
+    assert summary["root"] == str(root)
+    assert sorted(os.listdir(root)) == ["train", "train.csv", "valid", "valid.csv"]
 
 
 def test_flags_only_in_the_binary():
