@@ -23,7 +23,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from pipelines import synthetic_retina
-from transfusion_tf import callbacks, experiment, precision, schedule, tasks, trainer
+from transfusion_tf import callbacks, experiment, precision, schedule, trainer
 from transfusion_tf.configs import retina
 
 _STEPS = flags.DEFINE_integer("steps", 30, "Timed steps per measurement (after warm-up).")
@@ -74,7 +74,7 @@ def compute_rate(root: str, policy: str) -> float:
     """(b) images/s of the same model, optimizer and callbacks on one in-memory batch."""
     config = _config(root, policy)
     precision.apply_precision(policy)
-    task = tasks.get_task(config.task)
+    task = experiment.get_task(config)
     model = experiment.build_model(config)
     lr = schedule.make_schedule(config.schedule, base=1e-3, total_steps=config.train.total_steps)
     model.compile(

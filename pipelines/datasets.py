@@ -1,22 +1,29 @@
-"""Dataset registry: `load_dataset(name, root, ...)` -> the splits of a dataset, checked.
+"""Dataset registry: `load_dataset(name, root, ...)` -> the checked splits of a dataset.
 
-Each entry reads a public dataset in its distributed layout. Image-file datasets
-(`eyepacs`) give a `LoadedDataset` of patient-level splits of rows carrying `path`,
-`label`, `patient`, and `source`/`line` (the label file and line they came from) so any
-later error can name them. Record datasets (`imagenet`: TF-Slim ImageNet TFRecords, also
-the synthetic source task) give a `RecordDataset` of `RecordSplit`s: shard files and the
-per-example parse function.
+Each entry reads a public dataset in its distributed layout. Image-file datasets give a
+`LoadedDataset` of rows carrying `path`, `label`, `patient`, and `source`/`line` (the label
+file and line they came from) so any later error can name them. Multi-label datasets
+(CheXpert) also carry `mask`: per-output 0/1 weights, 0 where a label is to be ignored.
+Record datasets give a `record_datasets.RecordDataset`: shard files and a per-example
+parse function per split.
+
+Registered:
+  eyepacs   splits `split_fractions` of trainLabels.csv by patient (stratified by grade)
+  chexpert  splits `split_fractions` of train.csv by patient (e.g. `train`,
+            `valid_internal`) and adds the official valid.csv as the split `valid`
+  imagenet  TF-Slim ImageNet TFRecords (also the synthetic source task): the official
+            `train` and `validation` splits
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import pandas as pd
 
-from pipelines import eyepacs, image_files, imagenet, splits
+from pipelines import chexpert, eyepacs, image_files, record_datasets, splits
 from pipelines.tables import DataError
 
 
@@ -26,7 +33,8 @@ class LoadedDataset:
 
     Attributes:
       name: registry name.
-      splits: split name -> rows (columns `path`, `label`, `patient`, `source`, `line`, ...).
+      splits: split name -> rows (columns `path`, `label`, `patient`, `source`, `line`, ...;
+        multi-label datasets hold float32 arrays in `label` and `mask`).
       bad_images: images skipped under `on_bad_image='skip'`, in label-file order.
       label_names: names of the label values or outputs, for reports.
     """
@@ -37,21 +45,38 @@ class LoadedDataset:
     label_names: tuple[str, ...]
 
     def summary(self) -> dict:
-        """Counts per split (images, patients, label values) and the skipped images."""
+        """Counts per split (images, patients, label values) and the skipped images.
+
+        Multi-label splits count, per output, positive and negative labels that count and
+        masked (ignored) ones.
+        """
         out = {}
         for split, rows in self.splits.items():
             out[split] = {
                 "images": len(rows),
                 "patients": int(rows["patient"].nunique()),
-                "labels": {
-                    str(k): int(v) for k, v in rows["label"].value_counts().sort_index().items()
-                },
+                "labels": self._label_counts(rows),
             }
         return {
             "dataset": self.name,
             "splits": out,
             "skipped_images": len(self.bad_images),
             "skipped": [b.describe() for b in self.bad_images],
+        }
+
+    def _label_counts(self, rows: pd.DataFrame) -> dict:
+        if "mask" not in rows:
+            return {str(k): int(v) for k, v in rows["label"].value_counts().sort_index().items()}
+        if rows.empty:
+            return {}
+        labels, masks = np.stack(rows["label"].to_numpy()), np.stack(rows["mask"].to_numpy())
+        return {
+            name: {
+                "positive": int(((labels[:, k] == 1) & (masks[:, k] == 1)).sum()),
+                "negative": int(((labels[:, k] == 0) & (masks[:, k] == 1)).sum()),
+                "masked": int((masks[:, k] == 0).sum()),
+            }
+            for k, name in enumerate(self.label_names)
         }
 
 
@@ -74,87 +99,47 @@ def _load_eyepacs(
 
 _DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")
 
-
-@dataclasses.dataclass(frozen=True)
-class RecordSplit:
-    """One split stored as TFRecord shards.
-
-    Attributes:
-      files: shard paths, in shard order.
-      parse: parse(serialized, source=file) -> {'image': encoded bytes, 'label': ...}.
-    """
-
-    files: tuple[str, ...]
-    parse: Callable
+CHEXPERT_EVAL_SPLIT = "valid"
 
 
-@dataclasses.dataclass
-class RecordDataset:
-    """Splits stored as TFRecords (official splits; nothing is re-split or scanned).
-
-    Attributes:
-      name: registry name.
-      splits: split name -> `RecordSplit`.
-      num_classes: label values lie in [0, num_classes) after the reader's offset.
-      label_names: class names by label ('' where unknown).
-      bad_images: always empty: records are checked as they are read.
-    """
-
-    name: str
-    splits: dict[str, RecordSplit]
-    num_classes: int
-    label_names: tuple[str, ...]
-    bad_images: list = dataclasses.field(default_factory=list)
-
-    def summary(self) -> dict:
-        """Shards per split (records are not counted: that would read the whole split)."""
-        return {
-            "dataset": self.name,
-            "format": "tfrecord",
-            "num_classes": self.num_classes,
-            "splits": {
-                split: {"shards": len(s.files), "first_shard": s.files[0]}
-                for split, s in self.splits.items()
-            },
-            "skipped_images": 0,
-            "skipped": [],
-        }
-
-
-def _load_imagenet(
+def _load_chexpert(
     root: str,
     *,
     split_fractions: Mapping[str, float],
     split_seed: int,
     image_scan: str,
     on_bad_image: str,
-    label_offset: int = imagenet.SLIM_LABEL_OFFSET,
-    num_classes: int | None = None,
-) -> RecordDataset:
-    """ImageNet-layout TFRecords: the official `train` and `validation` splits.
+    views: str = "frontal",
+    ap_pa: str = "",
+    uncertainty: Mapping[str, str] | str | None = None,
+    blank: str = "zero",
+) -> LoadedDataset:
+    """train.csv split by patient into `split_fractions`; valid.csv as the split `valid`."""
+    if CHEXPERT_EVAL_SPLIT in split_fractions:
+        raise ValueError(
+            f"split name {CHEXPERT_EVAL_SPLIT!r} is the official valid.csv; name the splits of "
+            f"train.csv otherwise, e.g. {{'train': 0.9, 'valid_internal': 0.1}}"
+        )
+    policy = {"views": views, "ap_pa": ap_pa, "uncertainty": uncertainty, "blank": blank}
+    train = chexpert.read_chexpert(root, "train.csv", **policy)
+    valid = chexpert.read_chexpert(root, "valid.csv", **policy)
+    source = train["source"].iloc[0]
+    shared = set(train["patient"]) & set(valid["patient"])
+    if shared:
+        first = valid[valid["patient"].isin(shared)].iloc[0]
+        raise DataError(
+            f"{first['source']} line {first['line']}: patient {first['patient']} is also in "
+            f"{source} ({len(shared)} shared patients); valid.csv must hold other patients"
+        )
+    parts = splits.split_by_patient(train, split_fractions, seed=split_seed, source=source)
+    parts[CHEXPERT_EVAL_SPLIT] = valid
+    return _scan_splits("chexpert", parts, source, image_scan, on_bad_image, chexpert.TASKS)
 
-    `split_fractions`, `split_seed`, `image_scan` and `on_bad_image` concern file datasets
-    and are not used. `num_classes` defaults to the classes of `labels.txt` when present,
-    else ImageNet's 1000; labels are checked against it as records are read.
-    """
-    del split_fractions, split_seed, image_scan, on_bad_image
-    names = imagenet.read_label_names(root, label_offset=label_offset)
-    if num_classes is None:
-        num_classes = max(names) + 1 if names else imagenet.IMAGENET_CLASSES
-    parse = functools.partial(
-        imagenet.parse_example, label_offset=label_offset, num_classes=num_classes
-    )
-    parts = {
-        split: RecordSplit(tuple(imagenet.list_shards(root, split)), parse)
-        for split in imagenet.SPLITS
-    }
-    label_names = tuple(names.get(i, "") for i in range(num_classes))
-    return RecordDataset("imagenet", parts, num_classes, label_names)
 
-
-_DATASETS: dict[str, Callable[..., LoadedDataset | RecordDataset]] = {
+_DATASETS: dict[str, Callable[..., LoadedDataset | record_datasets.RecordDataset]] = {
+    "chexpert": _load_chexpert,
     "eyepacs": _load_eyepacs,
-    "imagenet": _load_imagenet,
+    "imagenet": record_datasets.load_imagenet,
 }
 
 
@@ -171,7 +156,7 @@ def load_dataset(
     image_scan: str = "header",
     on_bad_image: str = "stop",
     **options,
-) -> LoadedDataset | RecordDataset:
+) -> LoadedDataset | record_datasets.RecordDataset:
     """Reads a registered dataset, splits it by patient and checks its images.
 
     Args:
@@ -186,7 +171,7 @@ def load_dataset(
         EyePACS; `label_offset`, `num_classes` for ImageNet-layout records).
 
     Returns:
-      A `LoadedDataset` (image files) or a `RecordDataset` (TFRecords).
+      A `LoadedDataset` (image files) or a `record_datasets.RecordDataset` (TFRecords).
 
     Raises:
       ValueError: for an unknown name (the message lists the valid ones).
@@ -216,14 +201,16 @@ def _scan_splits(
 ) -> LoadedDataset:
     kept, bad = {}, []
     for split, rows in parts.items():
+        # Splits may come from different label files (CheXpert: train.csv and valid.csv).
+        label_file = rows["source"].iloc[0] if len(rows) and "source" in rows else source
         kept[split], bad_here = image_files.scan_images(
-            rows, label_file=source, mode=image_scan, on_bad=on_bad_image
+            rows, label_file=label_file, mode=image_scan, on_bad=on_bad_image
         )
         bad += bad_here
         if kept[split].empty and not rows.empty:
             raise DataError(
-                f"{source}: every image of split {split!r} is missing or corrupt "
+                f"{label_file}: every image of split {split!r} is missing or corrupt "
                 f"({len(bad_here)} skipped, first: {bad_here[0].describe()})"
             )
-    bad.sort(key=lambda b: b.line)
+    bad.sort(key=lambda b: (b.label_file, b.line))
     return LoadedDataset(name, kept, bad, label_names)

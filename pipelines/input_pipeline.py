@@ -67,11 +67,27 @@ def decode_image(
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
+def targets(rows: pd.DataFrame) -> np.ndarray:
+    """What the loss sees for each row.
+
+    Returns:
+      Single-label rows: the labels, (n,) (or (n, ...) for array labels). Rows with a
+      `mask` column (multi-label): float32 (n, 2, k), `[:, 0]` the labels, `[:, 1]` the
+      mask (1 = the label counts, 0 = ignore it).
+    """
+    if "mask" not in rows:
+        return np.stack(rows["label"].to_numpy()) if len(rows) else np.zeros([0], np.int64)
+    if not len(rows):
+        return np.zeros([0, 2, 0], np.float32)
+    labels = np.stack(rows["label"].to_numpy()).astype(np.float32)
+    masks = np.stack(rows["mask"].to_numpy()).astype(np.float32)
+    return np.stack([labels, masks], axis=1)
+
+
 def _records(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    labels = np.stack(rows["label"].to_numpy()) if len(rows) else np.zeros([0], np.int64)
     return {
         "path": rows["path"].to_numpy(dtype=str),
-        "label": labels,
+        "label": targets(rows),
         "row": np.arange(len(rows), dtype=np.int64),
     }
 
@@ -97,7 +113,7 @@ def train_dataset(
     so resuming costs only the cache fill.
 
     Args:
-      rows: checked rows (columns `path`, `label`).
+      rows: checked rows (columns `path`, `label`, and `mask` for multi-label data).
       image_size: model input side.
       channels: 1 or 3.
       preprocessing: name from `pipelines.preprocessing`.
@@ -110,7 +126,8 @@ def train_dataset(
       resize_mode: see `load_image`.
 
     Returns:
-      A dataset of (float32 images (batch, size, size, channels), labels (batch, ...)).
+      A dataset of (float32 images (batch, size, size, channels), targets (batch, ...)):
+      see `targets` for the targets' shape.
     """
     if len(rows) == 0:
         raise ValueError("train_dataset: no rows")
@@ -183,7 +200,8 @@ def eval_dataset(
     """One pass over `rows` in order, unaugmented; the last batch may be partial.
 
     Returns:
-      A dataset of (float32 images (batch, size, size, channels), labels (batch, ...)).
+      A dataset of (float32 images (batch, size, size, channels), targets (batch, ...)):
+      see `targets`.
     """
     preprocess = get_preprocessing(preprocessing)
 

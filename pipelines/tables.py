@@ -1,14 +1,16 @@
 """Reading label tables as distributed, with errors that name the file and line.
 
 Line numbers count the header as line 1, so the first data row is line 2: the number a
-text editor shows.
+text editor shows (blank lines count too).
 """
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 
@@ -17,10 +19,13 @@ class DataError(ValueError):
 
 
 def read_table(path: str | os.PathLike, required: Sequence[str]) -> pd.DataFrame:
-    """Reads a CSV as strings and checks its header.
+    """Reads a CSV as strings and checks its header and the shape of every row.
+
+    Line numbers are exact: blank lines are skipped but counted, and a quoted cell that
+    spans lines reports the line it ends on.
 
     Args:
-      path: the CSV file.
+      path: the CSV file (UTF-8, with or without a byte-order mark).
       required: column names that must be present (others are kept).
 
     Returns:
@@ -28,22 +33,43 @@ def read_table(path: str | os.PathLike, required: Sequence[str]) -> pd.DataFrame
       each row's line number in the file.
 
     Raises:
-      DataError: if the file is missing, unreadable, empty, or lacks a required column.
+      DataError: if the file is missing, unreadable, empty, not CSV, has a duplicated or
+        missing required column, or has a row with more or fewer cells than the header
+        (naming the line).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"{path}: label file not found")
+    records, lines = [], []
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot parse CSV: {e}") from e
-    table.columns = [str(c).strip() for c in table.columns]
-    missing = [c for c in required if c not in table.columns]
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, skipinitialspace=True, strict=True)
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{path}: empty label file (no header line)")
+            header = [c.strip() for c in header]
+            for record in reader:
+                if not record:
+                    continue  # A blank line.
+                if len(record) != len(header):
+                    raise DataError(
+                        f"{path} line {reader.line_num}: {len(record)} cells, expected "
+                        f"{len(header)} (columns {header})"
+                    )
+                records.append(record)
+                lines.append(reader.line_num)
+    except csv.Error as e:
+        raise DataError(f"{path} line {reader.line_num}: cannot parse CSV: {e}") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: cannot parse CSV: not UTF-8 text ({e})") from e
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise DataError(f"{path}: duplicated column(s) {duplicated} in the header")
+    missing = [c for c in required if c not in header]
     if missing:
-        raise DataError(
-            f"{path}: missing required column(s) {missing}; found columns {list(table.columns)}"
-        )
-    table["line"] = range(2, len(table) + 2)
+        raise DataError(f"{path}: missing required column(s) {missing}; found columns {header}")
+    table = pd.DataFrame(records, columns=header, dtype=str)
+    table["line"] = np.asarray(lines, dtype=np.int64)
     return table
 
 

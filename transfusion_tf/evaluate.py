@@ -1,7 +1,8 @@
 """Evaluate a trained run: `python -m transfusion_tf.evaluate --workdir=<dir> [--split=test]`.
 
-Writes metrics.json (exact referable-DR ROC AUC with a patient-bootstrap 95% CI, AUPRC,
-quadratic weighted kappa, per-grade one-vs-rest AUC) and predictions_<split>.csv.
+Writes metrics.json (the task's metrics: for dr_grade the exact referable-DR ROC AUC with a
+patient-bootstrap 95% CI, AUPRC, quadratic weighted kappa, per-grade one-vs-rest AUC; for
+chexpert5 the per-pathology ROC AUCs with CIs and their mean) and predictions_<split>.csv.
 """
 
 from absl import app, flags
@@ -9,7 +10,12 @@ from absl import app, flags
 from transfusion_tf import evaluation
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (holds config.json).")
-_SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate: train, valid or test.")
+_SPLIT = flags.DEFINE_string(
+    "split",
+    "test",
+    "Split to evaluate, by name: eyepacs has train/valid/test; chexpert has train, "
+    "valid_internal (patients of train.csv) and valid (the official valid.csv).",
+)
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", "latest", "Checkpoint: 'latest', 'init' (the initial weights) or a step."
 )

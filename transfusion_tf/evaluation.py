@@ -1,7 +1,8 @@
 """`evaluate_run(workdir, split)`: score a trained run's checkpoint on a split.
 
 Writes `metrics.json` (one entry per split, merged across calls) and
-`predictions_<split>.csv` (one row per image: id, patient, label, task columns).
+`predictions_<split>.csv` (one row per image: id, patient, label, task columns; for
+multi-label tasks `label_<key>`/`mask_<key>` instead of `label`, and the study).
 """
 
 from __future__ import annotations
@@ -81,7 +82,17 @@ def format_metrics(result: dict) -> str:
     """A short human-readable block for the console."""
     lines = [f"checkpoint {result['checkpoint']} (step {result['step']})"]
     patients = f", patients {result['patients']}" if "patients" in result else ""
-    lines.append(f"  images {result['examples']}{patients}")
+    lines.append(f"  examples {result['examples']}{patients}")
+    if "mean_auc" in result:
+        lines.append(
+            f"  mean AUC {result['mean_auc']:.4f} (95% CI {result['mean_auc_ci_low']:.4f}-"
+            f"{result['mean_auc_ci_high']:.4f}, patient bootstrap)"
+        )
+        for key in sorted(k[4:] for k in result if k.startswith("auc_") and "_ci_" not in k):
+            lines.append(
+                f"    {key:<17} AUC {result['auc_' + key]:.4f} "
+                f"({result['auc_' + key + '_ci_low']:.4f}-{result['auc_' + key + '_ci_high']:.4f})"
+            )
     if "auc" in result:
         lines.append(
             f"  referable-DR AUC {result['auc']:.4f} "

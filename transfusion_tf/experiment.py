@@ -11,15 +11,15 @@ import pandas as pd
 import tensorflow as tf
 
 from pipelines import augment as augment_lib
-from pipelines import datasets, input_pipeline, record_input
+from pipelines import datasets, input_pipeline, record_datasets, record_input
 from transfusion_tf import initialization, models, tasks
 
-Split = pd.DataFrame | datasets.RecordSplit
+Split = pd.DataFrame | record_datasets.RecordSplit
 
 
 def load_data(
     config: ml_collections.ConfigDict,
-) -> datasets.LoadedDataset | datasets.RecordDataset:
+) -> datasets.LoadedDataset | record_datasets.RecordDataset:
     """Reads, splits and checks the configured dataset.
 
     Raises:
@@ -38,7 +38,7 @@ def load_data(
         **dict(config.data.options),
     )
     outputs = get_task(config).num_outputs
-    if isinstance(data, datasets.RecordDataset) and data.num_classes != outputs:
+    if isinstance(data, record_datasets.RecordDataset) and data.num_classes != outputs:
         raise ValueError(
             f"{config.data.root} holds {data.num_classes} classes but the task has {outputs} "
             "outputs: set --config.task_options.num_classes (or data.options.num_classes)"
@@ -101,7 +101,7 @@ def train_input(
         augment=augment_config(config),
         resize_mode=config.data.resize_mode,
     )
-    if isinstance(split, datasets.RecordSplit):
+    if isinstance(split, record_datasets.RecordSplit):
         return record_input.train_records(
             split.files, parse=split.parse, shuffle_buffer=config.data.shuffle_buffer, **common
         )
@@ -124,7 +124,7 @@ def eval_input(
         cache=cache,
         resize_mode=config.data.resize_mode,
     )
-    if isinstance(split, datasets.RecordSplit):
+    if isinstance(split, record_datasets.RecordSplit):
         return record_input.eval_records(split.files, parse=split.parse, **common)
     return input_pipeline.eval_dataset(split, **common)
 
@@ -139,7 +139,7 @@ def preview(config: ml_collections.ConfigDict, split: Split, count: int = 8) -> 
         augment=augment_config(config),
         resize_mode=config.data.resize_mode,
     )
-    if isinstance(split, datasets.RecordSplit):
+    if isinstance(split, record_datasets.RecordSplit):
         return record_input.preview_records(split.files, parse=split.parse, **common)
     common["count"] = min(count, len(split))
     return input_pipeline.preview_images(split, **common)
@@ -157,6 +157,10 @@ def evaluate_split(
 ) -> tuple[dict[str, float], np.ndarray, pd.DataFrame]:
     """Predicts a split and scores it with the task.
 
+    With `config.eval.aggregate` = `mean` or `max`, the views of each study (rows sharing
+    `study`) are combined into one prediction before scoring; the metrics then count
+    studies, and `examples` is the number of studies.
+
     Args:
       preprocessing: the run's preprocessing (default: resolved from the config).
       local: predict the whole split in this process without collectives. Multi-worker
@@ -164,9 +168,10 @@ def evaluate_split(
         across workers, while every worker here scores the whole split (the chief writes).
 
     Returns:
-      (metrics, logits (n, num_outputs) float32, a table with one row per example for
-      predictions CSVs: `image`, `patient`, `label` for file datasets; `index`, `label`
-      for record datasets).
+      (metrics, logits (n, num_outputs) float32 per example, not aggregated, and a table
+      with one row per example for predictions CSVs: `image`, `patient`, `study` where the
+      dataset has them, then `label` (single-label) or the task's target columns
+      (multi-label) for file datasets; `index`, `label` for record datasets).
     """
     task = get_task(config)
     if dataset is None:
@@ -177,23 +182,46 @@ def evaluate_split(
     else:
         logits = model.predict(dataset, verbose=0)
     logits = logits.astype(np.float32)
-    if isinstance(split, datasets.RecordSplit):
+    aggregate = config.eval.get("aggregate", "none")
+    if isinstance(split, record_datasets.RecordSplit):
+        if aggregate != "none":
+            raise ValueError(f"eval.aggregate={aggregate!r} needs a dataset with studies")
         labels = record_input.record_labels(split.files, parse=split.parse)
-        groups = None
-        table = pd.DataFrame({"index": np.arange(len(labels)), "label": labels})
-    else:
-        labels = np.stack(split["label"].to_numpy())
-        groups = split["patient"].to_numpy()
-        columns = ["image", "patient", "label"] if "image" in split else ["patient", "label"]
-        table = split[columns].reset_index(drop=True)
-    scores = task.evaluate(
+        return (
+            _score(task, config, labels, logits, None, bootstrap_samples),
+            logits,
+            (pd.DataFrame({"index": np.arange(len(labels)), "label": labels})),
+        )
+    labels = input_pipeline.targets(split)
+    groups = split["patient"].to_numpy()
+    multi_label = hasattr(task, "target_columns")
+    columns = [c for c in ("image", "patient", "study") if c in split]
+    table = split[columns if multi_label else [*columns, "label"]].reset_index(drop=True)
+    if multi_label:
+        for name, values in task.target_columns(labels).items():
+            table[name] = values
+    scored_logits = logits
+    if aggregate != "none":
+        if "study" not in split or not hasattr(task, "aggregate"):
+            raise ValueError(
+                f"eval.aggregate={aggregate!r} needs a dataset with studies and a task that "
+                f"can combine views (chexpert5); task {config.task!r}, columns {list(split)}"
+            )
+        labels, scored_logits, first = task.aggregate(
+            labels, logits, split["study"].to_numpy(), aggregate
+        )
+        groups = groups[first]
+    return _score(task, config, labels, scored_logits, groups, bootstrap_samples), logits, table
+
+
+def _score(task, config, labels, logits, groups, bootstrap_samples: int) -> dict[str, float]:
+    return task.evaluate(
         labels,
         logits,
         groups,
         bootstrap_samples=bootstrap_samples,
         seed=config.eval.bootstrap_seed,
     )
-    return scores, logits, table
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:

@@ -3,8 +3,15 @@
 A task turns model outputs on a split into the metrics the paper reports. Registry
 (`get_task(name, **options)`; options come from `config.task_options`):
   dr_grade        5-way DR grade softmax; scored as referable DR (grade >= 2) ROC AUC (SPEC §4)
+  chexpert5       5 sigmoid outputs (Atelectasis, Cardiomegaly, Consolidation, Edema,
+                  Pleural Effusion) with a label mask; scored by per-pathology ROC AUC and
+                  their mean
   classification  N-way softmax (`num_classes`); top-1 accuracy, also top-5 (source
                   pretraining, e.g. ImageNet)
+
+Targets: single-label tasks take integer labels (n,); multi-label tasks take (n, 2, k)
+float32, `[:, 0]` the labels and `[:, 1]` the mask (1 = counts, 0 = ignored), exactly what
+`pipelines.input_pipeline.targets` feeds the loss.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import numpy as np
 import scipy.special
 import tensorflow as tf
 
+from pipelines import chexpert
 from transfusion_tf import metrics
 
 REFERABLE_GRADE = 2
@@ -93,6 +101,191 @@ class DRGradeTask:
         columns = {f"p_grade{k}": probs[:, k] for k in range(self.num_outputs)}
         columns["referable_score"] = probs[:, REFERABLE_GRADE:].sum(axis=1)
         return columns
+
+
+class MaskedBinaryCrossentropy(tf.keras.losses.Loss):
+    """Sigmoid cross-entropy from logits, with masked labels contributing zero.
+
+    y_true is (batch, 2, k): labels, then the mask. The per-example loss is
+    sum_k(mask * bce) / k, so the batch loss is the mean over all batch x k entries with
+    masked entries counting zero (the usual sample-weight convention; an image with fewer
+    known labels weighs less).
+    """
+
+    def __init__(self, name: str = "masked_binary_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        y_pred = tf.convert_to_tensor(y_pred)
+        y_true = tf.cast(y_true, y_pred.dtype)
+        labels, mask = y_true[:, 0], y_true[:, 1]
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=y_pred)
+        return tf.reduce_sum(mask * bce, axis=-1) / tf.cast(tf.shape(y_pred)[-1], y_pred.dtype)
+
+
+def _masked(metric, k: int):
+    """metric(labels, scores) on output k, over the rows whose mask is 1."""
+
+    def score(targets: np.ndarray, scores: np.ndarray) -> float:
+        keep = targets[:, 1, k] > 0
+        return metric(targets[keep, 0, k], scores[keep, k])
+
+    return score
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiLabelTask:
+    """Independent sigmoid outputs, one per pathology, scored by ROC AUC each.
+
+    The main metric is the mean of the per-pathology AUCs (`mean_auc`), the number the
+    CheXpert literature reports.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    main_metric: str = "mean_auc"
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Metric-name stems: 'Pleural Effusion' -> 'pleural_effusion'."""
+        return tuple(chexpert.task_key(name) for name in self.labels)
+
+    def loss(self) -> tf.keras.losses.Loss:
+        return MaskedBinaryCrossentropy()
+
+    def keras_metrics(self) -> list:
+        return []
+
+    def evaluate(
+        self,
+        labels: np.ndarray,
+        logits: np.ndarray,
+        groups: np.ndarray | None = None,
+        *,
+        bootstrap_samples: int = 1000,
+        seed: int = 0,
+    ) -> dict[str, float]:
+        """Scores predictions on one split.
+
+        Args:
+          labels: (n, 2, k) targets: labels then mask (see the module docstring).
+          logits: (n, k) float logits.
+          groups: (n,) patient ids for the patient-level bootstrap.
+          bootstrap_samples: replicates for the 95% CIs (0 skips them).
+          seed: bootstrap seed; every CI uses the same resamples.
+
+        Returns:
+          `examples`, `loss` (mean sigmoid cross-entropy over unmasked entries),
+          `mean_auc` with `mean_auc_ci_low`/`_high` (the mean over pathologies, recomputed
+          on each resample), `mean_auprc`, and per pathology `auc_<key>`,
+          `auc_<key>_ci_low`, `auc_<key>_ci_high`, `auprc_<key>`, `positives_<key>`,
+          `labelled_<key>` (unmasked rows). An AUC is NaN if its pathology has one class.
+        """
+        k = self.num_outputs
+        targets = np.asarray(labels, np.float64)
+        logits = np.asarray(logits, np.float64)
+        if targets.shape != (len(targets), 2, k) or logits.shape != (len(targets), k):
+            raise ValueError(
+                f"targets {targets.shape} / logits {logits.shape} do not match "
+                f"(n, 2, {k}) / (n, {k})"
+            )
+        probs = scipy.special.expit(logits)
+        y, mask = targets[:, 0], targets[:, 1]
+        # log(1 + exp(-|x|)) + max(x, 0) - x * y: the stable sigmoid cross-entropy.
+        bce = np.logaddexp(0.0, -np.abs(logits)) + np.maximum(logits, 0.0) - logits * y
+        out = {
+            "examples": len(targets),
+            "loss": float((bce * mask).sum() / max(mask.sum(), 1.0)),
+        }
+        aucs, auprcs = [], []
+        for j, key in enumerate(self.keys):
+            auc_j = _masked(metrics.roc_auc, j)
+            low, high = metrics.bootstrap_ci(
+                auc_j, targets, probs, groups, num_samples=bootstrap_samples, seed=seed
+            )
+            aucs.append(auc_j(targets, probs))
+            auprcs.append(_masked(metrics.auprc, j)(targets, probs))
+            out[f"auc_{key}"] = aucs[-1]
+            out[f"auc_{key}_ci_low"], out[f"auc_{key}_ci_high"] = low, high
+            out[f"auprc_{key}"] = auprcs[-1]
+            out[f"positives_{key}"] = int(((y[:, j] == 1) & (mask[:, j] > 0)).sum())
+            out[f"labelled_{key}"] = int((mask[:, j] > 0).sum())
+
+        def mean_auc(t: np.ndarray, p: np.ndarray) -> float:
+            return float(np.mean([_masked(metrics.roc_auc, j)(t, p) for j in range(k)]))
+
+        out["mean_auc"] = float(np.mean(aucs))
+        out["mean_auc_ci_low"], out["mean_auc_ci_high"] = metrics.bootstrap_ci(
+            mean_auc, targets, probs, groups, num_samples=bootstrap_samples, seed=seed
+        )
+        out["mean_auprc"] = float(np.mean(auprcs))
+        return out
+
+    def prediction_columns(self, logits: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-example columns for predictions CSVs: `p_<key>` sigmoid probabilities."""
+        probs = scipy.special.expit(np.asarray(logits, np.float64))
+        return {f"p_{key}": probs[:, j] for j, key in enumerate(self.keys)}
+
+    def target_columns(self, targets: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-example `label_<key>` and `mask_<key>` columns from (n, 2, k) targets."""
+        targets = np.asarray(targets)
+        columns = {}
+        for j, key in enumerate(self.keys):
+            columns[f"label_{key}"] = targets[:, 0, j]
+            columns[f"mask_{key}"] = targets[:, 1, j]
+        return columns
+
+    def aggregate(
+        self,
+        targets: np.ndarray,
+        logits: np.ndarray,
+        keys: np.ndarray,
+        how: str,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Combines the views of each study into one prediction.
+
+        Args:
+          targets: (n, 2, k) per-view targets (all views of a study share the report's
+            labels).
+          logits: (n, k) per-view logits.
+          keys: (n,) study ids.
+          how: `mean` (mean of the views' probabilities) or `max` (the most confident view).
+
+        Returns:
+          (targets (m, 2, k), logits (m, k), index (m,) of each study's first row), studies
+          in order of first appearance. A study's label is the max over its views' counted
+          labels and its mask the max of theirs.
+        """
+        if how not in AGGREGATIONS[1:]:
+            raise ValueError(f"unknown aggregation {how!r}; valid: {AGGREGATIONS}")
+        targets = np.asarray(targets, np.float32)
+        probs = scipy.special.expit(np.asarray(logits, np.float64))
+        _, first, inverse = np.unique(np.asarray(keys), return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # Studies in order of first appearance.
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        study = rank[inverse]
+        m, k = len(order), self.num_outputs
+        counts = np.bincount(study, minlength=m)[:, None]
+        if how == "mean":
+            agg = np.zeros((m, k))
+            np.add.at(agg, study, probs)
+            agg /= counts
+        else:
+            agg = np.zeros((m, k))
+            np.maximum.at(agg, study, probs)
+        out = np.zeros((m, 2, k), np.float32)
+        np.maximum.at(out[:, 0], study, targets[:, 0] * targets[:, 1])
+        np.maximum.at(out[:, 1], study, targets[:, 1])
+        agg = np.clip(agg, 1e-7, 1 - 1e-7)
+        return out, np.log(agg) - np.log1p(-agg), first[order]
+
+
+AGGREGATIONS = ("none", "mean", "max")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,7 +379,11 @@ def _classification(num_classes: int = 0, top_k: int = 5) -> ClassificationTask:
     return ClassificationTask(num_outputs=int(num_classes), top_k=int(top_k))
 
 
-_TASKS = {"dr_grade": DRGradeTask, "classification": _classification}
+_TASKS = {
+    "chexpert5": lambda: MultiLabelTask("chexpert5", chexpert.TASKS),
+    "classification": _classification,
+    "dr_grade": DRGradeTask,
+}
 
 
 def get_task(name: str, **options):

@@ -298,7 +298,12 @@ def _summarize(config, eval_log: callbacks.EvalLog, logger, final_step: int) -> 
     result = {"final_step": final_step, "main_metric": key}
     if len(rows):
         result["last_eval"] = {k: _plain(v) for k, v in rows.iloc[-1].items()}
-        result["best"] = {"step": int(rows.loc[rows[key].idxmax(), "step"]), key: rows[key].max()}
+        finite = rows[np.isfinite(rows[key])]  # A split with one class scores NaN.
+        result["best"] = (
+            {"step": int(finite.loc[finite[key].idxmax(), "step"]), key: finite[key].max()}
+            if len(finite)
+            else None
+        )
         result["steps_to_threshold"] = {
             str(t): metrics.steps_to_threshold(rows["step"], rows[key], t)
             for t in config.eval.thresholds

@@ -74,7 +74,19 @@ def test_bad_image_id_and_escaping_path(root):
     with pytest.raises(DataError, match=rf"{path} line 3: image id '7_up' is not of the form"):
         eyepacs.read_eyepacs(root)
     _rewrite_labels(root, "image,level\n../../../etc/1_left,0\n")
-    with pytest.raises(DataError, match=r"line 2: image path .* escapes the root"):
+    with pytest.raises(DataError, match=rf"{path} line 2: image path .* escapes the root"):
+        eyepacs.read_eyepacs(root)
+    _rewrite_labels(root, "image,level\n1_left,0\n/etc/1_left,0\n")
+    with pytest.raises(DataError, match=rf"{path} line 3: image path '/etc/1_left.jpeg' must be"):
+        eyepacs.read_eyepacs(root)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"), [("2_left,1,7", "3 cells, expected 2"), ("2_left", "1 cells, expected 2")]
+)
+def test_malformed_rows_name_the_file_and_line(root, row, message):
+    path = _rewrite_labels(root, f"image,level\n1_left,0\n\n{row}\n")
+    with pytest.raises(DataError, match=rf"{path} line 4: {message}"):
         eyepacs.read_eyepacs(root)
 
 
@@ -145,5 +157,5 @@ def test_every_image_of_a_split_missing_is_an_error_even_when_skipping(root):
 
 
 def test_unknown_dataset_lists_valid_names(root):
-    with pytest.raises(ValueError, match="unknown dataset 'kaggle'; valid: eyepacs"):
+    with pytest.raises(ValueError, match="unknown dataset 'kaggle'; valid: chexpert, eyepacs"):
         datasets.load_dataset("kaggle", root, split_fractions=FRACTIONS)

@@ -106,3 +106,39 @@ def test_eval_dataset_keeps_order_and_the_partial_batch(rows):
 def test_preview_images_are_in_unit_range(rows):
     images = input_pipeline.preview_images(rows, count=4, image_size=24, channels=3, seed=0)
     assert images.shape == (4, 24, 24, 3) and images.min() >= 0.0 and images.max() <= 1.0
+
+
+def test_multilabel_targets_carry_the_mask_and_resume_exactly(chexpert_root):
+    rows = datasets.load_dataset(
+        "chexpert", chexpert_root, split_fractions={"train": 1.0}, blank="mask"
+    ).splits["train"]
+    targets = input_pipeline.targets(rows)
+    assert targets.shape == (len(rows), 2, 5) and targets.dtype == np.float32
+    np.testing.assert_array_equal(targets[:, 1], np.stack(rows["mask"]))
+    assert (targets[:, 1] == 0).any()  # Blank cells are masked under this policy.
+
+    def stream(start, batches):
+        ds = input_pipeline.train_dataset(
+            rows,
+            image_size=32,
+            channels=1,
+            preprocessing="inception",
+            batch_size=4,
+            seed=1,
+            start_example=start,
+            augment=ROTATE_AND_FLIP,
+        )
+        return [(x.numpy(), y.numpy()) for x, y in ds.take(batches)]
+
+    full, resumed = stream(0, 12), stream(7 * 4, 5)
+    assert full[0][0].shape == (4, 32, 32, 1) and full[0][1].shape == (4, 2, 5)
+    for (x1, y1), (x2, y2) in zip(full[7:], resumed, strict=True):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    batches = list(
+        input_pipeline.eval_dataset(
+            rows, image_size=32, channels=3, preprocessing="unit", batch_size=16
+        )
+    )
+    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), targets)
+    assert batches[0][0].shape[-1] == 3  # Grayscale JPEGs replicated to 3 channels.

@@ -5,8 +5,10 @@ import sys
 
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from transfusion_tf import evaluation, trainer
+from transfusion_tf.configs import chexpert as chexpert_config
 from transfusion_tf.configs import retina
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -67,3 +69,43 @@ def test_binary_help_and_run(run):
         check=True,
     ).stdout
     assert "valid: checkpoint" in out and "referable-DR AUC" in out and "metrics.json" in out
+
+
+def test_chexpert_study_level_evaluation(chexpert_root, tmp_path):
+    config = chexpert_config.get_config("test")
+    config.data.root = chexpert_root
+    config.data.options.views = "all"
+    config.eval.aggregate = "mean"
+    config.train.total_steps = 2
+    trainer.train_and_evaluate(config, str(tmp_path))
+    result = evaluation.evaluate_run(str(tmp_path), split="valid", bootstrap_samples=20)
+    valid = pd.read_csv(os.path.join(chexpert_root, "CheXpert-v1.0-small", "valid.csv"))
+    studies = valid["Path"].str.rsplit("/", n=1).str[0].nunique()
+    assert len(valid) > studies  # Some studies have a lateral view too.
+    assert result["examples"] == studies and result["patients"] == studies
+    assert 0 <= result["mean_auc"] <= 1 and "auc_pleural_effusion_ci_high" in result
+    predictions = pd.read_csv(tmp_path / "predictions_valid.csv")
+    assert len(predictions) == len(valid)  # Per image, before aggregation.
+    assert list(predictions.columns[:5]) == [
+        "image",
+        "patient",
+        "study",
+        "label_atelectasis",
+        "mask_atelectasis",
+    ]
+    assert predictions["p_edema"].between(0, 1).all()
+    text = evaluation.format_metrics(result)
+    assert "mean AUC" in text and "pleural_effusion" in text
+    config.eval.aggregate = "none"
+    config.task = "dr_grade"
+    config.eval.aggregate = "max"
+    from transfusion_tf import experiment
+
+    with pytest.raises(ValueError, match="eval.aggregate='max' needs"):
+        experiment.evaluate_split(
+            experiment.build_model(config),
+            config,
+            pd.DataFrame({"patient": ["a"], "label": [0], "path": [""]}),
+            bootstrap_samples=0,
+            dataset=tf.data.Dataset.from_tensors(tf.zeros([1, 32, 32, 3])),
+        )

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from transfusion_tf import tasks
 
@@ -38,7 +39,7 @@ def test_dr_metrics_by_hand():
 def test_shape_check_and_unknown_task():
     with pytest.raises(ValueError, match=r"logits shape \(2, 3\) != \(2, 5\)"):
         tasks.get_task("dr_grade").evaluate(np.array([0, 1]), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="valid: classification, dr_grade"):
+    with pytest.raises(ValueError, match="valid: chexpert5, classification, dr_grade"):
         tasks.get_task("chexpert_200")
     with pytest.raises(ValueError, match=r"'dr_grade' does not take options \['num_classes'\]"):
         tasks.get_task("dr_grade", num_classes=5)
@@ -70,3 +71,94 @@ def test_classification_metrics_by_hand():
     assert tasks.get_task("classification", num_classes=3).k == 3  # top-5 capped at N
     with pytest.raises(ValueError, match="num_classes >= 2"):
         tasks.get_task("classification")
+
+
+def _targets(labels, mask):
+    return np.stack([np.asarray(labels, np.float32), np.asarray(mask, np.float32)], axis=1)
+
+
+def test_masked_bce_by_hand():
+    loss = tasks.get_task("chexpert5").loss()
+    y = _targets(np.ones((2, 5)), [[1, 1, 1, 1, 1], [1, 0, 0, 0, 1]])
+    # Zero logits: every entry costs log 2; 7 of 10 entries count, the mean is over all 10.
+    assert float(loss(y, np.zeros((2, 5), np.float32))) == pytest.approx(0.7 * np.log(2), 1e-6)
+    logits = np.array([[2.0, -1.0, 0.5, 0.0, 3.0]] * 2, np.float32)
+    labels = np.array([[1, 0, 0, 1, 1], [0, 1, 1, 1, 0]], np.float32)
+    mask = np.array([[1, 1, 0, 1, 1], [1, 1, 1, 0, 0]], np.float32)
+    p = 1 / (1 + np.exp(-logits))
+    bce = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    expected = (bce * mask).sum() / 10
+    assert float(loss(_targets(labels, mask), logits)) == pytest.approx(expected, rel=1e-5)
+    assert np.isfinite(float(loss(_targets(labels, mask), 1e4 * logits)))  # Stable.
+    # Inside a compiled model the loss sees (batch, 2, 5) targets as the pipeline feeds them.
+    model = tf.keras.Sequential([tf.keras.Input((5,)), tf.keras.layers.Dense(5, use_bias=False)])
+    model.compile(loss=loss)
+    model.layers[0].set_weights([np.eye(5, dtype=np.float32)])
+    assert model.evaluate(logits, _targets(labels, mask), verbose=0) == pytest.approx(
+        expected, 1e-5
+    )
+
+
+def test_multilabel_metrics_by_hand():
+    task = tasks.get_task("chexpert5")
+    assert task.num_outputs == 5 and task.main_metric == "mean_auc"
+    labels = np.array(
+        [[1, 1, 0, 0, 1], [0, 1, 1, 0, 0], [1, 0, 1, 1, 0], [0, 0, 0, 1, 1]], np.float32
+    )
+    mask = np.ones_like(labels)
+    mask[3, 1] = 0  # Row 3 does not count for Cardiomegaly.
+    probs = np.array(
+        [
+            [0.9, 0.2, 0.1, 0.3, 0.8],
+            [0.4, 0.7, 0.6, 0.2, 0.3],
+            [0.3, 0.1, 0.5, 0.9, 0.4],
+            [0.2, 0.99, 0.2, 0.8, 0.35],
+        ]
+    )
+    out = task.evaluate(_targets(labels, mask), np.log(probs / (1 - probs)), bootstrap_samples=0)
+    # Atelectasis: positives .9 .3 vs negatives .4 .2: pairs (.9>.4)(.9>.2)(.3<.4)(.3>.2) -> 3/4.
+    assert out["auc_atelectasis"] == pytest.approx(0.75)
+    # Cardiomegaly without row 3 (.99 would be a negative above every positive): .2 .7 vs .1.
+    assert out["auc_cardiomegaly"] == pytest.approx(1.0) and out["labelled_cardiomegaly"] == 3
+    assert out["auc_consolidation"] == pytest.approx(1.0)  # .6 .5 vs .1 .2.
+    assert out["auc_edema"] == pytest.approx(1.0)  # .9 .8 vs .3 .2.
+    assert out["auc_pleural_effusion"] == pytest.approx(0.75)  # .8 .35 vs .3 .4: (.35 < .4) -> 3/4.
+    assert out["mean_auc"] == pytest.approx(np.mean([0.75, 1, 1, 1, 0.75]))
+    assert out["positives_edema"] == 2 and out["examples"] == 4
+    bce = -(labels * np.log(probs) + (1 - labels) * np.log(1 - probs))
+    assert out["loss"] == pytest.approx((bce * mask).sum() / mask.sum())
+    assert np.isnan(out["mean_auc_ci_low"])
+    columns = task.prediction_columns(np.log(probs / (1 - probs)))
+    np.testing.assert_allclose(columns["p_pleural_effusion"], probs[:, 4])
+
+
+def test_multilabel_bootstrap_resamples_patients():
+    task = tasks.get_task("chexpert5")
+    rng = np.random.default_rng(0)
+    labels = (rng.uniform(size=(60, 5)) < 0.4).astype(np.float32)
+    logits = 2 * labels + rng.normal(size=(60, 5))
+    out = task.evaluate(
+        _targets(labels, np.ones_like(labels)), logits, np.arange(60) // 2, bootstrap_samples=100
+    )
+    for key in ("mean_auc", "auc_edema", "auc_atelectasis"):
+        assert out[f"{key}_ci_low"] < out[key] < out[f"{key}_ci_high"], key
+
+
+def test_study_aggregation_by_hand():
+    task = tasks.get_task("chexpert5")
+    probs = np.array([[0.2] * 5, [0.6] * 5, [0.9] * 5])
+    logits = np.log(probs / (1 - probs))
+    labels = np.array([[1, 0, 0, 0, 0]] * 2 + [[0, 0, 0, 0, 1]], np.float32)
+    mask = np.array([[1, 1, 1, 1, 0]] * 2 + [[1] * 5], np.float32)
+    studies = np.array(["p2/s1", "p2/s1", "p1/s1"])  # Kept in order of first appearance.
+    targets, mean_logits, first = task.aggregate(_targets(labels, mask), logits, studies, "mean")
+    np.testing.assert_allclose(1 / (1 + np.exp(-mean_logits)), [[0.4] * 5, [0.9] * 5], 1e-6)
+    np.testing.assert_array_equal(targets[:, 0], labels[1:])
+    np.testing.assert_array_equal(targets[:, 1], mask[1:])
+    np.testing.assert_array_equal(first, [0, 2])
+    _, max_logits, _ = task.aggregate(_targets(labels, mask), logits, studies, "max")
+    np.testing.assert_allclose(1 / (1 + np.exp(-max_logits)), [[0.6] * 5, [0.9] * 5], 1e-6)
+    with pytest.raises(ValueError, match="unknown aggregation 'median'"):
+        task.aggregate(_targets(labels, mask), logits, studies, "median")
+    with pytest.raises(ValueError, match=r"targets \(3, 5\) / logits"):
+        task.evaluate(labels, logits)

@@ -1,5 +1,6 @@
 import json
 import os
+import types
 
 import numpy as np
 import pandas as pd
@@ -7,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from transfusion_tf import callbacks, checkpointing, experiment, provenance, trainer
+from transfusion_tf.configs import chexpert as chexpert_config
 from transfusion_tf.configs import retina
 
 
@@ -123,3 +125,73 @@ def test_eval_at_start_and_bad_loop_length(eyepacs_root, tmp_path):
     config = _config(eyepacs_root, **{"train.total_steps": 7})
     with pytest.raises(ValueError, match="total_steps=7 must be a positive multiple of"):
         trainer.train_and_evaluate(config, str(tmp_path / "b"))
+
+
+def _chexpert_config(root, **changes):
+    config = chexpert_config.get_config("test")
+    config.data.root = root
+    for key, value in changes.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return config
+
+
+def _event_tags(directory):
+    tags = set()
+    for name in os.listdir(directory):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(directory, name)):
+            tags |= {value.tag for value in event.summary.value}
+    return tags
+
+
+def test_chexpert_multilabel_run_end_to_end(chexpert_root, tmp_path):
+    summary = trainer.train_and_evaluate(_chexpert_config(chexpert_root), str(tmp_path))
+    assert summary["final_step"] == 6 and summary["main_metric"] == "mean_auc"
+    assert set(summary["steps_to_threshold"]) == {"0.8", "0.85", "0.9"}
+    log = pd.read_csv(tmp_path / "eval_log.csv")
+    assert list(log["step"]) == [2, 4, 6]
+    for key in ("mean_auc", "mean_auc_ci_low", "mean_auc_ci_high", "loss"):
+        assert key in log.columns
+    for name in ("atelectasis", "cardiomegaly", "consolidation", "edema", "pleural_effusion"):
+        assert {f"auc_{name}", f"auc_{name}_ci_low", f"auc_{name}_ci_high"} <= set(log.columns)
+    assert log["mean_auc"].between(0, 1).all()
+    assert {"mean_auc", "auc_edema", "auc_edema_ci_low"} <= _event_tags(
+        tmp_path / "tensorboard" / "eval"
+    )
+    data = json.load(open(tmp_path / "data_summary.json"))
+    assert set(data["splits"]) == {"train", "valid_internal", "valid"}
+    assert set(data["splits"]["valid"]["labels"]) == {
+        "Atelectasis",
+        "Cardiomegaly",
+        "Consolidation",
+        "Edema",
+        "Pleural Effusion",
+    }
+    init = tf.train.load_checkpoint(checkpointing.checkpoint_path(str(tmp_path), "init"))
+    key = "model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"
+    assert init.get_tensor(key).shape == (5, 5, 3, 4)  # Grayscale replicated to 3 channels.
+
+
+def test_chexpert_one_channel_conv1(chexpert_root, tmp_path):
+    config = _chexpert_config(chexpert_root, **{"data.channels": 1, "train.total_steps": 2})
+    trainer.train_and_evaluate(config, str(tmp_path))
+    final = tf.train.load_checkpoint(checkpointing.checkpoint_path(str(tmp_path)))
+    key = "model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"
+    assert final.get_tensor(key).shape == (5, 5, 1, 4)
+    assert len(pd.read_csv(tmp_path / "eval_log.csv")) == 1
+
+
+def test_summary_survives_an_undefined_main_metric(tmp_path):
+    # A split where a pathology has one class scores NaN; best and thresholds skip it.
+    log = callbacks.EvalLog(str(tmp_path))
+    log.append({"step": 2, "mean_auc": float("nan")})
+    config = _chexpert_config("unused")
+    result = trainer._summarize(config, log, types.SimpleNamespace(images_per_second=[]), 2)
+    assert result["best"] is None and result["steps_to_threshold"]["0.8"] is None
+    log.append({"step": 4, "mean_auc": 0.83})
+    result = trainer._summarize(config, log, types.SimpleNamespace(images_per_second=[]), 4)
+    assert result["best"] == {"step": 4, "mean_auc": 0.83}
+    assert result["steps_to_threshold"] == {"0.8": 4, "0.85": None, "0.9": None}

@@ -1,0 +1,1 @@
+"""Data on disk -> tf.data, and the synthetic datasets written in the real formats."""
