@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -96,3 +98,16 @@ def test_every_class_draws_a_distinct_silhouette():
     assert len(names) == 24
     with pytest.raises(ValueError, match=r"num_classes must be in 1..24"):
         source_shapes.class_names(25)
+
+
+def test_the_generate_source_binary(tmp_path):
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.generate_source", f"--root={tmp_path}",
+         "--num_classes=2", "--train_per_class=2", "--validation_per_class=1",
+         "--image_size=16", "--train_shards=1", "--validation_shards=1"],
+        cwd=repo, env=dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert '"images": {' in out and "6/6 images" in out
+    assert os.path.exists(tmp_path / "train-00000-of-00001")
