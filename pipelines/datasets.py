@@ -42,8 +42,10 @@ class LoadedDataset:
         multi-label datasets hold float32 arrays in `label` and `mask`).
       bad_images: images skipped under `on_bad_image='skip'`, in label-file order.
       label_names: names of the label values or outputs, for reports.
-      excluded: split -> {reason: images} dropped by a label policy, not as errors
-        (Messidor-2: {'ungradable': 2}).
+      excluded: split -> rows dropped by a label policy, not as errors, with a `reason`
+        column (Messidor-2: 'ungradable'); splits without any may be absent.
+      exclusion_reasons: the reasons this dataset can exclude rows for (counted in the
+        summary even when zero).
       subsets: split -> {'requested', 'images', 'of', 'seed'} for splits cut to a subset.
     """
 
@@ -51,7 +53,8 @@ class LoadedDataset:
     splits: dict[str, pd.DataFrame]
     bad_images: list[image_files.BadImage]
     label_names: tuple[str, ...]
-    excluded: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    excluded: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    exclusion_reasons: tuple[str, ...] = ()
     subsets: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -67,8 +70,8 @@ class LoadedDataset:
                 "patients": int(rows["patient"].nunique()),
                 "labels": self._label_counts(rows),
             }
-            if split in self.excluded:
-                out[split]["excluded"] = dict(self.excluded[split])
+            if self.exclusion_reasons:
+                out[split]["excluded"] = self.excluded_counts(split)
             if split in self.subsets:
                 out[split]["subset"] = dict(self.subsets[split])
         return {
@@ -77,6 +80,12 @@ class LoadedDataset:
             "skipped_images": len(self.bad_images),
             "skipped": [b.describe() for b in self.bad_images],
         }
+
+    def excluded_counts(self, split: str) -> dict[str, int]:
+        """{reason: rows of `split` excluded for it}, every reason of the dataset listed."""
+        rows = self.excluded.get(split)
+        counts = rows["reason"].value_counts() if rows is not None else pd.Series(dtype=int)
+        return {reason: int(counts.get(reason, 0)) for reason in self.exclusion_reasons}
 
     def _label_counts(self, rows: pd.DataFrame) -> dict:
         if "mask" not in rows:
@@ -188,10 +197,10 @@ def _load_messidor2(
     )
     excluded = {}
     for split, rows in parts.items():
-        excluded[split] = {"ungradable": int((~rows["gradable"]).sum())}
+        excluded[split] = rows[~rows["gradable"]].assign(reason="ungradable")
         parts[split] = rows[rows["gradable"]]
     data = _scan_splits("messidor2", parts, source, image_scan, on_bad_image, _DR_GRADES)
-    data.excluded = excluded
+    data.excluded, data.exclusion_reasons = excluded, ("ungradable",)
     return data
 
 

@@ -14,7 +14,6 @@ Datasets: see `GENERATORS`. Prints progress about every 10% and a summary at the
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import time
@@ -22,7 +21,7 @@ from collections.abc import Callable
 
 from absl import app, flags
 
-from pipelines import synthetic_chexpert, synthetic_fundus_sets, synthetic_retina
+from pipelines import flag_values, synthetic_chexpert, synthetic_fundus_sets, synthetic_retina
 
 _DATASET = flags.DEFINE_string("dataset", "eyepacs", "Which synthetic dataset to write.")
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
@@ -68,24 +67,6 @@ def get_generator(name: str) -> Callable[..., dict]:
         ) from None
 
 
-def parse_options(pairs: list[str]) -> dict:
-    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'}.
-
-    Raises:
-      ValueError: for an entry without '='.
-    """
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"expected key=value, got {pair!r}")
-        try:
-            options[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key.strip()] = value
-    return options
-
-
 def _print_progress(start: float, done: int, total: int) -> None:
     step = max(1, total // 10)
     if done % step == 0 or done == total:
@@ -106,7 +87,7 @@ def main(argv: list[str]) -> None:
         jpeg_quality=_JPEG_QUALITY.value,
         workers=_WORKERS.value,
         progress=functools.partial(_print_progress, start),
-        **parse_options(_WRITER_OPTIONS.value),
+        **flag_values.parse_key_values(_WRITER_OPTIONS.value),
     )
     summary["seconds"] = round(time.monotonic() - start, 1)
     # Per-image tables (messidor2's `exams`) would flood the console: print their size.

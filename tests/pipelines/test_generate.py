@@ -9,7 +9,13 @@ import sys
 
 import pytest
 
-from pipelines import generate, synthetic_chexpert, synthetic_fundus_sets, synthetic_retina
+from pipelines import (
+    flag_values,
+    generate,
+    synthetic_chexpert,
+    synthetic_fundus_sets,
+    synthetic_retina,
+)
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -27,12 +33,18 @@ def test_registry():
 
 
 def test_writer_options_parse_literals_and_strings():
-    assert generate.parse_options(["image_format=original", "ungradable_fraction=0.5"]) == {
+    pairs = ["image_format=original", "ungradable_fraction=0.5", "views=all"]
+    assert flag_values.parse_key_values(pairs) == {
         "image_format": "original",
         "ungradable_fraction": 0.5,
+        "views": "all",
     }
     with pytest.raises(ValueError, match=r"expected key=value, got 'original'"):
-        generate.parse_options(["original"])
+        flag_values.parse_key_values(["original"])
+    assert flag_values.parse_fractions("train=0.8, valid=0.2") == {"train": 0.8, "valid": 0.2}
+    assert flag_values.parse_fractions("") is None
+    with pytest.raises(ValueError, match=r"split fractions must be numbers"):
+        flag_values.parse_fractions("train=most")
 
 
 def test_binary_writes_dataset_and_prints_summary(tmp_path):
@@ -83,6 +95,9 @@ def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
 
 
 def test_flags_only_in_the_binary():
+    binaries = {"generate.py", "inspect.py", "convert.py"}
     for path in (_REPO / "pipelines").glob("*.py"):
-        if path.name != "generate.py":
+        if path.name not in binaries:
             assert "absl" not in path.read_text(), path
+        assert "import transfusion_tf" not in path.read_text(), path
+        assert "from transfusion_tf" not in path.read_text(), path
