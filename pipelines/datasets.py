@@ -8,11 +8,20 @@ Record datasets give a `record_datasets.RecordDataset`: shard files and a per-ex
 parse function per split.
 
 Registered:
-  eyepacs   splits `split_fractions` of trainLabels.csv by patient (stratified by grade)
-  chexpert  splits `split_fractions` of train.csv by patient (e.g. `train`,
-            `valid_internal`) and adds the official valid.csv as the split `valid`
-  imagenet  TF-Slim ImageNet TFRecords (also the synthetic source task): the official
-            `train` and `validation` splits
+  aptos      splits `split_fractions` of train.csv by image (APTOS has no patient ids;
+             stratified by grade)
+  chexpert   splits `split_fractions` of train.csv by patient (e.g. `train`,
+             `valid_internal`) and adds the official valid.csv as the split `valid`
+  eyepacs    splits `split_fractions` of trainLabels.csv by patient (stratified by grade)
+  imagenet   TF-Slim ImageNet TFRecords (also the synthetic source task): the official
+             `train` and `validation` splits
+  messidor2  splits `split_fractions` of the adjudicated-grades CSV by exam (stratified
+             by grade), then drops ungradable images, counted per split in `excluded`
+
+`load_dataset(..., subset_sizes={'train': 5000})` then keeps a seeded, patient-aware,
+stratified subset of a split (`pipelines.subsets`): the paper's small-data regime.
+TIFF images are refused (TensorFlow cannot decode them) unless `allow_tiff`, which only
+the TFRecord converter sets: it decodes them with Pillow.
 """
 
 from __future__ import annotations
@@ -23,7 +32,16 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from pipelines import chexpert, eyepacs, image_files, record_datasets, splits
+from pipelines import (
+    aptos,
+    chexpert,
+    eyepacs,
+    image_files,
+    messidor2,
+    record_datasets,
+    splits,
+    subsets,
+)
 from pipelines.tables import DataError
 
 
@@ -37,12 +55,20 @@ class LoadedDataset:
         multi-label datasets hold float32 arrays in `label` and `mask`).
       bad_images: images skipped under `on_bad_image='skip'`, in label-file order.
       label_names: names of the label values or outputs, for reports.
+      excluded: split -> rows dropped by a label policy, not as errors, with a `reason`
+        column (Messidor-2: 'ungradable'); splits without any may be absent.
+      exclusion_reasons: the reasons this dataset can exclude rows for (counted in the
+        summary even when zero).
+      subsets: split -> {'requested', 'images', 'of', 'seed'} for splits cut to a subset.
     """
 
     name: str
     splits: dict[str, pd.DataFrame]
     bad_images: list[image_files.BadImage]
     label_names: tuple[str, ...]
+    excluded: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    exclusion_reasons: tuple[str, ...] = ()
+    subsets: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict:
         """Counts per split (images, patients, label values) and the skipped images.
@@ -57,12 +83,22 @@ class LoadedDataset:
                 "patients": int(rows["patient"].nunique()),
                 "labels": self._label_counts(rows),
             }
+            if self.exclusion_reasons:
+                out[split]["excluded"] = self.excluded_counts(split)
+            if split in self.subsets:
+                out[split]["subset"] = dict(self.subsets[split])
         return {
             "dataset": self.name,
             "splits": out,
             "skipped_images": len(self.bad_images),
             "skipped": [b.describe() for b in self.bad_images],
         }
+
+    def excluded_counts(self, split: str) -> dict[str, int]:
+        """{reason: rows of `split` excluded for it}, every reason of the dataset listed."""
+        rows = self.excluded.get(split)
+        counts = rows["reason"].value_counts() if rows is not None else pd.Series(dtype=int)
+        return {reason: int(counts.get(reason, 0)) for reason in self.exclusion_reasons}
 
     def _label_counts(self, rows: pd.DataFrame) -> dict:
         if "mask" not in rows:
@@ -136,11 +172,60 @@ def _load_chexpert(
     return _scan_splits("chexpert", parts, source, image_scan, on_bad_image, chexpert.TASKS)
 
 
+def _load_aptos(
+    root: str,
+    *,
+    split_fractions: Mapping[str, float],
+    split_seed: int,
+    image_scan: str,
+    on_bad_image: str,
+    **options,
+) -> LoadedDataset:
+    """train.csv split by image (each image is its own patient), stratified by grade."""
+    table = aptos.read_aptos(root, **options)
+    source = table["source"].iloc[0] if len(table) else root
+    parts = splits.split_by_patient(
+        table, split_fractions, seed=split_seed, stratify_by="label", source=source
+    )
+    return _scan_splits("aptos", parts, source, image_scan, on_bad_image, _DR_GRADES)
+
+
+def _load_messidor2(
+    root: str,
+    *,
+    split_fractions: Mapping[str, float],
+    split_seed: int,
+    image_scan: str,
+    on_bad_image: str,
+    **options,
+) -> LoadedDataset:
+    """Split by exam, stratified by the exam's worst grade; ungradable images dropped.
+
+    Splitting comes first, so each ungradable image is counted in its exam's split.
+    """
+    table = messidor2.read_messidor2(root, **options)
+    source = table["source"].iloc[0] if len(table) else root
+    parts = splits.split_by_patient(
+        table, split_fractions, seed=split_seed, stratify_by="label", source=source
+    )
+    excluded = {}
+    for split, rows in parts.items():
+        excluded[split] = rows[~rows["gradable"]].assign(reason="ungradable")
+        parts[split] = rows[rows["gradable"]]
+    data = _scan_splits("messidor2", parts, source, image_scan, on_bad_image, _DR_GRADES)
+    data.excluded, data.exclusion_reasons = excluded, ("ungradable",)
+    return data
+
+
 _DATASETS: dict[str, Callable[..., LoadedDataset | record_datasets.RecordDataset]] = {
+    "aptos": _load_aptos,
     "chexpert": _load_chexpert,
     "eyepacs": _load_eyepacs,
     "imagenet": record_datasets.load_imagenet,
+    "messidor2": _load_messidor2,
 }
+
+TIFF_EXTENSIONS = (".tif", ".tiff")
 
 
 def list_datasets() -> list[str]:
@@ -155,6 +240,9 @@ def load_dataset(
     split_seed: int = 0,
     image_scan: str = "header",
     on_bad_image: str = "stop",
+    subset_sizes: Mapping[str, int] | None = None,
+    subset_seed: int = 0,
+    allow_tiff: bool = False,
     **options,
 ) -> LoadedDataset | record_datasets.RecordDataset:
     """Reads a registered dataset, splits it by patient and checks its images.
@@ -167,6 +255,11 @@ def load_dataset(
       split_seed: seeds the patient assignment.
       image_scan: `none`, `header` or `decode` (see `pipelines.image_files`).
       on_bad_image: `stop` (default) or `skip`; skipped images are returned and counted.
+      subset_sizes: split -> images to keep (`subsets.stratified_subset`, stratified by
+        grade for integer labels); 0 keeps the whole split. Applied after the image scan.
+      subset_seed: seeds the subsets.
+      allow_tiff: keep TIFF images (for the TFRecord converter, which decodes them with
+        Pillow); otherwise they are refused.
       **options: reader options (e.g. `labels_file`, `image_dir`, `extension` for
         EyePACS; `label_offset`, `num_classes` for ImageNet-layout records).
 
@@ -174,14 +267,16 @@ def load_dataset(
       A `LoadedDataset` (image files) or a `record_datasets.RecordDataset` (TFRecords).
 
     Raises:
-      ValueError: for an unknown name (the message lists the valid ones).
-      DataError: for bad label files, bad images under `stop`, or an empty split.
+      ValueError: for an unknown name (the message lists the valid ones), or a subset
+        larger than its split.
+      DataError: for bad label files, bad images under `stop`, an empty split, or a TIFF
+        image without `allow_tiff`.
     """
     try:
         loader = _DATASETS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}") from None
-    return loader(
+    data = loader(
         root,
         split_fractions=split_fractions,
         split_seed=split_seed,
@@ -189,6 +284,41 @@ def load_dataset(
         on_bad_image=on_bad_image,
         **options,
     )
+    if isinstance(data, record_datasets.RecordDataset):
+        if any(dict(subset_sizes or {}).values()):
+            raise ValueError(f"{name}: training subsets need an image-file dataset, not records")
+        return data
+    if not allow_tiff:
+        _refuse_tiff(name, root, data)
+    for split, n in dict(subset_sizes or {}).items():
+        if not n:
+            continue
+        if split not in data.splits:
+            raise ValueError(f"subset of unknown split {split!r}; splits: {sorted(data.splits)}")
+        rows = data.splits[split]
+        by = "label" if len(rows) and np.ndim(rows["label"].iloc[0]) == 0 else None
+        data.splits[split] = subsets.stratified_subset(rows, n, seed=subset_seed, stratify_by=by)
+        kept = len(data.splits[split])
+        data.subsets[split] = {"requested": n, "images": kept, "of": len(rows), "seed": subset_seed}
+    return data
+
+
+def _refuse_tiff(name: str, root: str, data: LoadedDataset) -> None:
+    for rows in data.splits.values():
+        tiff = rows[rows["path"].str.lower().str.endswith(TIFF_EXTENSIONS)]
+        if len(tiff):
+            first = tiff.iloc[0]
+            raise DataError(
+                f"{first['path']} ({first['source']} line {first['line']}): TIFF images "
+                f"cannot be decoded by TensorFlow ({sum(_count_tiff(data))} in this dataset); "
+                "convert the dataset to TFRecords once, which decodes them with Pillow: "
+                f"python -m pipelines.convert --dataset={name} --root={root} --out=<dir>"
+            )
+
+
+def _count_tiff(data: LoadedDataset):
+    for rows in data.splits.values():
+        yield int(rows["path"].str.lower().str.endswith(TIFF_EXTENSIONS).sum())
 
 
 def _scan_splits(

@@ -5,6 +5,9 @@ Usage:
       --num_patients=2000 --image_size=128 --seed=0 --workers=2
   python -m pipelines.generate --dataset=chexpert --root=/tmp/chest \
       --num_patients=1500 --image_size=128 --workers=2   # -> /tmp/chest/CheXpert-v1.0-small/
+  python -m pipelines.generate --dataset=aptos --root=/tmp/aptos --num_patients=500
+  python -m pipelines.generate --dataset=messidor2 --root=/tmp/messidor2 \
+      --num_patients=200 --writer_option=image_format=original   # .tif + .JPG
 
 Datasets: see `GENERATORS`. Prints progress about every 10% and a summary at the end.
 """
@@ -18,7 +21,7 @@ from collections.abc import Callable
 
 from absl import app, flags
 
-from pipelines import synthetic_chexpert, synthetic_retina
+from pipelines import flag_values, synthetic_chexpert, synthetic_fundus_sets, synthetic_retina
 
 _DATASET = flags.DEFINE_string("dataset", "eyepacs", "Which synthetic dataset to write.")
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
@@ -26,17 +29,27 @@ _NUM_PATIENTS = flags.DEFINE_integer(
     "num_patients",
     1000,
     "Patients: eyepacs, two eyes each; chexpert, training patients (1-5 studies each) plus "
-    "min(200, max(10, n // 5)) new patients in valid.csv.",
+    "min(200, max(10, n // 5)) new patients in valid.csv; aptos, one or two images each; "
+    "messidor2, exams of two images.",
 )
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Image side in pixels.")
 _SEED = flags.DEFINE_integer("seed", 0, "Dataset seed; same seed, same bytes.")
 _WORKERS = flags.DEFINE_integer("workers", 1, "Rendering processes.")
 _JPEG_QUALITY = flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality (1..95).")
+_WRITER_OPTIONS = flags.DEFINE_multi_string(
+    "writer_option",
+    [],
+    "key=value passed to the writer (repeatable), e.g. image_format=original or "
+    "ungradable_fraction=0.05 for messidor2. Values are parsed as Python literals when "
+    "they are one, else kept as strings.",
+)
 
 # name -> writer(root, *, num_patients, image_size, seed, jpeg_quality, workers, progress).
 GENERATORS: dict[str, Callable[..., dict]] = {
+    "aptos": synthetic_fundus_sets.write_aptos,
     "chexpert": synthetic_chexpert.write_chexpert,
     "eyepacs": synthetic_retina.write_eyepacs,
+    "messidor2": synthetic_fundus_sets.write_messidor2,
 }
 
 
@@ -74,9 +87,15 @@ def main(argv: list[str]) -> None:
         jpeg_quality=_JPEG_QUALITY.value,
         workers=_WORKERS.value,
         progress=functools.partial(_print_progress, start),
+        **flag_values.parse_key_values(_WRITER_OPTIONS.value),
     )
     summary["seconds"] = round(time.monotonic() - start, 1)
-    print(json.dumps(summary, indent=2))
+    # Per-image tables (messidor2's `exams`) would flood the console: print their size.
+    printable = {
+        k: f"<{len(v)} entries>" if isinstance(v, dict) and len(v) > 20 else v
+        for k, v in summary.items()
+    }
+    print(json.dumps(printable, indent=2))
 
 
 if __name__ == "__main__":

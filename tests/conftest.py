@@ -30,3 +30,29 @@ def chexpert_root(tmp_path_factory):
         root, num_patients=24, image_size=40, num_valid_patients=16, seed=1
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def aptos_root(tmp_path_factory):
+    """A synthetic APTOS set: 24 patients, 34 PNGs of height 40 px (seed 3); read-only."""
+    from pipelines import synthetic_fundus_sets
+
+    root = str(tmp_path_factory.mktemp("aptos"))
+    summary = synthetic_fundus_sets.write_aptos(root, num_patients=24, image_size=40, seed=3)
+    assert summary["num_images"] == 34
+    return root
+
+
+@pytest.fixture(scope="session")
+def messidor2_set(tmp_path_factory):
+    """A synthetic Messidor-2 set: 20 exams, 40 images of 40x60 px, 2 ungradable; read-only.
+
+    Returns (root, the writer's summary).
+    """
+    from pipelines import synthetic_fundus_sets
+
+    root = str(tmp_path_factory.mktemp("messidor2"))
+    summary = synthetic_fundus_sets.write_messidor2(
+        root, num_patients=20, image_size=40, seed=5, ungradable_fraction=0.05
+    )
+    return root, summary

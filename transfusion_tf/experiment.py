@@ -35,6 +35,8 @@ def load_data(
         split_seed=config.data.split_seed,
         image_scan=config.data.image_scan,
         on_bad_image=config.data.on_bad_image,
+        subset_sizes={config.data.train_split: config.data.get("train_subset", 0)},
+        subset_seed=config.data.get("subset_seed", 0),
         **dict(config.data.options),
     )
     outputs = get_task(config).num_outputs

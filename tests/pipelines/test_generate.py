@@ -9,7 +9,13 @@ import sys
 
 import pytest
 
-from pipelines import generate, synthetic_chexpert, synthetic_retina
+from pipelines import (
+    flag_values,
+    generate,
+    synthetic_chexpert,
+    synthetic_fundus_sets,
+    synthetic_retina,
+)
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -17,10 +23,28 @@ _REPO = pathlib.Path(__file__).resolve().parents[2]
 def test_registry():
     assert generate.get_generator("eyepacs") is synthetic_retina.write_eyepacs
     assert generate.get_generator("chexpert") is synthetic_chexpert.write_chexpert
+    assert generate.get_generator("aptos") is synthetic_fundus_sets.write_aptos
+    assert generate.get_generator("messidor2") is synthetic_fundus_sets.write_messidor2
     with pytest.raises(
-        ValueError, match=r"unknown dataset 'aptos'; valid names: chexpert, eyepacs"
+        ValueError,
+        match=r"unknown dataset 'idrid'; valid names: aptos, chexpert, eyepacs, messidor2",
     ):
-        generate.get_generator("aptos")
+        generate.get_generator("idrid")
+
+
+def test_writer_options_parse_literals_and_strings():
+    pairs = ["image_format=original", "ungradable_fraction=0.5", "views=all"]
+    assert flag_values.parse_key_values(pairs) == {
+        "image_format": "original",
+        "ungradable_fraction": 0.5,
+        "views": "all",
+    }
+    with pytest.raises(ValueError, match=r"expected key=value, got 'original'"):
+        flag_values.parse_key_values(["original"])
+    assert flag_values.parse_fractions("train=0.8, valid=0.2") == {"train": 0.8, "valid": 0.2}
+    assert flag_values.parse_fractions("") is None
+    with pytest.raises(ValueError, match=r"split fractions must be numbers"):
+        flag_values.parse_fractions("train=most")
 
 
 def test_binary_writes_dataset_and_prints_summary(tmp_path):
@@ -57,8 +81,23 @@ def test_binary_writes_chexpert(tmp_path):
     assert sorted(os.listdir(root)) == ["train", "train.csv", "valid", "valid.csv"]
 
 
-def test_flags_only_in_the_binaries():
-    binaries = {"generate.py", "generate_source.py"}
+def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
+    cmd = [
+        sys.executable, "-m", "pipelines.generate", "--dataset=messidor2", f"--root={tmp_path}",
+        "--num_patients=2", "--image_size=32", "--writer_option=image_format=original",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(_REPO)}
+    result = subprocess.run(cmd, cwd=_REPO, env=env, capture_output=True, text=True, check=True)
+    summary = json.loads("{" + result.stdout.partition("{")[2])
+    assert summary["num_images"] == 4 and summary["ungradable"] == 1
+    names = os.listdir(tmp_path / "IMAGES")
+    assert len(names) == 4 and {os.path.splitext(n)[1] for n in names} <= {".tif", ".JPG"}
+
+
+def test_flags_only_in_the_binary():
+    binaries = {"generate.py", "generate_source.py", "inspect.py", "convert.py"}
     for path in (_REPO / "pipelines").glob("*.py"):
         if path.name not in binaries:
             assert "absl" not in path.read_text(), path
+        assert "import transfusion_tf" not in path.read_text(), path
+        assert "from transfusion_tf" not in path.read_text(), path
