@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 # Fewer TF start-up logs; oneDNN stays on (it is what makes bf16 fast on AMX CPUs).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-# The demo: synthetic EyePACS-layout retina set -> CBR-Small from random init -> test split.
+# The demo is the mini-study (transfusion_tf/configs/demo_study.py): synthetic retina and
+# source data, CBR-Tiny and CBR-Small from random / transfer / Mean Var, 2 seeds, analyses,
+# report. Two runs at a time with one TF thread each keep both cores busy through start-ups.
 DEMO := demo_out
-DEMO_DATA := $(DEMO)/data/eyepacs
-DEMO_RUN := $(DEMO)/runs/cbr_small_random
 
 .PHONY: demo test lint format install clean
 
@@ -32,15 +32,8 @@ format: $(STAMP)
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile --timeout 1200 -q tests
 
-demo: $(DEMO_DATA)/trainLabels.csv
-	$(PY) -m transfusion_tf.train --config=transfusion_tf/configs/retina.py:demo \
-	    --config.data.root=$(DEMO_DATA) --workdir=$(DEMO_RUN)
-	$(PY) -m transfusion_tf.evaluate --workdir=$(DEMO_RUN) --split=test
-
-# The labels file is written last, so its presence means the set is complete.
-$(DEMO_DATA)/trainLabels.csv: | $(STAMP)
-	$(PY) -m pipelines.generate --dataset=eyepacs --root=$(DEMO_DATA) \
-	    --num_patients=1800 --image_size=128 --seed=0 --workers=2
+demo: $(STAMP)
+	$(PY) -m transfusion_tf.study --study=demo --workdir=$(DEMO) --jobs=2 --threads_per_job=1
 
 clean:
 	rm -rf $(VENV) demo_out

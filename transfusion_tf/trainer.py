@@ -24,6 +24,7 @@ from transfusion_tf import (
     callbacks,
     checkpointing,
     distribution,
+    evaluation,
     experiment,
     initialization,
     metrics,
@@ -40,7 +41,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     Writes into `workdir`: config.json, provenance.json (one entry per launch),
     data_summary.json, init_report.json (how the weights started, variable by variable),
     train.log, eval_log.csv, checkpoints/ (init/ckpt-0 and ckpt-<step>),
-    tensorboard/{train,eval}/, train_summary.json.
+    tensorboard/{train,eval}/, metrics.json and predictions_<split>.csv for each of
+    `eval.final_splits`, and last train_summary.json (a finished run has it).
 
     Returns:
       The train summary (final step, last evaluation, steps to each threshold, speed).
@@ -222,10 +224,14 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
             "warmup or clipping, or check the inputs."
         )
     result = _summarize(config, eval_log, logger, int(model.optimizer.iterations.numpy()))
-    if chief:
-        provenance.write_json(os.path.join(workdir, "train_summary.json"), result)
     for writer in writers.values():
         writer.close()
+    if chief:
+        for split in config.eval.get("final_splits", ()):
+            scores = evaluation.evaluate_run(workdir, split=split)
+            logging.info("final %s: %s", split, evaluation.format_metrics(scores))
+        # Written last: its presence means the run, final evaluations included, is complete.
+        provenance.write_json(os.path.join(workdir, "train_summary.json"), result)
     return result
 
 

@@ -91,5 +91,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.log_bootstrap_samples = 200  # For eval_log.csv during training (0 skips the CI).
     c.eval.bootstrap_seed = 0
     c.eval.thresholds = (0.85,)  # Main-metric targets for steps-to-threshold.
+    # Splits the finished run evaluates into metrics.json (as the evaluate binary does), so
+    # one train command yields a complete run; () leaves it to `transfusion_tf.evaluate`.
+    c.eval.final_splits = ()
     c.eval.aggregate = "none"  # none | mean | max: combine a study's views (CheXpert).
     return c

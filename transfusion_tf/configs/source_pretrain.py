@@ -54,6 +54,7 @@ def get_config(arg: str = ""):
     c.eval.bootstrap_samples = 200
     c.eval.log_bootstrap_samples = 0
     c.eval.thresholds = (0.5, 0.6, 0.7)
+    c.eval.final_splits = ("validation",)
     if arg == "demo":
         c.task_options.num_classes = 24
         c.data.image_size = 64

@@ -1,0 +1,168 @@
+"""Study configs, grids and commands (no training here; see test_study_runner.py)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from transfusion_tf import studies
+from transfusion_tf.studies import AnalysisSpec, DataSpec, RunSpec, Study, StudyError
+
+_REPO = studies.REPO
+_PAPER_STUDIES = ["table1", "table2", "table3", "fig2_5", "fig6", "fig7", "fig8", "data_size"]
+
+
+def test_every_paper_table_and_figure_has_a_study():
+    assert studies.list_studies() == sorted([*_PAPER_STUDIES, "demo"])
+
+
+@pytest.mark.parametrize("name", _PAPER_STUDIES)
+def test_paper_study_configs(name):
+    module = studies._config_module(name)
+    doc = module.__doc__
+    assert f"python -m transfusion_tf.study --study={name} " in doc
+    assert "Runtime:" in doc and f"--study={name}:demo" in doc
+    assert "Paper" in doc or "paper" in doc.split("\n")[0:12].__str__()
+    for variant in ("", "demo"):
+        study = studies.load_study(f"{name}:{variant}" if variant else name)
+        assert study.runs and study.title
+        config = module.get_config(variant)
+        assert config.eval.final_splits, "a study run evaluates its held-out split itself"
+        for run in study.runs:  # Every run's config file and variant exists and builds.
+            file, _, arg = run.config.partition(":")
+            assert os.path.exists(os.path.join(_REPO, file)), run.config
+    with pytest.raises(ValueError, match="variant"):
+        module.get_study("nope")
+
+
+def test_paper_numbers_are_in_the_configs():
+    table1 = studies.load_study("table1")
+    assert table1.paper["auc"]["resnet_v1_50/random"] == 0.964
+    assert table1.paper["auc"]["cbr_large_t/imagenet"] == 0.962
+    assert studies.load_study("table3").paper["auc"]["resnet_v1_50/imagenet"] == 0.946
+    fig8 = studies.load_study("fig8").paper["steps"]
+    assert (fig8["resnet_v1_50/random"], fig8["resnet_v1_50/gabor_conv1"]) == (69_069, 25_425)
+    assert (fig8["resnet_v1_50/hybrid_slim"], fig8["cbr_large_w/imagenet"]) == (8_208, 19_419)
+    fig2 = studies.load_study("fig2_5").paper["fig2"]
+    assert fig2["resnet_v1_50/mean_cca/random_vs_random"] == 0.27
+    assert "not published" in studies._config_module("table2").__doc__
+
+
+def test_table1_grid_is_the_papers():
+    study = studies.load_study("table1")
+    grid = [r for r in study.runs if not r.name.startswith("source_")]
+    assert len(grid) == 6 * 2 * 3
+    assert {r.group for r in grid} == {
+        f"{m}/{k}"
+        for m in (
+            "resnet_v1_50",
+            "inception_v3",
+            "cbr_large_t",
+            "cbr_large_w",
+            "cbr_small",
+            "cbr_tiny",
+        )  # fmt: skip
+        for k in ("random", "imagenet")
+    }
+    assert [r.name for r in study.runs if r.register] == [
+        "source_cbr_large_t", "source_cbr_large_w", "source_cbr_small", "source_cbr_tiny"
+    ]  # fmt: skip
+    resnet = study.run("resnet_v1_50_imagenet_s2")
+    assert resnet.overrides["init.checkpoint"] == "{data:slim_resnet_v1_50}/resnet_v1_50.ckpt"
+    assert resnet.depends_on == ()
+    assert study.run("cbr_small_imagenet_s0").depends_on == ("source_cbr_small",)
+    assert study.data["slim_inception_v3"].module == "slim_weights.download"
+
+
+def test_fig7_transfusion_arms():
+    study = studies.load_study("fig7")
+    ups = sorted({r.overrides.get("init.up_to") for r in study.runs} - {None})
+    assert ups == ["block1", "block2", "block3", "block4", "conv1"]
+    assert len(study.runs) == 7 * 3 and set(study.data) == {"retina", "slim_resnet_v1_50"}
+
+
+def test_demo_study_shape():
+    study = studies.load_study("demo")
+    retina = [r for r in study.runs if not r.register]
+    assert len(retina) == 2 * 3 * 2
+    assert {r.group for r in retina} == {
+        f"{m}/{k}" for m in ("cbr_tiny", "cbr_small") for k in ("random", "imagenet", "mean_var")
+    }
+    assert [a.name for a in study.analyses] == ["cbr_tiny", "cbr_small"]
+    assert set(study.data) == {"retina", "source"}
+
+
+def _study(**kwargs):
+    runs = [
+        RunSpec("pre", "transfusion_tf/configs/retina.py:test", register=True),
+        RunSpec(
+            "a",
+            "transfusion_tf/configs/retina.py:test",
+            {"data.root": "{data:retina}", "init.registry": "{registry}", "seed": 3,
+             "model.options.widths": (4, 8, 8, 8), "init.checkpoint": "{run:pre}/x"},
+            depends_on=("pre",),
+        ),
+    ]  # fmt: skip
+    data = {"retina": DataSpec("pipelines.generate", {"num_patients": 4})}
+    return Study("t", "title", kwargs.get("runs", runs), data, **kwargs.get("extra", {}))
+
+
+def test_train_command_resolves_placeholders(tmp_path):
+    study = _study()
+    args = studies.train_command(study.run("a"), str(tmp_path), {"retina": "/d/r"}, python="py")
+    assert args == [
+        "py", "-m", "transfusion_tf.train",
+        f"--config={_REPO}/transfusion_tf/configs/retina.py:test",
+        "--config.data.root=/d/r",
+        f"--config.init.registry={tmp_path}/weights.json",
+        "--config.seed=3",
+        "--config.model.options.widths=(4,8,8,8)",
+        f"--config.init.checkpoint={tmp_path}/runs/pre/x",
+        f"--workdir={tmp_path}/runs/a",
+    ]  # fmt: skip
+    assert studies.run_commands(study.run("pre"), str(tmp_path), {}, python="py")[1] == [
+        "py", "-m", "transfusion_tf.register_weights", f"--workdir={tmp_path}/runs/pre",
+        f"--registry={tmp_path}/weights.json",
+    ]  # fmt: skip
+    with pytest.raises(StudyError, match="run a: no root for dataset 'retina'"):
+        studies.train_command(study.run("a"), str(tmp_path), {})
+
+
+def test_study_validation():
+    bad_order = [RunSpec("b", "x.py", depends_on=("a",)), RunSpec("a", "x.py")]
+    with pytest.raises(StudyError, match=r"run b depends on \['a'\], which do not come before"):
+        Study("t", "", bad_order)
+    with pytest.raises(StudyError, match=r"duplicate run names \['a'\]"):
+        Study("t", "", [RunSpec("a", "x.py"), RunSpec("a", "y.py")])
+    with pytest.raises(StudyError, match="run a reads unknown data 'chest'"):
+        Study("t", "", [RunSpec("a", "x.py", {"data.root": "{data:chest}"})])
+    with pytest.raises(StudyError, match=r"analysis z names \['nope'\]"):
+        Study("t", "", [RunSpec("a", "x.py")], analyses=[AnalysisSpec("z", ["a", "nope"])])
+    with pytest.raises(StudyError, match="unknown study 'nope'; valid: data_size, demo"):
+        studies.load_study("nope")
+
+
+def test_run_state(tmp_path):
+    path = str(tmp_path)
+    assert studies.run_state(path) == "missing"
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"total_steps": 6}}))
+    assert studies.run_state(path) == "interrupted"
+    (tmp_path / "train_summary.json").write_text(json.dumps({"final_step": 4}))
+    assert studies.run_state(path) == "interrupted"
+    (tmp_path / "train_summary.json").write_text(json.dumps({"final_step": 6}))
+    assert studies.run_state(path) == "finished"
+
+
+def test_help_lists_the_studies():
+    env = {**os.environ, "PYTHONPATH": _REPO}
+    result = subprocess.run(
+        [sys.executable, "-m", "transfusion_tf.study", "--help"],
+        capture_output=True, text=True, env=env, cwd=_REPO,
+    )  # fmt: skip
+    for name in studies.list_studies():
+        assert f"\n{name} " in result.stdout, name
+    for flag in ("--study", "--workdir", "--data_root", "--print_commands", "--aggregate_only"):
+        assert flag in result.stdout
+    assert "Table 1: RETINA, six models" in result.stdout
