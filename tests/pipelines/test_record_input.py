@@ -80,6 +80,7 @@ def test_eval_records_are_in_file_order_with_their_labels(shards):
     labels = np.concatenate(labels)
     np.testing.assert_array_equal(labels, np.arange(30))
     np.testing.assert_array_equal(labels, record_input.record_labels(shards, parse=PARSE))
+    assert record_input.record_rows(shards, parse=PARSE) is None  # ImageNet: no rows.
     images = np.concatenate(images)
     assert images.shape == (30, 8, 8, 1)
     # JPEG keeps a flat image flat (to within a grey level): pixel value = label + 1.
