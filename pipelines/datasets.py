@@ -17,6 +17,8 @@ Registered:
              `train` and `validation` splits
   messidor2  splits `split_fractions` of the adjudicated-grades CSV by exam (stratified
              by grade), then drops ungradable images, counted per split in `excluded`
+  tfrecords  any of the image-file datasets converted to TFRecord shards by
+             `pipelines.convert`: the splits fixed at conversion, from its manifest
 
 `load_dataset(..., subset_sizes={'train': 5000})` then keeps a seeded, patient-aware,
 stratified subset of a split (`pipelines.subsets`): the paper's small-data regime.
@@ -223,6 +225,7 @@ _DATASETS: dict[str, Callable[..., LoadedDataset | record_datasets.RecordDataset
     "eyepacs": _load_eyepacs,
     "imagenet": record_datasets.load_imagenet,
     "messidor2": _load_messidor2,
+    "tfrecords": record_datasets.load_tfrecords,
 }
 
 TIFF_EXTENSIONS = (".tif", ".tiff")

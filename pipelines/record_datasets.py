@@ -2,7 +2,9 @@
 
 `load_imagenet` reads the TF-Slim ImageNet layout (`pipelines.imagenet`), which the
 synthetic source task (`pipelines.synthetic_source`) is written in too. Registered in
-`pipelines.datasets` as `imagenet`.
+`pipelines.datasets` as `imagenet`. `load_tfrecords` reads an image-file dataset converted
+by `pipelines.convert` (`pipelines.shard_manifest`, `pipelines.image_examples`), registered
+as `tfrecords`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 
-from pipelines import imagenet
+from pipelines import image_examples, image_files, imagenet, shard_manifest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +38,9 @@ class RecordDataset:
       splits: split name -> `RecordSplit`.
       num_classes: label values lie in [0, num_classes) after the reader's offset.
       label_names: class names by label ('' where unknown).
-      bad_images: always empty: records are checked as they are read.
+      bad_images: images skipped when the records were written (converted datasets
+        list them in their manifest); records themselves are checked as they are read.
+      manifest: the converted dataset's manifest (None for other layouts).
     """
 
     name: str
@@ -44,20 +48,29 @@ class RecordDataset:
     num_classes: int
     label_names: tuple[str, ...]
     bad_images: list = dataclasses.field(default_factory=list)
+    manifest: dict | None = None
 
     def summary(self) -> dict:
-        """Shards per split (records are not counted: that would read the whole split)."""
-        return {
-            "dataset": self.name,
-            "format": "tfrecord",
-            "num_classes": self.num_classes,
-            "splits": {
-                split: {"shards": len(s.files), "first_shard": s.files[0]}
-                for split, s in self.splits.items()
-            },
-            "skipped_images": 0,
-            "skipped": [],
-        }
+        """Shards per split; with a manifest also its counts (images, patients, labels)."""
+        splits = {}
+        for split, s in self.splits.items():
+            splits[split] = {"shards": len(s.files), "first_shard": s.files[0]}
+            if self.manifest is not None:
+                entry = self.manifest["splits"][split]
+                for key in ("examples", "patients", "labels", "excluded"):
+                    if key in entry:
+                        splits[split]["images" if key == "examples" else key] = entry[key]
+        out = {"dataset": self.name, "format": "tfrecord", "num_classes": self.num_classes}
+        if self.manifest is not None:
+            out["converted_from"] = {
+                k: self.manifest[k] for k in ("dataset", "source_root", "created")
+            }
+        out.update(
+            splits=splits,
+            skipped_images=len(self.bad_images),
+            skipped=[b.describe() for b in self.bad_images],
+        )
+        return out
 
 
 def load_imagenet(
@@ -89,3 +102,48 @@ def load_imagenet(
     }
     label_names = tuple(names.get(i, "") for i in range(num_classes))
     return RecordDataset("imagenet", parts, num_classes, label_names)
+
+
+def load_tfrecords(
+    root: str,
+    *,
+    split_fractions: Mapping[str, float],
+    split_seed: int,
+    image_scan: str,
+    on_bad_image: str,
+    verify: str = "count",
+) -> RecordDataset:
+    """A dataset converted by `pipelines.convert`: the splits its manifest lists.
+
+    The splits were fixed at conversion (the manifest records the fractions and seed), so
+    `split_fractions`, `split_seed`, `image_scan` and `on_bad_image` are not used.
+
+    Args:
+      root: the converter's output directory.
+      verify: `count` checks every shard's size and record count against the manifest;
+        `size` only its size (no read at all).
+
+    Raises:
+      DataError: no or a foreign manifest, or a shard that is missing or differs from the
+        manifest (naming the shard).
+      ValueError: an unknown `verify` mode.
+    """
+    del split_fractions, split_seed, image_scan, on_bad_image
+    if verify not in ("count", "size"):
+        raise ValueError(f"unknown verify mode {verify!r}; valid: count, size")
+    manifest = shard_manifest.read_manifest(root)
+    spec = image_examples.LabelSpec.from_json(manifest["label"])
+    parse = functools.partial(image_examples.parse_example, spec=spec)
+    parts = {
+        split: RecordSplit(
+            tuple(shard_manifest.verify_split(root, manifest, split, count=verify == "count")),
+            parse,
+        )
+        for split in manifest["splits"]
+    }
+    bad = [
+        image_files.BadImage(b["path"], b["reason"], b["label_file"], int(b["line"]))
+        for b in manifest["skipped"]
+    ]
+    names = spec.names or tuple("" for _ in range(spec.num_outputs))
+    return RecordDataset("tfrecords", parts, spec.num_outputs, names, bad, manifest)

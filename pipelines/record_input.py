@@ -13,6 +13,15 @@ resumed run sees exactly the batches the uninterrupted run would have seen, and 
 each with the same (seed, index) seed. The price is re-reading (not decoding) the skipped
 records from disk: about a second per ten thousand small records here, a few minutes per
 ImageNet epoch on a fast disk.
+
+Several workers (`tf.distribute.MultiWorkerMirroredStrategy`): the stream shards by FILE
+itself. Worker i of W keeps the shards at positions i, i + W, ... of the file list, before
+anything else happens, so the workers read fixed, disjoint sets of shards that together
+cover the split, and each runs the seeded stream above over its own shards. tf.distribute
+is told not to shard again (its FILE auto-sharding cannot shard this stream: `enumerate`
+adds a second source, and it would fall back to DATA sharding, every worker reading every
+shard). Each worker consumes batch_size / W records per step, so a resumed worker skips
+start_example / W of its own records. Fewer shards than workers is an error.
 """
 
 from __future__ import annotations
@@ -20,11 +29,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from pipelines import augment as augment_lib
 from pipelines.input_pipeline import AUTOTUNE, augment_and_preprocess, decode_image, options
 from pipelines.preprocessing import get_preprocessing
+from pipelines.tables import DataError
 
 ParseFn = Callable[..., dict[str, tf.Tensor]]
 
@@ -56,6 +67,8 @@ def train_records(
     cycle_length: int = 4,
     augment: augment_lib.AugmentConfig | None = None,
     resize_mode: str = "pad",
+    workers: int = 1,
+    worker_index: int = 0,
 ) -> tf.data.Dataset:
     """The endless, shuffled, augmented training stream over TFRecord shards.
 
@@ -70,12 +83,28 @@ def train_records(
       shuffle_buffer: records in the shuffle buffer.
       cycle_length: shards read at once.
       augment: what to augment (default none).
+      workers, worker_index: this stream is for input pipeline `worker_index` of
+        `workers` (the workers of a multi-worker run): it reads every `workers`-th shard
+        from `worker_index` on, and skips start_example // workers of its records.
 
     Returns:
       A dataset of (float32 images (batch, size, size, channels), labels (batch, ...)).
+
+    Raises:
+      DataError: fewer shards than workers (naming both counts and the fix).
     """
     if not files:
         raise ValueError("train_records: no files")
+    if workers > len(files):
+        raise DataError(
+            f"{len(files)} shards ({files[0]}, ...) cannot be shared by {workers} workers: "
+            "each worker reads whole shards; convert again with --num_shards at least the "
+            "number of workers (a multiple of it keeps the workers' data even)"
+        )
+    if not 0 <= worker_index < workers:
+        raise ValueError(f"worker_index {worker_index} not in [0, {workers})")
+    files = list(files)[worker_index::workers]
+    start_example //= workers
     augment = augment or augment_lib.AugmentConfig()
     preprocess = get_preprocessing(preprocessing)
     shards = tf.data.Dataset.from_tensor_slices(list(files))
@@ -96,7 +125,9 @@ def train_records(
 
     ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
-    return ds.prefetch(AUTOTUNE).with_options(options())
+    sharded = options()  # Sharded above; tf.distribute must not shard again.
+    sharded.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.prefetch(AUTOTUNE).with_options(sharded)
 
 
 def eval_records(
@@ -141,6 +172,46 @@ def record_labels(files: Sequence[str], *, parse: ParseFn) -> np.ndarray:
     ds = _tagged(files, 1).map(lambda f, r: parse(r, source=f)["label"])
     labels = list(ds.batch(4096).as_numpy_iterator())
     return np.concatenate(labels) if labels else np.zeros([0], np.int64)
+
+
+def record_rows(files: Sequence[str], *, parse: ParseFn) -> pd.DataFrame | None:
+    """Per-record fields in `eval_records` order, for scoring by patient; no decoding.
+
+    Returns:
+      None when `parse` gives no `rows` (ImageNet layout). Otherwise one row per record
+      with the columns of file datasets' rows: `image`, `patient`, `study` (only if any is
+      set), `path`, `source`, `line`, and `label` (grade) or `label` and `mask` (float32
+      vectors, multi-label), so `input_pipeline.targets` of it is what the loss saw.
+    """
+    parsed = _tagged(files, 1).map(lambda f, r: parse(r, source=f))
+    if "rows" not in parsed.element_spec:
+        return None
+    ds = parsed.map(lambda example: (example["rows"], example["label"]))
+    batches = list(ds.batch(4096).as_numpy_iterator())
+    fields = {k: np.concatenate([b[0][k] for b in batches]) for k in batches[0][0]}
+    labels = np.concatenate([b[1] for b in batches])
+    table = pd.DataFrame(
+        {
+            "image": _text(fields["image"]),
+            "patient": _text(fields["patient"]),
+            "study": _text(fields["study"]),
+            "path": _text(fields["path"]),
+            "source": _text(fields["label_file"]),
+            "line": fields["line"],
+        }
+    )
+    if not (table["study"] != "").any():
+        table = table.drop(columns="study")
+    if labels.ndim == 3:  # (n, 2, k): labels and mask.
+        table["label"] = list(labels[:, 0])
+        table["mask"] = list(labels[:, 1])
+    else:
+        table["label"] = labels
+    return table
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    return np.array([v.decode("utf-8") for v in values], dtype=object)
 
 
 def preview_records(

@@ -56,6 +56,22 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0
 
 
+def worker_index() -> int:
+    """This process's input pipeline among `num_workers()`: the chief first, then workers.
+
+    Matches tf.distribute's own numbering (the chief is 0 when there is one); 0 without
+    TF_CONFIG.
+    """
+    config = _tf_config()
+    task = config.get("task", {})
+    if not task or num_workers() <= 1:
+        return 0
+    chiefs = len(config.get("cluster", {}).get("chief", []))
+    if task.get("type") == "chief":
+        return 0
+    return chiefs + int(task.get("index", 0))
+
+
 def task_id() -> str:
     task = _tf_config().get("task", {})
     return f"{task.get('type', 'worker')}_{task.get('index', 0)}"

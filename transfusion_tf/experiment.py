@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from pipelines import augment as augment_lib
 from pipelines import datasets, input_pipeline, record_datasets, record_input
-from transfusion_tf import initialization, models, tasks
+from transfusion_tf import distribution, initialization, models, tasks
 
 Split = pd.DataFrame | record_datasets.RecordSplit
 
@@ -105,7 +105,12 @@ def train_input(
     )
     if isinstance(split, record_datasets.RecordSplit):
         return record_input.train_records(
-            split.files, parse=split.parse, shuffle_buffer=config.data.shuffle_buffer, **common
+            split.files,
+            parse=split.parse,
+            shuffle_buffer=config.data.shuffle_buffer,
+            workers=max(1, distribution.num_workers()),
+            worker_index=distribution.worker_index(),
+            **common,
         )
     return input_pipeline.train_dataset(split, cache=config.data.cache, **common)
 
@@ -173,7 +178,8 @@ def evaluate_split(
       (metrics, logits (n, num_outputs) float32 per example, not aggregated, and a table
       with one row per example for predictions CSVs: `image`, `patient`, `study` where the
       dataset has them, then `label` (single-label) or the task's target columns
-      (multi-label) for file datasets; `index`, `label` for record datasets).
+      (multi-label) for file datasets and converted ones (`pipelines.convert`); `index`,
+      `label` for other record datasets).
     """
     task = get_task(config)
     if dataset is None:
@@ -185,6 +191,11 @@ def evaluate_split(
         logits = model.predict(dataset, verbose=0)
     logits = logits.astype(np.float32)
     aggregate = config.eval.get("aggregate", "none")
+    if isinstance(split, record_datasets.RecordSplit):
+        # Converted image-file datasets carry their rows' fields: score them as files are.
+        rows = record_input.record_rows(split.files, parse=split.parse)
+        if rows is not None:
+            split = rows
     if isinstance(split, record_datasets.RecordSplit):
         if aggregate != "none":
             raise ValueError(f"eval.aggregate={aggregate!r} needs a dataset with studies")

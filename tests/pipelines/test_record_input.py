@@ -7,9 +7,11 @@ import functools
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from pipelines import imagenet, record_input
 from pipelines.augment import AugmentConfig
+from pipelines.tables import DataError
 from tests.pipelines.test_imagenet import write_shards
 
 PARSE = functools.partial(imagenet.parse_example, num_classes=40)
@@ -23,7 +25,7 @@ def shards(tmp_path_factory):
     return write_shards(str(root), "train", labels)
 
 
-def _stream(files, *, seed=0, start=0, augment=None, batch=5):
+def _stream(files, *, seed=0, start=0, augment=None, batch=5, workers=1):
     return record_input.train_records(
         files,
         parse=PARSE,
@@ -36,6 +38,7 @@ def _stream(files, *, seed=0, start=0, augment=None, batch=5):
         shuffle_buffer=8,
         cycle_length=2,
         augment=augment,
+        workers=workers,
     )
 
 
@@ -77,6 +80,7 @@ def test_eval_records_are_in_file_order_with_their_labels(shards):
     labels = np.concatenate(labels)
     np.testing.assert_array_equal(labels, np.arange(30))
     np.testing.assert_array_equal(labels, record_input.record_labels(shards, parse=PARSE))
+    assert record_input.record_rows(shards, parse=PARSE) is None  # ImageNet: no rows.
     images = np.concatenate(images)
     assert images.shape == (30, 8, 8, 1)
     # JPEG keeps a flat image flat (to within a grey level): pixel value = label + 1.
@@ -90,3 +94,32 @@ def test_preview_and_empty_input(shards):
     assert preview.shape == (4, 8, 8, 3) and preview.min() >= 0.0 and preview.max() <= 1.0
     with pytest.raises(ValueError, match="no files"):
         _stream([])
+
+
+def test_two_workers_read_disjoint_shards_that_cover_the_split(shards):
+    seen = []
+    for index in range(2):
+        stream = record_input.train_records(
+            shards,
+            parse=PARSE,
+            image_size=8,
+            channels=1,
+            preprocessing="unit",
+            batch_size=4,
+            seed=0,
+            shuffle_buffer=8,
+            cycle_length=2,
+            workers=2,
+            worker_index=index,
+        )
+        opts = stream.options().experimental_distribute.auto_shard_policy
+        assert opts == tf.data.experimental.AutoShardPolicy.OFF  # Sharded already.
+        seen.append(set(np.concatenate([y for _, y in _take(stream, 10)])))
+    # Worker 0 reads shards 0 and 2 (records 0-9, 20-29), worker 1 shard 1 (10-19).
+    assert seen[0] == set(range(10)) | set(range(20, 30))
+    assert seen[1] == set(range(10, 20))
+    with pytest.raises(
+        DataError,
+        match=r"3 shards \(.*train-00000-of-00003, \.\.\.\) cannot be shared by 4 workers",
+    ):
+        _stream(shards, workers=4)

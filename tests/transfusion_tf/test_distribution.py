@@ -112,3 +112,87 @@ def test_multi_worker_mirrored_strategy_with_two_processes(eyepacs_root, tmp_pat
     assert len(launch) == 1 and launch[0]["strategy"] == "MultiWorkerMirroredStrategy"
     assert launch[0]["replicas"] == 2
     assert len((workdir / "eval_log.csv").read_text().splitlines()) == 3
+
+
+def test_worker_index_counts_the_chief_first(monkeypatch):
+    cluster = {"chief": ["h:0"], "worker": ["h:1", "h:2"]}
+    for task, index in ((("chief", 0), 0), (("worker", 0), 1), (("worker", 1), 2)):
+        config = {"cluster": cluster, "task": {"type": task[0], "index": task[1]}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+        assert distribution.worker_index() == index
+    monkeypatch.delenv("TF_CONFIG")
+    assert distribution.worker_index() == 0
+
+
+# One worker of a 2-worker MultiWorkerMirroredStrategy: builds the trainer's record stream
+# (experiment.train_input) of a converted split, with the image id as the label, and
+# prints what its replica gets in 20 steps from the start and in 5 steps resumed at step 3.
+_RECORD_WORKER = """
+import json, sys
+import tensorflow as tf
+from pipelines import datasets, record_datasets
+from transfusion_tf import distribution, experiment
+from transfusion_tf.configs import retina
+
+strategy = distribution.make_strategy()
+split = datasets.load_dataset("tfrecords", sys.argv[1], split_fractions={}).splits["train"]
+
+def parse(record, source):
+    example = split.parse(record, source=source)
+    return {"image": example["image"], "label": example["rows"]["image"]}
+
+config = retina.get_config("test")
+config.data.shuffle_buffer = 8
+seen = []
+for start, steps in ((0, 20), (3 * config.train.batch_size, 5)):
+    stream = experiment.train_input(
+        config, record_datasets.RecordSplit(split.files, parse), start_example=start
+    )
+    batches = iter(strategy.experimental_distribute_dataset(stream))
+    seen.append([])
+    for _ in range(steps):
+        _, ids = next(batches)
+        local = strategy.experimental_local_results(ids)
+        seen[-1].append([i.decode() for t in local for i in t.numpy()])
+print("SEEN " + json.dumps(seen))
+"""
+
+
+def _record_workers(root):
+    ports = [portpicker.pick_unused_port() for _ in range(2)]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RECORD_WORKER, root],
+            cwd=REPO,
+            env=_env(
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    return [json.loads(out.split("SEEN ", 1)[1]) for out, _ in outputs]
+
+
+def test_two_workers_train_on_disjoint_shards_and_resume_exactly(eyepacs_root, tmp_path):
+    from pipelines import conversion, datasets, record_input
+
+    out = str(tmp_path / "tfr")
+    conversion.convert_dataset(
+        "eyepacs", eyepacs_root, out, split_fractions={"train": 0.75, "valid": 0.25}, num_shards=4
+    )
+    split = datasets.load_dataset("tfrecords", out, split_fractions={}).splits["train"]
+    ids = record_input.record_rows(split.files, parse=split.parse)["image"].to_numpy()
+    by_worker = [set(ids[0:15]) | set(ids[30:45]), set(ids[15:30]) | set(ids[45:60])]
+    seen = _record_workers(out)
+    for worker, (straight, resumed) in enumerate(seen):
+        assert all(len(step) == 2 for step in straight)  # Batch 4: 2 per worker and step.
+        assert {i for step in straight for i in step} == by_worker[worker]  # Its shards, all.
+        assert resumed == straight[3:8]  # Resumed at step 3: the same batches.
+    assert by_worker[0] | by_worker[1] == set(ids) and not by_worker[0] & by_worker[1]

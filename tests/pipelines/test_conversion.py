@@ -1,0 +1,295 @@
+"""Converting image-file datasets to TFRecord shards: round trips, manifest, bad input."""
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from pipelines import conversion, datasets, image_examples, shard_manifest, synthetic_fundus_sets
+from pipelines.tables import DataError
+from tests import fixtures
+
+FRACTIONS = {"train": 0.75, "valid": 0.25}
+HALVES = {"train": 0.5, "valid": 0.5}  # 10 patients, 2 per grade: 10 / 10 images.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _read_all(out, manifest, split):
+    """{image id: parsed fields (numpy)} of every record of a split, and the id order."""
+    spec = image_examples.LabelSpec.from_json(manifest["label"])
+    examples, order = {}, []
+    for shard in manifest["splits"][split]["shards"]:
+        path = os.path.join(out, shard["file"])
+        for record in tf.data.TFRecordDataset(path):
+            parsed = image_examples.parse_example(record, spec=spec, source=path)
+            raw = tf.io.parse_single_example(
+                record,
+                {
+                    "image/format": tf.io.FixedLenFeature([], tf.string),
+                    "image/source_format": tf.io.FixedLenFeature([], tf.string),
+                    "image/height": tf.io.FixedLenFeature([], tf.int64),
+                    "image/channels": tf.io.FixedLenFeature([], tf.int64),
+                },
+            )
+            key = parsed["rows"]["image"].numpy().decode()
+            order.append(key)
+            examples[key] = {
+                "encoded": parsed["image"].numpy(),
+                "label": parsed["label"].numpy(),
+                "patient": parsed["rows"]["patient"].numpy().decode(),
+                "path": parsed["rows"]["path"].numpy().decode(),
+                "line": int(parsed["rows"]["line"].numpy()),
+                "format": raw["image/format"].numpy().decode(),
+                "source_format": raw["image/source_format"].numpy().decode(),
+                "height": int(raw["image/height"].numpy()),
+                "channels": int(raw["image/channels"].numpy()),
+                "shard": shard["file"],
+            }
+    return examples, order
+
+
+@pytest.fixture(scope="module")
+def converted(eyepacs_root, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("eyepacs_tfr"))
+    manifest = conversion.convert_dataset(
+        "eyepacs", eyepacs_root, out, split_fractions=FRACTIONS, num_shards=4, workers=2
+    )
+    return out, manifest
+
+
+def test_every_example_equals_its_source_bit_for_bit(converted, eyepacs_root):
+    out, manifest = converted
+    source = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
+    for split, rows in source.splits.items():
+        examples, _ = _read_all(out, manifest, split)
+        assert sorted(examples) == sorted(rows["image"])
+        for row in rows.itertuples():
+            example = examples[row.image]
+            with open(row.path, "rb") as f:
+                assert example["encoded"] == f.read()
+            assert example["label"] == row.label and example["label"].dtype == np.int64
+            assert example["patient"] == row.patient and example["line"] == row.line
+            assert example["path"] == f"train/{row.image}.jpeg"
+            assert (example["format"], example["source_format"]) == ("JPEG", "JPEG")
+            assert (example["height"], example["channels"]) == (40, 3)
+
+
+def test_manifest_lists_shards_counts_bytes_and_settings(converted, eyepacs_root):
+    out, manifest = converted
+    assert manifest == json.load(open(os.path.join(out, "manifest.json")))
+    assert (manifest["format"], manifest["version"]) == ("transfusion_tf.tfrecords", 1)
+    assert manifest["dataset"] == "eyepacs" and manifest["source_root"] == eyepacs_root
+    assert manifest["split_fractions"] == FRACTIONS and manifest["split_seed"] == 0
+    assert manifest["label"] == {
+        "kind": "grade",
+        "num_outputs": 5,
+        "multi_label": False,
+        "names": ["none", "mild", "moderate", "severe", "proliferative"],
+    }
+    train, valid = manifest["splits"]["train"], manifest["splits"]["valid"]
+    assert (train["examples"], train["patients"], valid["examples"], valid["patients"]) == (
+        60,
+        30,
+        20,
+        10,
+    )
+    assert train["labels"] == {str(g): 12 for g in range(5)}
+    assert [s["file"] for s in train["shards"]] == [f"train-0000{k}-of-00004" for k in range(4)]
+    assert [s["examples"] for s in train["shards"]] == [15, 15, 15, 15]
+    assert [s["examples"] for s in valid["shards"]] == [5, 5, 5, 5]
+    for split in ("train", "valid"):
+        for shard in manifest["splits"][split]["shards"]:
+            path = os.path.join(out, shard["file"])
+            assert shard["bytes"] == os.path.getsize(path)
+            assert shard["examples"] == shard_manifest.count_records(path)
+    assert sorted(os.listdir(out)) == sorted(
+        ["manifest.json"] + [s["file"] for e in manifest["splits"].values() for s in e["shards"]]
+    )
+    assert manifest["totals"] == {
+        "examples": 80,
+        "bytes": train["bytes"] + valid["bytes"],
+        "shards": 8,
+        "converted_from_tiff": 0,
+    }
+    assert manifest["skipped_images"] == 0 and manifest["skipped"] == []
+    assert manifest["versions"]["tensorflow"] == "2.15.1"
+
+
+def test_order_across_shards_is_seeded_and_shuffled(converted, eyepacs_root, tmp_path):
+    out, manifest = converted
+    _, order = _read_all(out, manifest, "train")
+    again = conversion.convert_dataset(
+        "eyepacs", eyepacs_root, str(tmp_path / "a"), split_fractions=FRACTIONS, num_shards=4
+    )
+    other = conversion.convert_dataset(
+        "eyepacs",
+        eyepacs_root,
+        str(tmp_path / "b"),
+        split_fractions=FRACTIONS,
+        num_shards=4,
+        shuffle_seed=1,
+    )
+    assert _read_all(str(tmp_path / "a"), again, "train")[1] == order
+    other_order = _read_all(str(tmp_path / "b"), other, "train")[1]
+    assert other_order != order and sorted(other_order) == sorted(order)
+    source = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
+    assert order != list(source.splits["train"]["image"])  # Not the label-file order.
+
+
+def test_shard_count_follows_the_target_size(eyepacs_root, tmp_path):
+    rows = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
+    total = sum(os.path.getsize(p) for p in rows.splits["train"]["path"])
+    shard_mb = total / 3.5 / 1e6  # 3.5 shards' worth of bytes -> 4 shards.
+    assert conversion.num_shards_for(rows.splits["train"], shard_mb=shard_mb) == 4
+    manifest = conversion.convert_dataset(
+        "eyepacs", eyepacs_root, str(tmp_path), split_fractions=FRACTIONS, shard_mb=shard_mb
+    )
+    assert len(manifest["splits"]["train"]["shards"]) == 4
+    assert len(manifest["splits"]["valid"]["shards"]) == 2  # 20 images: ceil(3.5 / 3).
+    # Never more shards than images.
+    small = conversion.convert_dataset(
+        "eyepacs", eyepacs_root, str(tmp_path / "s"), split_fractions=FRACTIONS, num_shards=500
+    )
+    assert [len(e["shards"]) for e in small["splits"].values()] == [60, 20]
+
+
+def test_chexpert_labels_and_masks_round_trip(chexpert_root, tmp_path):
+    fractions = {"train": 0.5, "valid_internal": 0.5}
+    manifest = conversion.convert_dataset(
+        "chexpert", chexpert_root, str(tmp_path), split_fractions=fractions, num_shards=2
+    )
+    assert manifest["label"]["kind"] == "multi_label" and manifest["label"]["num_outputs"] == 5
+    assert manifest["label"]["names"][0] == "Atelectasis"
+    source = datasets.load_dataset("chexpert", chexpert_root, split_fractions=fractions)
+    assert sorted(manifest["splits"]) == ["train", "valid", "valid_internal"]
+    for split, rows in source.splits.items():
+        examples, _ = _read_all(str(tmp_path), manifest, split)
+        assert len(examples) == len(rows) == manifest["splits"][split]["examples"]
+        for row in rows.itertuples():
+            example = examples[row.image]
+            np.testing.assert_array_equal(example["label"], np.stack([row.label, row.mask]))
+            assert example["label"].dtype == np.float32
+            assert example["encoded"] == open(row.path, "rb").read()
+            assert example["channels"] == 1  # Grayscale JPEGs.
+
+
+def test_tiff_is_decoded_once_and_stored_as_lossless_png(tmp_path):
+    root = str(tmp_path / "m2")
+    synthetic_fundus_sets.write_messidor2(
+        root, num_patients=4, image_size=32, seed=5, image_format="original"
+    )
+    fractions = {"train": 0.5, "valid": 0.5}
+    manifest = conversion.convert_dataset(
+        "messidor2", root, str(tmp_path / "out"), split_fractions=fractions, num_shards=1
+    )
+    source = datasets.load_dataset("messidor2", root, split_fractions=fractions, allow_tiff=True)
+    tiffs = 0
+    for split, rows in source.splits.items():
+        examples, _ = _read_all(str(tmp_path / "out"), manifest, split)
+        for row in rows.itertuples():
+            example = examples[row.image]
+            if row.path.endswith(".tif"):
+                tiffs += 1
+                assert (example["format"], example["source_format"]) == ("PNG", "TIFF")
+                stored = np.asarray(Image.open(io.BytesIO(example["encoded"])))
+                np.testing.assert_array_equal(stored, np.asarray(Image.open(row.path)))
+            else:
+                assert example["encoded"] == open(row.path, "rb").read()
+    assert tiffs > 0 and manifest["totals"]["converted_from_tiff"] == tiffs
+    assert sum(e["excluded"]["ungradable"] for e in manifest["splits"].values()) == 1
+
+
+@pytest.fixture
+def small_eyepacs(tmp_path):
+    return fixtures.write_eyepacs(str(tmp_path / "src"), fixtures.balanced_grades(10), size=16)
+
+
+def test_a_missing_image_stops_naming_file_and_row_unless_skipped(small_eyepacs, tmp_path):
+    os.remove(os.path.join(small_eyepacs, "train", "3_right.jpeg"))
+    csv = os.path.join(small_eyepacs, "trainLabels.csv")
+    out = str(tmp_path / "out")
+    with pytest.raises(DataError, match=rf"3_right\.jpeg: missing file \({csv} line 7\)"):
+        conversion.convert_dataset("eyepacs", small_eyepacs, out, split_fractions=HALVES)
+    assert not os.path.exists(os.path.join(out, "manifest.json"))
+    manifest = conversion.convert_dataset(
+        "eyepacs", small_eyepacs, out, split_fractions=HALVES, on_bad_image="skip"
+    )
+    assert manifest["skipped_images"] == 1
+    assert manifest["skipped"] == [
+        {
+            "path": os.path.join(small_eyepacs, "train", "3_right.jpeg"),
+            "reason": "missing file",
+            "label_file": csv,
+            "line": 7,
+        }
+    ]
+    assert manifest["totals"]["examples"] == 19
+
+
+def test_a_corrupt_image_is_caught_by_decoding_naming_file_and_row(small_eyepacs, tmp_path):
+    # Whole JPEG markers around garbage: passes the header scan, fails to decode.
+    path = os.path.join(small_eyepacs, "train", "5_left.jpeg")
+    with open(path, "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9")
+    csv = os.path.join(small_eyepacs, "trainLabels.csv")
+    out = str(tmp_path / "out")
+    with pytest.raises(DataError, match=rf"5_left\.jpeg: cannot decode: .*\({csv} line 10\)"):
+        conversion.convert_dataset(
+            "eyepacs", small_eyepacs, out, split_fractions=HALVES, num_shards=2
+        )
+    assert os.listdir(out) == []  # Shards written before the error are removed.
+    manifest = conversion.convert_dataset(
+        "eyepacs", small_eyepacs, out, split_fractions=HALVES, on_bad_image="skip"
+    )
+    assert [(s["line"], s["reason"][:13]) for s in manifest["skipped"]] == [(10, "cannot decode")]
+    assert manifest["totals"]["examples"] == 19
+    for entry in manifest["splits"].values():  # Label counts are of the kept images.
+        assert sum(entry["labels"].values()) == entry["examples"]
+
+
+def test_a_label_out_of_range_in_the_label_file_names_file_and_row(small_eyepacs, tmp_path):
+    csv = os.path.join(small_eyepacs, "trainLabels.csv")
+    lines = open(csv).read().splitlines()
+    lines[4] = lines[4].rsplit(",", 1)[0] + ",7"
+    open(csv, "w").write("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"{csv} line 5: level='7' is not one of"):
+        conversion.convert_dataset(
+            "eyepacs", small_eyepacs, str(tmp_path / "out"), split_fractions=HALVES
+        )
+
+
+def test_an_output_directory_holding_a_conversion_is_refused(converted, eyepacs_root, tmp_path):
+    out, _ = converted
+    with pytest.raises(DataError, match=r"already holds a converted dataset \(manifest.json\)"):
+        conversion.convert_dataset("eyepacs", eyepacs_root, out, split_fractions=FRACTIONS)
+    shutil.copy(os.path.join(out, "train-00000-of-00004"), tmp_path)
+    with pytest.raises(DataError, match=r"already holds TFRecord shards \(train-00000-of-00004"):
+        conversion.convert_dataset(
+            "eyepacs", eyepacs_root, str(tmp_path), split_fractions=FRACTIONS
+        )
+
+
+def test_the_binary_converts_and_reports(small_eyepacs, tmp_path):
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "pipelines.convert", "--dataset=eyepacs", f"--root={small_eyepacs}",
+        f"--out={out}", "--split_fractions=train=0.5,valid=0.5", "--num_shards=2",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": REPO}
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    progress, _, summary = result.stdout.partition("{")
+    assert progress.splitlines()[-1].startswith("20/20 images,")
+    summary = json.loads("{" + summary)
+    assert (
+        summary["splits"]["train"]["examples"] == 10 and summary["splits"]["train"]["shards"] == 2
+    )
+    assert summary["totals"]["examples"] == 20 and summary["skipped_images"] == 0
+    refused = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "already holds a converted dataset" in refused.stderr
