@@ -118,26 +118,38 @@ class LoadedDataset:
         }
 
 
-def _load_eyepacs(
-    root: str,
-    *,
-    split_fractions: Mapping[str, float],
-    split_seed: int,
-    image_scan: str,
-    on_bad_image: str,
-    **options,
-) -> LoadedDataset:
-    table = eyepacs.read_eyepacs(root, **options)
+_DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")
+
+CHEXPERT_EVAL_SPLIT = "valid"
+
+
+def _split_graded(
+    table: pd.DataFrame, root: str, split_fractions: Mapping[str, float], split_seed: int
+) -> tuple[dict[str, pd.DataFrame], str]:
+    """A grade-labelled table split by patient, stratified by grade; and its label file."""
     source = table["source"].iloc[0] if len(table) else root
     parts = splits.split_by_patient(
         table, split_fractions, seed=split_seed, stratify_by="label", source=source
     )
-    return _scan_splits("eyepacs", parts, source, image_scan, on_bad_image, _DR_GRADES)
+    return parts, source
 
 
-_DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")
+def _graded_loader(name: str, read: Callable[..., pd.DataFrame]) -> Callable[..., LoadedDataset]:
+    """A loader for a table of DR grades: `read(root, **options)`, split, scanned."""
 
-CHEXPERT_EVAL_SPLIT = "valid"
+    def load(
+        root: str,
+        *,
+        split_fractions: Mapping[str, float],
+        split_seed: int,
+        image_scan: str,
+        on_bad_image: str,
+        **options,
+    ) -> LoadedDataset:
+        parts, source = _split_graded(read(root, **options), root, split_fractions, split_seed)
+        return _scan_splits(name, parts, source, image_scan, on_bad_image, _DR_GRADES)
+
+    return load
 
 
 def _load_chexpert(
@@ -174,24 +186,6 @@ def _load_chexpert(
     return _scan_splits("chexpert", parts, source, image_scan, on_bad_image, chexpert.TASKS)
 
 
-def _load_aptos(
-    root: str,
-    *,
-    split_fractions: Mapping[str, float],
-    split_seed: int,
-    image_scan: str,
-    on_bad_image: str,
-    **options,
-) -> LoadedDataset:
-    """train.csv split by image (each image is its own patient), stratified by grade."""
-    table = aptos.read_aptos(root, **options)
-    source = table["source"].iloc[0] if len(table) else root
-    parts = splits.split_by_patient(
-        table, split_fractions, seed=split_seed, stratify_by="label", source=source
-    )
-    return _scan_splits("aptos", parts, source, image_scan, on_bad_image, _DR_GRADES)
-
-
 def _load_messidor2(
     root: str,
     *,
@@ -206,10 +200,7 @@ def _load_messidor2(
     Splitting comes first, so each ungradable image is counted in its exam's split.
     """
     table = messidor2.read_messidor2(root, **options)
-    source = table["source"].iloc[0] if len(table) else root
-    parts = splits.split_by_patient(
-        table, split_fractions, seed=split_seed, stratify_by="label", source=source
-    )
+    parts, source = _split_graded(table, root, split_fractions, split_seed)
     excluded = {}
     for split, rows in parts.items():
         excluded[split] = rows[~rows["gradable"]].assign(reason="ungradable")
@@ -220,9 +211,10 @@ def _load_messidor2(
 
 
 _DATASETS: dict[str, Callable[..., LoadedDataset | record_datasets.RecordDataset]] = {
-    "aptos": _load_aptos,
+    # APTOS has no patient ids: each image is its own patient.
+    "aptos": _graded_loader("aptos", aptos.read_aptos),
     "chexpert": _load_chexpert,
-    "eyepacs": _load_eyepacs,
+    "eyepacs": _graded_loader("eyepacs", eyepacs.read_eyepacs),
     "imagenet": record_datasets.load_imagenet,
     "messidor2": _load_messidor2,
     "tfrecords": record_datasets.load_tfrecords,
