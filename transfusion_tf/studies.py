@@ -155,6 +155,7 @@ STUDY_FILES = {
     "fig6": "fig6_mean_var.py",
     "fig7": "fig7_transfusion.py",
     "fig8": "fig8_hybrid_gabor.py",
+    "init": "retina_init.py",
     "data_size": "data_size_sweep.py",
     "demo": "demo_study.py",
 }

@@ -11,7 +11,17 @@ from transfusion_tf import studies
 from transfusion_tf.studies import AnalysisSpec, DataSpec, RunSpec, Study, StudyError
 
 _REPO = studies.REPO
-_PAPER_STUDIES = ["table1", "table2", "table3", "fig2_5", "fig6", "fig7", "fig8", "data_size"]
+_PAPER_STUDIES = [
+    "table1",
+    "table2",
+    "table3",
+    "fig2_5",
+    "fig6",
+    "fig7",
+    "fig8",
+    "data_size",
+    "init",
+]
 
 
 def test_every_paper_table_and_figure_has_a_study():
@@ -74,6 +84,27 @@ def test_table1_grid_is_the_papers():
     assert resnet.depends_on == ()
     assert study.run("cbr_small_imagenet_s0").depends_on == ("source_cbr_small",)
     assert study.data["slim_inception_v3"].module == "slim_weights.download"
+
+
+def test_init_comparison_grid():
+    """Issue 5's comparison: 4 starts x 3 seeds of CBR-Small after one registered pretraining."""
+    study = studies.load_study("init:demo")
+    assert [r.name for r in study.runs if r.register] == ["source_cbr_small"]
+    grid = [r for r in study.runs if not r.register]
+    assert len(grid) == 12
+    assert sorted({r.group for r in grid}) == [
+        "cbr_small/imagenet", "cbr_small/mean_var", "cbr_small/random",
+        "cbr_small/transfusion_block1",
+    ]  # fmt: skip
+    block1 = study.run("cbr_small_transfusion_block1_s2")
+    assert block1.overrides["init.kind"] == "transfusion"
+    assert block1.overrides["init.up_to"] == "block1" and block1.overrides["seed"] == 2
+    assert block1.depends_on == ("source_cbr_small",)
+    assert study.run("cbr_small_random_s0").depends_on == ()
+    assert study.thresholds == (0.8, 0.85, 0.9)
+    assert study.data["source"].args["num_classes"] == 24
+    resnet = studies.load_study("init").run("resnet_v1_50_mean_var_s0")
+    assert resnet.overrides["init.checkpoint"] == "{data:slim_resnet_v1_50}/resnet_v1_50.ckpt"
 
 
 def test_fig7_transfusion_arms():
