@@ -29,7 +29,7 @@ from transfusion_tf.configs import retina
 _STEPS = flags.DEFINE_integer("steps", 30, "Timed steps per measurement (after warm-up).")
 _WARMUP = flags.DEFINE_integer("warmup", 10, "Untimed steps before timing.")
 _LOG_EVERY = flags.DEFINE_integer("log_every", 5, "Steps per timing interval.")
-_REPEATS = flags.DEFINE_integer("repeats", 2, "Alternating repetitions of (a) and (b).")
+_REPEATS = flags.DEFINE_integer("repeats", 4, "Alternating repetitions of (a) and (b).")
 _SIZE = flags.DEFINE_integer("image_size", 128, "Model input side.")
 _BATCH = flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 _MODEL = flags.DEFINE_string("model", "cbr_small", "Registered model name.")
@@ -127,10 +127,8 @@ def main(argv):
             b.append(compute_rate(data_root, policy))
         ra, rb = float(np.median(a)), float(np.median(b))
         print(f"{policy:<16}{ra:>20.1f}{rb:>20.1f}{ra / rb:>8.3f}")
-        print(
-            f"{'':<16}{'runs: ' + ', '.join(f'{x:.1f}' for x in a):>20}"
-            f"{'runs: ' + ', '.join(f'{x:.1f}' for x in b):>20}"
-        )
+        print(f"{'':<16}(a) runs: {', '.join(f'{x:.1f}' for x in a)}")
+        print(f"{'':<16}(b) runs: {', '.join(f'{x:.1f}' for x in b)}")
 
 
 if __name__ == "__main__":

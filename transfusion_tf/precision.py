@@ -1,8 +1,10 @@
 """Numeric precision: float32, or Keras mixed precision with a float32 head.
 
-`auto` picks what is fast on the machine at hand: mixed_bfloat16 on CPUs with AMX or
-AVX512-BF16 (and GPUs of compute capability >= 8.0), mixed_float16 on older CUDA GPUs,
-float32 elsewhere (bfloat16 is emulated, and several times slower, on CPUs without them).
+`auto` picks what is fast on the machine at hand: mixed_bfloat16 on CPUs with AMX (and GPUs
+of compute capability >= 8.0), mixed_float16 on older CUDA GPUs, float32 elsewhere. On CPUs
+without AMX bfloat16 is slower than float32, even with AVX512-BF16: `benchmarks/bench_train.py`
+measured CBR-Small at 18.5 img/s in mixed_bfloat16 against 30.3 in float32 on such a CPU
+(BUILD.md, Precision and speed).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def resolve_precision(name: str) -> str:
         capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
         return "mixed_bfloat16" if capability and capability >= (8, 0) else "mixed_float16"
     flags = _cpu_flags()
-    return "mixed_bfloat16" if {"amx_bf16", "avx512_bf16"} & flags else "float32"
+    return "mixed_bfloat16" if "amx_bf16" in flags else "float32"
 
 
 def apply_precision(name: str) -> str:
