@@ -16,7 +16,8 @@ The whole comparison is a study (pretraining, registration, the grid, the report
 CBR-Small on the 24-class synthetic source task (64 px, 2,400 steps, the
 `source_pretrain.py:demo` run), then trains CBR-Small from random, imagenet (those weights),
 mean_var and transfusion up to block1, 3 seeds each, on a synthetic EyePACS set of 1,800
-patients; steps to AUC 0.8 / 0.85 / 0.9 in the report.
+patients; steps to AUC 0.8 / 0.85 / 0.9 in the report, with the Fig 2/3/5 analyses of the
+random and imagenet runs and the conv1 filters before and after source pretraining.
 Runtime: `init` 12 ResNet-50 runs at 587 px (about 9 GPU-hours each on one V100, assumed);
 `init:demo` about 2 hours on a 2-core CPU (measured in BUILD.md, Initialisations).
 
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 from transfusion_tf.configs import retina, source_pretrain
 from transfusion_tf.configs import study_parts as parts
-from transfusion_tf.studies import DataSpec, Study
+from transfusion_tf.studies import AnalysisSpec, DataSpec, Study
 
 KINDS = ("random", "imagenet", "mean_var", "transfusion_block1=transfusion")
 OPTIONS = {"transfusion_block1": {"up_to": "block1"}}
@@ -94,13 +95,33 @@ def get_study(arg: str = "") -> Study:
                 "synthetic source task in the ImageNet TFRecord layout (real: ImageNet)",
             ),
         }  # fmt: skip
-    runs += parts.grid(config, [model], KINDS, (0, 1, 2), kind_options=OPTIONS)
+    seeds = (0, 1, 2)
+    runs += parts.grid(config, [model], KINDS, seeds, kind_options=OPTIONS)
+    analyses = [
+        AnalysisSpec(
+            name=model,
+            random_runs=[f"{model}_random_s{s}" for s in seeds],
+            pretrained_runs=[f"{model}_imagenet_s{s}" for s in seeds],
+            analyses=("fig2", "fig3", "fig5", "weights"),
+            flags={
+                "num_images": 128,
+                "datapoints": 4_000,
+                "batch_size": 32,
+                "endpoints": "block1,block2,block3,block4",
+                "measures": "mean_cca,svcca,pwcca,cka",
+            },
+        )
+    ]
+    if arg == "demo":  # The pretrained conv1 itself: before and after source pretraining.
+        analyses.append(AnalysisSpec(name="source", random_runs=["source_cbr_small"],
+                                     analyses=("fig5",)))  # fmt: skip
     c = get_config(arg)
     return Study(
         name="init" + (f":{arg}" if arg else ""),
         title="Initialisations: random, transfer, Mean Var, transfusion to block1; steps to AUC",
         runs=runs,
         data=data,
+        analyses=analyses,
         thresholds=tuple(c.eval.thresholds),
         paper={"steps": PAPER_STEPS},
         notes=(
