@@ -6,10 +6,12 @@ generator behind `pipelines.generate --dataset=eyepacs`), converted once with
 pipeline restricted to one core (tf.data private thread pool of 1, map parallelism 1,
 intra-op parallelism 1) over every image: (a) `input_pipeline.load_image` on the file
 paths, as the file pipeline does; (b) TFRecordDataset -> `image_examples.parse_example`
--> `input_pipeline.decode_image`, as the record pipeline does. Both resize to the model
-input (587 px, pad mode). a and b alternate `--repeats` times; the table gives the median
-images/s of each, per CPU-second of the process (robust to other jobs on a shared machine)
-and per wall-clock second on the one core, and the ratios shards/files.
+-> `input_pipeline.decode_image`, as the record pipeline does; (c) as (b) on shards
+converted with `max_side` = the model input (`pipelines.convert --max_side`), which
+downscale each image once at conversion. All resize to the model input (587 px, pad mode).
+a, b and c alternate `--repeats` times; the table gives the median images/s of each, per
+CPU-second of the process (robust to other jobs on a shared machine) and per wall-clock
+second on the one core, and the ratios to the files.
 
   python benchmarks/bench_pipeline.py [--num_patients=32] [--source_size=1024] [--repeats=5]
 """
@@ -72,8 +74,8 @@ def _rate(ds: tf.data.Dataset, expected: int) -> tuple[float, float]:
     return count / cpu, count / wall
 
 
-def _prepare(root: str) -> tuple[list[str], record_datasets.RecordSplit]:
-    source, out = os.path.join(root, "jpeg"), os.path.join(root, "tfrecords")
+def _prepare(root: str) -> tuple[list[str], dict[str, record_datasets.RecordSplit]]:
+    source = os.path.join(root, "jpeg")
     if not os.path.exists(os.path.join(source, "trainLabels.csv")):
         synthetic_retina.write_eyepacs(
             source,
@@ -82,49 +84,64 @@ def _prepare(root: str) -> tuple[list[str], record_datasets.RecordSplit]:
             seed=0,
             workers=os.cpu_count() or 1,
         )
-    if not os.path.exists(os.path.join(out, "manifest.json")):
-        conversion.convert_dataset(
-            "eyepacs", source, out, split_fractions={"train": 1.0}, num_shards=_SHARDS.value
-        )
+    shards = {}
+    for name, max_side in (("shards", 0), ("downscaled", _SIZE.value)):
+        out = os.path.join(root, f"tfrecords_{max_side}")
+        if not os.path.exists(os.path.join(out, "manifest.json")):
+            conversion.convert_dataset(
+                "eyepacs", source, out, split_fractions={"train": 1.0},
+                num_shards=_SHARDS.value, max_side=max_side,
+            )  # fmt: skip
+        shards[name] = datasets.load_dataset("tfrecords", out, split_fractions={}).splits["train"]
     files = datasets.load_dataset("eyepacs", source, split_fractions={"train": 1.0})
-    shards = datasets.load_dataset("tfrecords", out, split_fractions={})
-    return list(files.splits["train"]["path"]), shards.splits["train"]
+    return list(files.splits["train"]["path"]), shards
 
 
 def main(argv: list[str]) -> None:
     del argv
     with tempfile.TemporaryDirectory() as tmp:
         root = _ROOT.value or tmp
-        paths, split = _prepare(root)
+        paths, shards = _prepare(root)
         size, n = _SIZE.value, len(paths)
         megabytes = sum(os.path.getsize(p) for p in paths) / 1e6
         print(
             f"{n} JPEGs of {_SOURCE.value} px ({megabytes / n:.2f} MB each), "
-            f"{len(split.files)} shards; decode + resize to {size} px on one core"
+            f"{len(shards['shards'].files)} shards; decode + resize to {size} px on one core"
         )
-        _rate(_files(paths[:4], size), 4)  # Warm-up: graph building, file cache.
-        _rate(_shards(split, size).take(4), 4)
-        rates = {"files": [], "shards": []}
+        pipelines = {
+            "files": lambda: _files(paths, size),
+            "shards": lambda: _shards(shards["shards"], size),
+            "downscaled": lambda: _shards(shards["downscaled"], size),
+        }
+        for make in pipelines.values():  # Warm-up: graph building, file cache.
+            _rate(make().take(4), 4)
+        rates = {name: [] for name in pipelines}
         for repeat in range(_REPEATS.value):
-            rates["files"].append(_rate(_files(paths, size), n))
-            rates["shards"].append(_rate(_shards(split, size), n))
+            for name, make in pipelines.items():
+                rates[name].append(_rate(make(), n))
             print(
-                f"  repeat {repeat + 1}: files {rates['files'][-1][0]:.1f}, "
-                f"shards {rates['shards'][-1][0]:.1f} images per CPU-second"
+                f"  repeat {repeat + 1}: "
+                + ", ".join(f"{name} {r[-1][0]:.1f}" for name, r in rates.items())
+                + " images per CPU-second"
             )
     median = {
         path: [statistics.median(r[k] for r in runs) for k in (0, 1)]
         for path, runs in rates.items()
     }
-    files, shards = median["files"], median["shards"]
+    labels = {
+        "files": "JPEG files",
+        "shards": "TFRecord shards",
+        "downscaled": f"TFRecord shards, --max_side={size}",
+    }
+    files = median["files"]
     print()
     print("| path | images per CPU-second | ratio | images/s wall, one core | ratio |")
     print("|---|---|---|---|---|")
-    print(f"| JPEG files | {files[0]:.1f} | 1.00 | {files[1]:.1f} | 1.00 |")
-    print(
-        f"| TFRecord shards | {shards[0]:.1f} | {shards[0] / files[0]:.2f} | "
-        f"{shards[1]:.1f} | {shards[1] / files[1]:.2f} |"
-    )
+    for name, (cpu, wall) in median.items():
+        print(
+            f"| {labels[name]} | {cpu:.1f} | {cpu / files[0]:.2f} | {wall:.1f} | "
+            f"{wall / files[1]:.2f} |"
+        )
 
 
 if __name__ == "__main__":

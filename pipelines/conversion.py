@@ -7,13 +7,17 @@ its split) and `manifest.json` last (`pipelines.shard_manifest`). Every image is
 once with TensorFlow while converting, so an image the trainer could not decode is caught
 here, named with its label-file line, instead of stopping a run days later. JPEG and PNG
 bytes are stored as they are; TIFF files are decoded with Pillow and stored as PNG
-(lossless). The example layout is `pipelines.image_examples`.
+(lossless). With `max_side`, images whose longer side exceeds it are downscaled once
+(aspect ratio kept, Lanczos) and re-encoded (JPEG sources as JPEG at `jpeg_quality`, others
+as PNG), so training decodes small images instead of multi-megapixel photographs every
+epoch. The example layout is `pipelines.image_examples`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import datetime
+import functools
 import importlib.metadata
 import io
 import math
@@ -22,6 +26,7 @@ import platform
 import re
 import zlib
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,12 +45,28 @@ _TIFF_MODES = {"L": "L", "RGB": "RGB", "1": "L", "LA": "L", "P": "RGB", "RGBA": 
 _SHARD_FILE = re.compile(r"^[A-Za-z0-9_]+-\d{5}-of-\d{5}(\.tmp)?$")
 
 
-def read_image(path: str) -> tuple[bytes, str, str, tuple[int, int, int]]:
+class StoredImage(NamedTuple):
+    """What goes into a record for one image file."""
+
+    encoded: bytes
+    format: str  # Stored: JPEG or PNG.
+    source_format: str  # JPEG, PNG or TIFF.
+    shape: tuple[int, int, int]  # Of the stored image: (height, width, channels).
+    source_shape: tuple[int, int, int]  # Of the file's image.
+
+
+def read_image(path: str, max_side: int = 0, jpeg_quality: int = 95) -> StoredImage:
     """The bytes to store for one image file, checked by decoding them.
 
+    Args:
+      path: the image file.
+      max_side: 0 keeps the image as it is; otherwise an image whose longer side exceeds
+        it is downscaled to exactly `max_side` on that side (aspect ratio kept, the other
+        side rounded, at least 1) and re-encoded. Smaller images are stored unchanged.
+      jpeg_quality: JPEG quality of re-encoded JPEG sources.
+
     Returns:
-      (encoded bytes, stored format `JPEG`/`PNG`, source format `JPEG`/`PNG`/`TIFF`,
-       (height, width, channels) of the decoded image).
+      The stored bytes, their format and shape, and the source's format and shape.
 
     Raises:
       ValueError: why the file cannot be used (missing, not an image, undecodable).
@@ -68,8 +89,11 @@ def read_image(path: str) -> tuple[bytes, str, str, tuple[int, int, int]]:
             raise ValueError(f"cannot decode TIFF: {e}") from None
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG")
-        shape = pixels.shape if pixels.ndim == 3 else (*pixels.shape, 1)
-        return buffer.getvalue(), "PNG", "TIFF", tuple(int(s) for s in shape)
+        shape = tuple(int(s) for s in (pixels.shape if pixels.ndim == 3 else (*pixels.shape, 1)))
+        stored = StoredImage(buffer.getvalue(), "PNG", "TIFF", shape, shape)
+        if max_side and max(shape[:2]) > max_side:
+            return _downscaled(stored, max_side, 0)
+        return stored
     if raw.startswith(_JPEG):
         kind = "JPEG"
     elif raw.startswith(_PNG):
@@ -80,7 +104,33 @@ def read_image(path: str) -> tuple[bytes, str, str, tuple[int, int, int]]:
         shape = tf.io.decode_image(raw, expand_animations=False).shape
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
         raise ValueError(f"cannot decode: {e.message.splitlines()[0]}") from None
-    return raw, kind, kind, tuple(int(s) for s in shape)
+    shape = tuple(int(s) for s in shape)
+    stored = StoredImage(raw, kind, kind, shape, shape)
+    if max_side and max(shape[:2]) > max_side:
+        return _downscaled(stored, max_side, jpeg_quality)
+    return stored
+
+
+def _downscaled(image: StoredImage, max_side: int, jpeg_quality: int) -> StoredImage:
+    """`image` (decodable JPEG or PNG bytes) with its longer side scaled to `max_side`."""
+    with Image.open(io.BytesIO(image.encoded)) as image_file:
+        mode = _TIFF_MODES.get(image_file.mode)
+        if mode is None:  # e.g. 16-bit PNG: resampling would change its value range.
+            raise ValueError(
+                f"cannot downscale image mode {image_file.mode!r}; convert without max_side"
+            )
+        width, height = image_file.size
+        scale = max_side / max(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = image_file.convert(mode).resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    stored = "JPEG" if image.format == "JPEG" and image.source_format == "JPEG" else "PNG"
+    if stored == "JPEG":
+        small.save(buffer, format="JPEG", quality=jpeg_quality)
+    else:
+        small.save(buffer, format="PNG")
+    shape = (size[1], size[0], 3 if small.mode == "RGB" else 1)
+    return image._replace(encoded=buffer.getvalue(), format=stored, shape=shape)
 
 
 def label_spec(data: datasets.LoadedDataset) -> image_examples.LabelSpec:
@@ -110,6 +160,8 @@ def convert_dataset(
     shuffle_seed: int = 0,
     num_shards: int | Mapping[str, int] | None = None,
     shard_mb: float = DEFAULT_SHARD_MB,
+    max_side: int = 0,
+    jpeg_quality: int = 95,
     workers: int = 4,
     progress: Callable[[int, int], None] | None = None,
     **options,
@@ -124,6 +176,10 @@ def convert_dataset(
       num_shards: shards per split (an int for every split, or {split: n}); None chooses
         by `shard_mb`. Never more than the split's images.
       shard_mb: target shard size in MB when `num_shards` does not give the count.
+      max_side: 0 stores images as they are; N downscales every image whose longer side
+        exceeds N to N on that side (see `read_image`). Choose N at least the model input
+        (`pad`, `squash`), or input x long/short side (`center_crop`).
+      jpeg_quality: quality of re-encoded JPEGs (only with `max_side`).
       workers: threads that read and decode images.
       progress: called as progress(images done, images in all splits).
 
@@ -136,6 +192,8 @@ def convert_dataset(
         output directory that already holds a conversion.
       ValueError: a record dataset (already TFRecords) or a bad argument.
     """
+    if max_side < 0 or not 1 <= jpeg_quality <= 100:
+        raise ValueError(f"max_side={max_side} must be >= 0, jpeg_quality={jpeg_quality} 1-100")
     _check_out(out)
     data = datasets.load_dataset(
         name,
@@ -167,6 +225,7 @@ def convert_dataset(
                 entry, bad = _write_split(
                     split, shuffled, out, count, root_abs, spec, on_bad_image, pool,
                     written, state, total, progress,
+                    functools.partial(read_image, max_side=max_side, jpeg_quality=jpeg_quality),
                 )  # fmt: skip
                 if bad:
                     data.bad_images += bad
@@ -190,6 +249,8 @@ def convert_dataset(
         "split_seed": split_seed,
         "shuffle_seed": shuffle_seed,
         "on_bad_image": on_bad_image,
+        "max_side": max_side,
+        "jpeg_quality": jpeg_quality if max_side else None,
     }
     manifest = _manifest(name, root_abs, data, spec, split_entries, settings)
     shard_manifest.write_manifest(out, manifest)
@@ -209,11 +270,12 @@ def _check_out(out: str) -> None:
 
 
 def _write_split(
-    split, rows, out, count, root_abs, spec, on_bad_image, pool, written, state, total, progress
-):
+    split, rows, out, count, root_abs, spec, on_bad_image, pool, written, state, total, progress,
+    read,
+):  # fmt: skip
     """Writes one split's shards; returns (its manifest entry, images skipped as bad)."""
     bounds = [len(rows) * k // count for k in range(count + 1)]
-    shards, bad, formats, from_tiff = [], [], {}, 0
+    shards, bad, formats, from_tiff, resized = [], [], {}, 0, 0
     for k in range(count):
         part = rows.iloc[bounds[k] : bounds[k + 1]]
         name = shard_manifest.shard_name(split, k, count)
@@ -223,7 +285,9 @@ def _write_split(
         with tf.io.TFRecordWriter(path + ".tmp") as writer:
             records = part.to_dict("records")
             for row, result in zip(
-                records, pool.map(_read_row, [r["path"] for r in records]), strict=False
+                records,
+                pool.map(lambda p: _read_row(read, p), [r["path"] for r in records]),
+                strict=False,
             ):
                 state["done"] += 1
                 if progress is not None:
@@ -239,11 +303,11 @@ def _write_split(
                         )
                     bad.append(item)
                     continue
-                encoded, stored, source_format, shape = result
-                writer.write(_example(row, encoded, stored, source_format, shape, root_abs, spec))
+                writer.write(_example(row, result, root_abs, spec))
                 examples += 1
-                formats[stored] = formats.get(stored, 0) + 1
-                from_tiff += source_format == "TIFF"
+                formats[result.format] = formats.get(result.format, 0) + 1
+                from_tiff += result.source_format == "TIFF"
+                resized += result.shape != result.source_shape
         os.replace(path + ".tmp", path)
         shards.append({"file": name, "examples": examples, "bytes": os.path.getsize(path)})
     entry = {
@@ -251,25 +315,26 @@ def _write_split(
         "bytes": sum(s["bytes"] for s in shards),
         "formats": formats,
         "converted_from_tiff": from_tiff,
+        "downscaled": resized,
         "shards": shards,
     }
     return entry, bad
 
 
-def _read_row(path: str):
+def _read_row(read: Callable[[str], StoredImage], path: str) -> StoredImage | str:
     try:
-        return read_image(path)
+        return read(path)
     except ValueError as e:
         return str(e)
 
 
-def _example(row, encoded, stored, source_format, shape, root_abs, spec) -> bytes:
+def _example(row, image: StoredImage, root_abs, spec) -> bytes:
     multi = spec.kind == image_examples.MULTI_LABEL
     return image_examples.encode_example(
-        encoded=encoded,
-        image_format=stored,
-        source_format=source_format,
-        shape=shape,
+        encoded=image.encoded,
+        image_format=image.format,
+        source_format=image.source_format,
+        shape=image.shape,
         image_id=str(row["image"]),
         source_path=os.path.relpath(row["path"], root_abs),
         patient=str(row["patient"]),
@@ -312,6 +377,7 @@ def _manifest(name, root_abs, data, spec, split_entries, settings) -> dict:
             "bytes": sum(e["bytes"] for e in splits.values()),
             "shards": sum(len(e["shards"]) for e in splits.values()),
             "converted_from_tiff": sum(e["converted_from_tiff"] for e in splits.values()),
+            "downscaled": sum(e["downscaled"] for e in splits.values()),
         },
         "versions": _versions(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -6,15 +6,15 @@ A converted dataset is a directory of `<split>-NNNNN-of-MMMMM` TFRecord shards a
   {"format": "transfusion_tf.tfrecords", "version": 1,
    "dataset": "eyepacs", "source_root": "/data/eyepacs", "reader_options": {...},
    "split_fractions": {"train": 0.8, ...}, "split_seed": 0, "shuffle_seed": 0,
-   "on_bad_image": "stop",
+   "on_bad_image": "stop", "max_side": 0, "jpeg_quality": null,
    "label": {"kind": "grade", "num_outputs": 5, "multi_label": false, "names": [...]},
    "splits": {"train": {"examples": n, "bytes": b, "patients": p, "labels": {...},
-                        "formats": {"JPEG": n}, "converted_from_tiff": 0,
+                        "formats": {"JPEG": n}, "converted_from_tiff": 0, "downscaled": 0,
                         "excluded": {...}  (Messidor-2 ungradable, when the reader has any)
                         "shards": [{"file": "train-00000-of-00004", "examples": k,
                                     "bytes": s}, ...]}, ...},
    "skipped_images": 0, "skipped": [{"path", "reason", "label_file", "line"}, ...],
-   "totals": {"examples", "bytes", "shards", "converted_from_tiff"},
+   "totals": {"examples", "bytes", "shards", "converted_from_tiff", "downscaled"},
    "versions": {"python", "tensorflow", "numpy", "pandas", "pillow"}, "created": "..."}
 
 `verify_split` checks every listed shard: present, of the listed size, and holding the

@@ -117,7 +117,9 @@ def test_manifest_lists_shards_counts_bytes_and_settings(converted, eyepacs_root
         "bytes": train["bytes"] + valid["bytes"],
         "shards": 8,
         "converted_from_tiff": 0,
+        "downscaled": 0,
     }
+    assert (manifest["max_side"], manifest["jpeg_quality"]) == (0, None)
     assert manifest["skipped_images"] == 0 and manifest["skipped"] == []
     assert manifest["versions"]["tensorflow"] == "2.15.1"
 
@@ -206,6 +208,55 @@ def test_tiff_is_decoded_once_and_stored_as_lossless_png(tmp_path):
     assert sum(e["excluded"]["ungradable"] for e in manifest["splits"].values()) == 1
 
 
+def test_max_side_downscales_larger_images_once_and_keeps_the_rest(tmp_path):
+    # Half the EyePACS JPEGs 40 x 30 px, half 16 x 16.
+    root = fixtures.write_eyepacs(str(tmp_path / "src"), fixtures.balanced_grades(4), size=16)
+    rows = datasets.load_dataset("eyepacs", root, split_fractions={"train": 1.0}).splits["train"]
+    big = sorted(rows["path"])[::2]
+    for path in big:
+        Image.new("RGB", (40, 30), (200, 90, 40)).save(path, format="JPEG", quality=90)
+    out = str(tmp_path / "out")
+    manifest = conversion.convert_dataset(
+        "eyepacs", root, out, split_fractions={"train": 1.0}, num_shards=1, max_side=20,
+        jpeg_quality=80,
+    )  # fmt: skip
+    examples, _ = _read_all(out, manifest, "train")
+    for row in rows.itertuples():
+        example = examples[row.image]
+        pixels = np.asarray(Image.open(io.BytesIO(example["encoded"])))
+        assert example["format"] == example["source_format"] == "JPEG"
+        if row.path in big:  # 40 x 30 -> 20 x 15, the colour kept (up to JPEG error).
+            assert pixels.shape == (15, 20, 3) and example["height"] == 15
+            assert np.abs(pixels.astype(int) - (200, 90, 40)).max() <= 6
+        else:  # 16 x 16: not larger than max_side, stored bit for bit.
+            assert example["encoded"] == open(row.path, "rb").read()
+    assert manifest["splits"]["train"]["downscaled"] == len(big) == 4
+    assert (manifest["max_side"], manifest["jpeg_quality"]) == (20, 80)
+    assert manifest["totals"]["downscaled"] == 4
+
+
+def test_max_side_stores_png_and_tiff_sources_as_png(tmp_path):
+    png = tmp_path / "a.png"
+    Image.new("L", (30, 60), 77).save(png)
+    stored = conversion.read_image(str(png), max_side=10)
+    assert (stored.format, stored.source_format, stored.shape, stored.source_shape) == (
+        "PNG", "PNG", (10, 5, 1), (60, 30, 1),
+    )  # fmt: skip
+    assert np.all(np.asarray(Image.open(io.BytesIO(stored.encoded))) == 77)
+    tif = tmp_path / "b.tif"
+    Image.new("RGB", (64, 32), (10, 20, 30)).save(tif)
+    stored = conversion.read_image(str(tif), max_side=16)
+    assert (stored.format, stored.source_format, stored.shape) == ("PNG", "TIFF", (8, 16, 3))
+    wide = tmp_path / "c.png"
+    Image.fromarray(np.full((4, 8), 1000, np.uint16)).save(wide)
+    with pytest.raises(ValueError, match="cannot downscale image mode 'I;16'"):
+        conversion.read_image(str(wide), max_side=4)
+    assert conversion.read_image(str(wide), max_side=8).shape == (4, 8, 1)  # Not resized.
+    with pytest.raises(ValueError, match="max_side=-1"):
+        conversion.convert_dataset("eyepacs", str(tmp_path), str(tmp_path / "o"),
+                                   split_fractions={"train": 1.0}, max_side=-1)  # fmt: skip
+
+
 @pytest.fixture
 def small_eyepacs(tmp_path):
     return fixtures.write_eyepacs(str(tmp_path / "src"), fixtures.balanced_grades(10), size=16)
@@ -281,6 +332,7 @@ def test_the_binary_converts_and_reports(small_eyepacs, tmp_path):
     cmd = [
         sys.executable, "-m", "pipelines.convert", "--dataset=eyepacs", f"--root={small_eyepacs}",
         f"--out={out}", "--split_fractions=train=0.5,valid=0.5", "--num_shards=2",
+        "--max_side=8",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": REPO}
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
@@ -291,5 +343,6 @@ def test_the_binary_converts_and_reports(small_eyepacs, tmp_path):
         summary["splits"]["train"]["examples"] == 10 and summary["splits"]["train"]["shards"] == 2
     )
     assert summary["totals"]["examples"] == 20 and summary["skipped_images"] == 0
+    assert summary["totals"]["downscaled"] == 20  # 16 px images, --max_side=8.
     refused = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert refused.returncode == 1 and "already holds a converted dataset" in refused.stderr
