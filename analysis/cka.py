@@ -48,9 +48,18 @@ def linear_cka(x, y, *, debiased: bool = False, allow_fewer_datapoints: bool = F
         self-similarity estimate that is not positive (too few or degenerate datapoints).
     """
     x, y = as_activation_pair(x, y, allow_fewer_datapoints=allow_fewer_datapoints)
-    return cka_from_centred(
-        x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True), debiased=debiased
-    )
+    return cka_from_centred(_centred(x), _centred(y), debiased=debiased)
+
+
+def _centred(x: np.ndarray) -> np.ndarray:
+    """Rows minus their means, constant rows exactly 0.
+
+    Subtracting the first datapoint first makes a constant row exactly zero; subtracting
+    its mean directly leaves a rounding residual (0.1 is not a binary fraction) that the
+    debiased estimator, which assumes K 1 = 0, turns into a spurious similarity.
+    """
+    shifted = x - x[:, :1]
+    return shifted - shifted.mean(axis=1, keepdims=True)
 
 
 def cka_from_centred(xc: np.ndarray, yc: np.ndarray, *, debiased: bool = False) -> float:

@@ -85,5 +85,10 @@ def test_degenerate_inputs():
     y = rng.standard_normal((3, 20))
     assert linear_cka(np.full((2, 20), 4.0), y) == 0.0
     assert linear_cka(np.full((2, 20), 4.0), y, debiased=True) == 0.0
+    # 0.1 is not a binary fraction: its mean-centred residual must not become a similarity.
+    for n in (20, 100, 1000):
+        y = rng.standard_normal((3, n))
+        assert linear_cka(np.full((2, n), 0.1), y, debiased=True) == 0.0
+        assert linear_cka(np.full((2, n), 0.1), y) == 0.0
     with pytest.raises(ValueError, match="at least 4 datapoints"):
         linear_cka(y[:1, :3], y[1:2, :3], debiased=True)

@@ -33,7 +33,7 @@ see transfusion_tf/configs/source_pretrain.py):
 Variants (the part after the colon):
   (none)  paper scale: ResNet-50 at 587 px, 150k steps, evaluated every 1,000 steps.
   demo    CBR-Small at 96 px on the synthetic retina set, 400 steps, evaluated every 25;
-          about 10 minutes per run on a busy 2-core CPU. Measured: docs_initialization.md.
+          about 10 minutes per run on a busy 2-core CPU. Measured: BUILD.md, Initialisations.
   test    a tiny CBR for the test suite.
 """
 
