@@ -13,7 +13,17 @@ a, b and c alternate `--repeats` times; the table gives the median images/s of e
 CPU-second of the process (robust to other jobs on a shared machine) and per wall-clock
 second on the one core, and the ratios to the files.
 
-  python benchmarks/bench_pipeline.py [--num_patients=32] [--source_size=1024] [--repeats=5]
+Then, in the same run, what training consumes: a compute-only float32 train step (forward,
+softmax cross-entropy, gradients, SGD with momentum; one random in-memory batch, no input
+pipeline) of `get_model('cbr_small')` and `get_model('resnet_v1_50')` at the same input
+size, on every core TensorFlow uses, timed over `--train_steps` steps after
+`--train_warmup` (tracing). The second table gives its images/s (wall) and images per
+CPU-second (= per training core fully busy), and per input pipeline the input cores one
+training core needs, (training images per CPU-second) / (decode images per CPU-second),
+and its inverse, the training cores one input core can feed.
+
+  python benchmarks/bench_pipeline.py [--num_patients=32] [--source_size=1024] [--repeats=5] \
+      [--models=cbr_small,resnet_v1_50] [--train_batch_size=2] [--train_steps=3]
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from pipelines import conversion, datasets, input_pipeline, record_datasets, synthetic_retina
+from transfusion_tf import models
 
 _PATIENTS = flags.DEFINE_integer("num_patients", 32, "Synthetic patients (2 images each).")
 _SOURCE = flags.DEFINE_integer("source_size", 1024, "Side of the source JPEGs in pixels.")
@@ -36,6 +47,10 @@ _SIZE = flags.DEFINE_integer("image_size", 587, "Resize target (the paper's reti
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Alternating repetitions of (a) and (b).")
 _SHARDS = flags.DEFINE_integer("num_shards", 4, "Shards of the converted split.")
 _ROOT = flags.DEFINE_string("root", "", "Reuse/keep data here ('' = a temporary directory).")
+_MODELS = flags.DEFINE_list("models", ["cbr_small", "resnet_v1_50"], "Models whose train step.")
+_TRAIN_BATCH = flags.DEFINE_integer("train_batch_size", 2, "Batch of the timed train step.")
+_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 3, "Timed train steps per model.")
+_TRAIN_WARMUP = flags.DEFINE_integer("train_warmup", 2, "Untimed train steps (tracing) first.")
 
 
 def _one_core(ds: tf.data.Dataset) -> tf.data.Dataset:
@@ -72,6 +87,39 @@ def _rate(ds: tf.data.Dataset, expected: int) -> tuple[float, float]:
     if count != expected:
         raise RuntimeError(f"read {count} images, expected {expected}")
     return count / cpu, count / wall
+
+
+def train_rate(name: str, size: int, batch: int, steps: int, warmup: int) -> tuple[float, float]:
+    """(images/s wall, images per CPU-second) of a compute-only float32 train step.
+
+    One random in-memory batch of (batch, size, size, 3) float32 images in [-1, 1] and
+    5-class labels, reused every step; the step is one `tf.function`.
+    """
+    tf.keras.backend.clear_session()
+    model = models.get_model(name, num_classes=5, input_shape=(size, size, 3))
+    optimizer = tf.keras.optimizers.SGD(0.01, momentum=0.9)
+    optimizer.build(model.trainable_variables)
+    images = tf.random.stateless_uniform((batch, size, size, 3), (0, 0), -1.0, 1.0)
+    labels = tf.random.stateless_uniform((batch,), (0, 1), 0, 5, tf.int64)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
+            )
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    for _ in range(warmup):
+        step().numpy()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step().numpy()  # .numpy() waits for the step.
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return steps * batch / wall, steps * batch / cpu
 
 
 def _prepare(root: str) -> tuple[list[str], dict[str, record_datasets.RecordSplit]]:
@@ -142,6 +190,24 @@ def main(argv: list[str]) -> None:
             f"| {labels[name]} | {cpu:.1f} | {cpu / files[0]:.2f} | {wall:.1f} | "
             f"{wall / files[1]:.2f} |"
         )
+    batch, steps = _TRAIN_BATCH.value, _TRAIN_STEPS.value
+    print()
+    print(
+        f"Training consumption: compute-only float32 train step at {size} px, batch {batch}, "
+        f"{steps} timed steps after {_TRAIN_WARMUP.value}, {os.cpu_count()} cores"
+    )
+    print(
+        "| model | train images/s wall | train images per CPU-second | input | decode images "
+        "per CPU-second | input cores per training core | training cores fed per input core |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in _MODELS.value:
+        wall, cpu = train_rate(name, size, batch, steps, _TRAIN_WARMUP.value)
+        for path, (decode, _) in median.items():
+            print(
+                f"| {name} | {wall:.2f} | {cpu:.2f} | {labels[path]} | {decode:.1f} | "
+                f"{cpu / decode:.3f} | {decode / cpu:.1f} |"
+            )
 
 
 if __name__ == "__main__":

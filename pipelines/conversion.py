@@ -3,7 +3,8 @@
 `convert_dataset` reads the dataset with its real reader (`datasets.load_dataset`: the
 same splits, seed and label policies as training from files), then writes each split as
 `<split>-NNNNN-of-MMMMM` shards in a seeded random order (so any shard is a fair sample of
-its split) and `manifest.json` last (`pipelines.shard_manifest`). Every image is decoded
+its split), then `membership.csv` (one row per record: split, shard, index, ids, source
+line, label) and `manifest.json` last (`pipelines.shard_manifest`). Every image is decoded
 once with TensorFlow while converting, so an image the trainer could not decode is caught
 here, named with its label-file line, instead of stopping a run days later. JPEG and PNG
 bytes are stored as they are; TIFF files are decoded with Pillow and stored as PNG
@@ -184,7 +185,7 @@ def convert_dataset(
       progress: called as progress(images done, images in all splits).
 
     Returns:
-      The manifest (also written to `<out>/manifest.json`).
+      The manifest (also written to `<out>/manifest.json`, after `<out>/membership.csv`).
 
     Raises:
       DataError: from the reader (bad label files; bad images under `stop`, naming the
@@ -212,7 +213,7 @@ def convert_dataset(
     total = sum(len(rows) for rows in data.splits.values())
     state = {"done": 0}
     written: list[str] = []
-    split_entries = {}
+    split_entries, members = {}, []
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for split, rows in data.splits.items():
@@ -222,7 +223,7 @@ def convert_dataset(
                 count = int(min(max(1, count), max(1, len(rows))))
                 order = np.random.default_rng([shuffle_seed, zlib.crc32(split.encode())])
                 shuffled = rows.iloc[order.permutation(len(rows))]
-                entry, bad = _write_split(
+                entry, bad, split_members = _write_split(
                     split, shuffled, out, count, root_abs, spec, on_bad_image, pool,
                     written, state, total, progress,
                     functools.partial(read_image, max_side=max_side, jpeg_quality=jpeg_quality),
@@ -237,6 +238,9 @@ def convert_dataset(
                         ]
                     ]
                 split_entries[split] = entry
+                members += split_members
+        written.append(os.path.join(out, shard_manifest.MEMBERSHIP))
+        membership = shard_manifest.write_membership(out, members, spec.to_json())
     except BaseException:
         for path in written:
             for candidate in (path, path + ".tmp"):
@@ -252,7 +256,7 @@ def convert_dataset(
         "max_side": max_side,
         "jpeg_quality": jpeg_quality if max_side else None,
     }
-    manifest = _manifest(name, root_abs, data, spec, split_entries, settings)
+    manifest = _manifest(name, root_abs, data, spec, split_entries, settings, membership)
     shard_manifest.write_manifest(out, manifest)
     return manifest
 
@@ -273,9 +277,9 @@ def _write_split(
     split, rows, out, count, root_abs, spec, on_bad_image, pool, written, state, total, progress,
     read,
 ):  # fmt: skip
-    """Writes one split's shards; returns (its manifest entry, images skipped as bad)."""
+    """Writes one split's shards; returns (manifest entry, bad images, membership rows)."""
     bounds = [len(rows) * k // count for k in range(count + 1)]
-    shards, bad, formats, from_tiff, resized = [], [], {}, 0, 0
+    shards, bad, formats, from_tiff, resized, members = [], [], {}, 0, 0, []
     for k in range(count):
         part = rows.iloc[bounds[k] : bounds[k + 1]]
         name = shard_manifest.shard_name(split, k, count)
@@ -303,7 +307,9 @@ def _write_split(
                         )
                     bad.append(item)
                     continue
-                writer.write(_example(row, result, root_abs, spec))
+                record, fields = _record(row, result, root_abs, spec)
+                writer.write(record)
+                members.append(shard_manifest.membership_row(split, name, examples, fields))
                 examples += 1
                 formats[result.format] = formats.get(result.format, 0) + 1
                 from_tiff += result.source_format == "TIFF"
@@ -318,7 +324,7 @@ def _write_split(
         "downscaled": resized,
         "shards": shards,
     }
-    return entry, bad
+    return entry, bad, members
 
 
 def _read_row(read: Callable[[str], StoredImage], path: str) -> StoredImage | str:
@@ -328,13 +334,10 @@ def _read_row(read: Callable[[str], StoredImage], path: str) -> StoredImage | st
         return str(e)
 
 
-def _example(row, image: StoredImage, root_abs, spec) -> bytes:
+def _record(row, image: StoredImage, root_abs, spec) -> tuple[bytes, dict]:
+    """A row's serialized example, and its fields other than the image."""
     multi = spec.kind == image_examples.MULTI_LABEL
-    return image_examples.encode_example(
-        encoded=image.encoded,
-        image_format=image.format,
-        source_format=image.source_format,
-        shape=image.shape,
+    fields = dict(
         image_id=str(row["image"]),
         source_path=os.path.relpath(row["path"], root_abs),
         patient=str(row["patient"]),
@@ -344,9 +347,12 @@ def _example(row, image: StoredImage, root_abs, spec) -> bytes:
         label=row["label"],
         mask=row["mask"] if multi else None,
     )
+    stored = dict(encoded=image.encoded, image_format=image.format, shape=image.shape)
+    encoded = image_examples.encode_example(source_format=image.source_format, **stored, **fields)
+    return encoded, fields
 
 
-def _manifest(name, root_abs, data, spec, split_entries, settings) -> dict:
+def _manifest(name, root_abs, data, spec, split_entries, settings, membership) -> dict:
     summary = data.summary()
     splits = {}
     for split, entry in split_entries.items():
@@ -379,6 +385,7 @@ def _manifest(name, root_abs, data, spec, split_entries, settings) -> dict:
             "converted_from_tiff": sum(e["converted_from_tiff"] for e in splits.values()),
             "downscaled": sum(e["downscaled"] for e in splits.values()),
         },
+        "membership": membership,
         "versions": _versions(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }

@@ -197,7 +197,10 @@ def _load_messidor2(
 ) -> LoadedDataset:
     """Split by exam, stratified by the exam's worst grade; ungradable images dropped.
 
-    Splitting comes first, so each ungradable image is counted in its exam's split.
+    Exams come from the ADCIS pairs file `messidor-2.csv` when the root holds one (option
+    `pairs_file`), else from the file names (`messidor2.read_messidor2`; rows keep
+    `exam_source`). Splitting comes first, so each ungradable image is counted in its
+    exam's split.
     """
     table = messidor2.read_messidor2(root, **options)
     parts, source = _split_graded(table, root, split_fractions, split_seed)

@@ -5,8 +5,9 @@ name via `labels_file`) with header
 `image_id,adjudicated_dr_grade,adjudicated_dme,adjudicated_gradable`, and one image folder
 (`IMAGES/` here; the Kaggle copies use `messidor-2/preprocess/`: set `image_dir`). The
 `image_id` is a file name: `20051020_43808_0100_PP.png` for images from the original
-Messidor, `IM002385.JPG` for the Messidor-Extension. Originals are `.tif` (Messidor) and
-`.JPG` (Extension); preprocessed copies `.png`/`.jpg`.
+Messidor, `IM002385.JPG` for the Messidor-Extension. The ADCIS download holds the
+Messidor-Original part as `.png` and the Extension part as `.JPG` (TIFF only occurs in
+Messidor-1); the Kaggle copies are `.png`/`.jpg`.
 
 Cells: `adjudicated_gradable` is 1 or 0; on gradable rows the DR grade is 0-4 (ICDR;
 referable = grade >= 2) and DME 0 or 1; ungradable rows have blank grades. Ungradable
@@ -14,13 +15,23 @@ images are not errors: `read_messidor2` keeps them with `gradable` False so they
 counted, and the dataset loader drops them (after splitting, so they are counted in the
 split their exam belongs to).
 
-Exams. Messidor-2 holds 874 exams of two images (one per eye) of one patient. The
-original pairs list (`messidor-2.xls`) is often absent, so exams are paired from the
-file names (`exam_ids`): names of the form `YYYYMMDD_NNNNN_CCCC_PP` are grouped by date
-and code `CCCC`, Extension names `IMnnnnnn` form one group; within a group, files sorted
-by their number pair up consecutively (1st with 2nd, 3rd with 4th, ...). A name of
-another form, or the last of a group of odd size, is an exam of its own. Exams are the
-patient unit for splitting.
+Exams. Messidor-2 holds 874 exams of two images (one per eye) of one patient; exams are
+the patient unit for splitting. The ADCIS download ships the pairs as `messidor-2.csv` in
+the dataset root, next to `IMAGES/`: one exam per line, `left;right` image names separated
+by a semicolon, optionally after a header line starting with `left` (`read_pairs`). When
+that file is present (option `pairs_file`: another file under the root, or '' to ignore
+it) it sets each listed image's exam. Images are matched to it by file stem, ignoring case
+and extension (the Kaggle copies' `.jpg` is the ADCIS `.JPG`).
+
+Images the pairs file does not list, or all images when there is no pairs file, are
+paired from their file names (`exam_ids`): names of the form `YYYYMMDD_NNNNN_CCCC_PP` are
+grouped by date and code `CCCC`, Extension names `IMnnnnnn` form one group; within a
+group, files sorted by their number pair up consecutively (1st with 2nd, 3rd with 4th,
+...). A name of another form, or the last of a group of odd size, is an exam of its own.
+The rule is a guess: an image missing from the grades CSV shifts every later pair of its
+group. The column `exam_source` says which rule set each row's exam (`pairs_file` or
+`file_names`), and the reader logs a warning with the count of images paired by name
+when a pairs file is used but does not list them all.
 
 File names. If `image_dir/image_id` does not exist but exactly one file in that folder
 has the same name up to case, or the same stem with another image extension (the CSV
@@ -33,6 +44,8 @@ Pillow and stores PNG bytes in TFRecords.
 
 from __future__ import annotations
 
+import csv
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -44,6 +57,9 @@ from pipelines.tables import DataError
 
 LABELS_FILE = "messidor_data.csv"
 IMAGE_DIR = "IMAGES"
+PAIRS_FILE = "messidor-2.csv"  # ADCIS: `left;right` image names, one exam per line.
+AUTO = "auto"  # `pairs_file` default: PAIRS_FILE when the root holds it.
+PAIRED_BY_FILE, PAIRED_BY_NAME = "pairs_file", "file_names"  # `exam_source` values.
 COLUMNS = ("image_id", "adjudicated_dr_grade", "adjudicated_dme", "adjudicated_gradable")
 GRADES = (0, 1, 2, 3, 4)
 DME = (0, 1)
@@ -51,6 +67,67 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 UNGRADABLE = -1  # `label` and `dme` of an ungradable image.
 _MESSIDOR = re.compile(r"^(?P<date>\d{8})_(?P<number>\d+)_(?P<code>\d+)_PP$", re.IGNORECASE)
 _EXTENSION = re.compile(r"^IM(?P<number>\d+)$", re.IGNORECASE)
+_LOG = logging.getLogger(__name__)
+
+
+def image_key(name: str) -> str:
+    """What pairs-file names and image_ids are matched by: the file stem in lower case."""
+    return os.path.splitext(os.path.basename(name.strip()))[0].lower()
+
+
+def read_pairs(path: str) -> dict[str, tuple[str, int]]:
+    """Reads an ADCIS pairs file (`messidor-2.csv`): the exam of every image it names.
+
+    Lines are `left;right` image names (blank lines skipped; an optional first line
+    starting with `left` is a header); line numbers count every line, from 1.
+
+    Args:
+      path: the pairs file.
+
+    Returns:
+      {image_key(name): (exam id, line)}; the exam id is the two stems joined by '+', as
+      written (`20051020_43808_0100_PP+20051020_43832_0100_PP`).
+
+    Raises:
+      DataError: naming the file (and line) when it is missing or not UTF-8 text, a line
+        does not hold exactly two names separated by ';', or an image is named twice.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: pairs file not found (pass pairs_file='' to pair by name)")
+    pairs: dict[str, tuple[str, int]] = {}
+    first = True
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=";", skipinitialspace=True)
+            for record in reader:
+                cells = [c.strip() for c in record]
+                while cells and not cells[-1]:
+                    cells.pop()  # Blank line, or a trailing ';' as spreadsheets write.
+                if not cells:
+                    continue
+                line, header = reader.line_num, first and cells[0].lower().startswith("left")
+                first = False
+                if header:
+                    continue
+                if len(cells) != 2 or not all(cells):
+                    raise DataError(
+                        f"{path} line {line}: expected two image names separated by ';' "
+                        f"(left;right), got {';'.join(record)!r}"
+                    )
+                exam = "+".join(os.path.splitext(os.path.basename(c))[0] for c in cells)
+                for name in cells:
+                    key = image_key(name)
+                    if key in pairs:
+                        raise DataError(
+                            f"{path} line {line}: image {name!r} is named twice (first on "
+                            f"line {pairs[key][1]})"
+                        )
+                    pairs[key] = (exam, line)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e})") from None
+    except csv.Error as e:
+        raise DataError(f"{path} line {reader.line_num}: cannot parse: {e}") from None
+    return pairs
 
 
 def exam_ids(image_ids: Sequence[str]) -> list[str]:
@@ -90,6 +167,7 @@ def read_messidor2(
     labels_file: str = LABELS_FILE,
     image_dir: str = IMAGE_DIR,
     match_extension: bool = True,
+    pairs_file: str | None = AUTO,
 ) -> pd.DataFrame:
     """Reads and validates the adjudicated-grades CSV, ungradable images included.
 
@@ -99,18 +177,21 @@ def read_messidor2(
       image_dir: the image folder under `root`.
       match_extension: resolve a missing file to its unique case- or extension-variant
         (see the module docstring).
+      pairs_file: the exam pairs file under `root` (`read_pairs`); `auto` (default) uses
+        `messidor-2.csv` when the root holds it; '' or None pairs every image by name.
 
     Returns:
       One row per CSV row, in file order, with columns `image` (the image_id), `label`
       (int grade 0-4, `UNGRADABLE` (-1) for ungradable images), `dme` (0/1, -1 likewise),
-      `gradable` (bool), `patient` (the exam, see `exam_ids`), `path` (absolute), `line`,
-      `source`.
+      `gradable` (bool), `patient` (the exam), `exam_source` (`pairs_file`, or
+      `file_names` where `exam_ids` paired it), `path` (absolute), `line`, `source`.
 
     Raises:
       DataError: naming the file and line for a missing column, a malformed row, a
         gradable flag other than 0/1, a grade or DME value outside its range or not a
         number, a blank grade on a gradable image, an empty or duplicate image_id, or a
-        path that is absolute or would leave the root.
+        path that is absolute or would leave the root; for a pairs file that is named but
+        missing, or has a malformed line or an image named twice.
     """
     source = os.path.join(root, labels_file)
     table = tables.read_table(source, required=COLUMNS)
@@ -127,18 +208,45 @@ def read_messidor2(
     for image_id, line in zip(table["image_id"], table["line"], strict=True):
         path = tables.resolve_under_root(root, os.path.join(image_dir, image_id), source, line)
         paths.append(finder.find(path) if finder else path)
+    exams, exam_source = _exams(root, list(table["image_id"]), pairs_file, source)
     return pd.DataFrame(
         {
             "image": table["image_id"],
             "label": labels,
             "dme": dme,
             "gradable": gradable.to_numpy(),
-            "patient": exam_ids(list(table["image_id"])),
+            "patient": exams,
+            "exam_source": exam_source,
             "path": paths,
             "line": table["line"],
             "source": source,
         }
     )
+
+
+def _exams(
+    root: str, image_ids: list[str], pairs_file: str | None, source: str
+) -> tuple[list[str], list[str]]:
+    """Each image's exam, and which rule set it: the pairs file, else `exam_ids`."""
+    if pairs_file == AUTO:
+        path = os.path.join(root, PAIRS_FILE)
+        pairs_file = PAIRS_FILE if os.path.isfile(path) else ""
+    if not pairs_file:
+        return exam_ids(image_ids), [PAIRED_BY_NAME] * len(image_ids)
+    path = os.path.join(root, pairs_file)
+    pairs = read_pairs(path)
+    exams = [pairs.get(image_key(i), (None, 0))[0] for i in image_ids]
+    unlisted = [k for k, exam in enumerate(exams) if exam is None]
+    for k, exam in zip(unlisted, exam_ids([image_ids[k] for k in unlisted]), strict=True):
+        exams[k] = exam
+    if unlisted:
+        _LOG.warning(
+            "%s: %d of %d images of %s are not in the pairs file and were paired by file "
+            "name (first: %s)", path, len(unlisted), len(image_ids), source,
+            image_ids[unlisted[0]],
+        )  # fmt: skip
+    by_name = set(unlisted)
+    return exams, [PAIRED_BY_NAME if k in by_name else PAIRED_BY_FILE for k in range(len(exams))]
 
 
 def _grades(

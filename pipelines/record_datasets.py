@@ -116,7 +116,9 @@ def load_tfrecords(
     """A dataset converted by `pipelines.convert`: the splits its manifest lists.
 
     The splits were fixed at conversion (the manifest records the fractions and seed), so
-    `split_fractions`, `split_seed`, `image_scan` and `on_bad_image` are not used.
+    `split_fractions`, `split_seed`, `image_scan` and `on_bad_image` are not used. Only the
+    shards the manifest lists are opened: other files beside them (`membership.csv`, notes
+    a user adds) are not read, and a conversion without `membership.csv` loads too.
 
     Args:
       root: the converter's output directory.

@@ -1,7 +1,8 @@
 """The manifest of a converted dataset, and checking shards against it.
 
-A converted dataset is a directory of `<split>-NNNNN-of-MMMMM` TFRecord shards and a
-`manifest.json` (written last, so a directory without one is an unfinished conversion):
+A converted dataset is a directory of `<split>-NNNNN-of-MMMMM` TFRecord shards, the split
+membership `membership.csv`, and a `manifest.json` (written last, so a directory without
+one is an unfinished conversion):
 
   {"format": "transfusion_tf.tfrecords", "version": 1,
    "dataset": "eyepacs", "source_root": "/data/eyepacs", "reader_options": {...},
@@ -15,7 +16,16 @@ A converted dataset is a directory of `<split>-NNNNN-of-MMMMM` TFRecord shards a
                                     "bytes": s}, ...]}, ...},
    "skipped_images": 0, "skipped": [{"path", "reason", "label_file", "line"}, ...],
    "totals": {"examples", "bytes", "shards", "converted_from_tiff", "downscaled"},
+   "membership": {"file": "membership.csv", "rows": n, "columns": [...]},
    "versions": {"python", "tensorflow", "numpy", "pandas", "pillow"}, "created": "..."}
+
+`membership.csv` has one row per stored example, in record order (split, shard, index
+within the shard): `split, shard, index, image, patient, study, source_path, label_file,
+line` (paths relative to the source root; `study` empty where the dataset has none), then
+the label: `grade` for single-label datasets, or `label_<output>` and `mask_<output>` per
+output for multi-label ones (`label_atelectasis`, ..., `mask_pleural_effusion`; 1 or 0, after
+the label policies), as in `predictions_<split>.csv`. It answers "which split and shard holds
+image X" without reading a record; training never reads it.
 
 `verify_split` checks every listed shard: present, of the listed size, and holding the
 listed number of records. Records are counted from their length headers by seeking, so the
@@ -24,13 +34,24 @@ check reads 12 bytes per record, not the images (a fraction of a second per 10k 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
 import struct
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
 
 from pipelines.tables import DataError
 
 MANIFEST = "manifest.json"
+MEMBERSHIP = "membership.csv"
+MEMBERSHIP_COLUMNS = (
+    "split", "shard", "index", "image", "patient", "study", "source_path", "label_file", "line",
+)  # fmt: skip
 FORMAT = "transfusion_tf.tfrecords"
 VERSION = 1
 # A TFRecord: uint64 length, uint32 masked CRC of the length, data, uint32 CRC of the data.
@@ -147,3 +168,92 @@ def verify_split(root: str, manifest: dict, split: str, *, count: bool = True) -
             f"hold {listed}"
         )
     return files
+
+
+def label_columns(label: Mapping) -> list[str]:
+    """The label columns of `membership.csv`: `grade`, or `label_<key>`s then `mask_<key>`s.
+
+    Args:
+      label: the manifest's `label` entry ({'kind', 'num_outputs', 'multi_label', 'names'}).
+
+    A key is the output's name in lower case with runs of other characters as `_`
+    ('Pleural Effusion' -> 'pleural_effusion'), or its index where it has no name.
+    """
+    if not label["multi_label"]:
+        return ["grade"]
+    names = list(label.get("names", ()))
+    names += [""] * (label["num_outputs"] - len(names))
+    keys = [
+        re.sub(r"[^a-z0-9]+", "_", str(n).lower()).strip("_") if n else str(k)
+        for k, n in enumerate(names)
+    ]
+    return [f"label_{k}" for k in keys] + [f"mask_{k}" for k in keys]
+
+
+def membership_row(split: str, shard: str, index: int, fields: Mapping) -> list:
+    """One `membership.csv` row: `MEMBERSHIP_COLUMNS`, then the label columns.
+
+    Args:
+      split, shard, index: where the record is (shard file name, position from 0).
+      fields: the record's `image_examples.encode_example` fields (`image_id`,
+        `patient`, `study`, `source_path`, `label_file`, `line`, `label`, `mask`); `mask`
+        None for a grade.
+    """
+    row = [split, shard, int(index)]
+    row += [fields[k] for k in ("image_id", "patient", "study", "source_path", "label_file")]
+    row.append(int(fields["line"]))
+    if fields.get("mask") is None:
+        return [*row, int(fields["label"])]
+    values = np.concatenate([np.ravel(fields["label"]), np.ravel(fields["mask"])])
+    return row + [f"{v:g}" for v in values.astype(np.float64)]
+
+
+def write_membership(out: str, rows: Sequence[list], label: Mapping) -> dict:
+    """Writes `<out>/membership.csv` through a temporary name.
+
+    Args:
+      out: the converted dataset's directory.
+      rows: `membership_row`s in record order.
+      label: the manifest's `label` entry (for the label columns).
+
+    Returns:
+      Its manifest entry: {'file', 'rows', 'columns'}.
+    """
+    columns = [*MEMBERSHIP_COLUMNS, *label_columns(label)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    path = os.path.join(out, MEMBERSHIP)
+    with open(path + ".tmp", "w", newline="") as f:
+        f.write(buffer.getvalue())
+    os.replace(path + ".tmp", path)
+    return {"file": MEMBERSHIP, "rows": len(rows), "columns": columns}
+
+
+def read_membership(root: str, manifest: dict) -> pd.DataFrame:
+    """The split membership of a converted dataset, checked against its manifest.
+
+    Returns:
+      One row per record, in record order; `index`, `line` (and `grade`) int64, label and
+      mask columns float64, the rest str ('' where empty).
+
+    Raises:
+      DataError: the manifest lists no membership file (a conversion older than it), or
+        the file is missing or has other columns or rows than the manifest lists.
+    """
+    entry = manifest.get("membership")
+    if entry is None:
+        raise DataError(f"{os.path.join(root, MANIFEST)}: lists no membership file")
+    path = os.path.join(root, entry["file"])
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: membership file missing (listed in {MANIFEST})")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(table.columns) != list(entry["columns"]) or len(table) != entry["rows"]:
+        raise DataError(
+            f"{path}: {len(table)} rows of columns {list(table.columns)}, but {MANIFEST} lists "
+            f"{entry['rows']} of {entry['columns']}"
+        )
+    for column in table.columns[len(MEMBERSHIP_COLUMNS) :]:
+        table[column] = table[column].astype("int64" if column == "grade" else "float64")
+    return table.astype({"index": "int64", "line": "int64"})

@@ -119,7 +119,10 @@ def _plan(num_patients: int, first_patient: int, split: str, seed: int) -> list[
                 ("frontal", "AP" if rng.uniform() < (0.84 if split == "valid" else 0.8) else "PA")
             ]
             if rng.uniform() < 0.16:
-                views.append(("lateral", str(rng.choice(["", "LL", "RL"], p=[0.9, 0.08, 0.02]))))
+                # The real train.csv leaves AP/PA blank on lateral rows (LL/RL appear on a
+                # handful of frontal ones). The draw is kept so the seeded stream is unchanged.
+                rng.choice(3, p=[0.9, 0.08, 0.02])
+                views.append(("lateral", ""))
             for number, (view, projection) in enumerate(views, start=1):
                 name = f"patient{patient:05d}/study{study}/view{number}_{view}.jpg"
                 images.append(

@@ -14,13 +14,17 @@ APTOS (`write_aptos`):
 Messidor-2 (`write_messidor2`), `num_patients` exams of two eyes:
     root/messidor_data.csv           header `image_id,adjudicated_dr_grade,adjudicated_dme,
                                      adjudicated_gradable`, rows sorted by image_id
+    root/messidor-2.csv              the ADCIS pairs file: header `left;right`, then one
+                                     exam per line, `left;right` image names
     root/IMAGES/{image_id}           3:2 images
   60% of exams are named as original-Messidor files (`YYYYMMDD_NNNNN_CCCC_PP`), the rest
   as Messidor-Extension files (`IMnnnnnn`), numbered so that `messidor2.exam_ids` pairs
-  them back (numbers increase exam by exam with random gaps). `image_format='kaggle'`
-  writes `.png` and `.jpg` (the Kaggle copies); `'original'` writes `.tif` and `.JPG`
-  (the original distribution; TIFFs need `pipelines.convert`). A fraction of images is
-  ungradable: rendered dark and defocused, with blank grades and gradable 0.
+  them back (numbers increase exam by exam with random gaps), so the name rule the reader
+  falls back on without a pairs file finds the same exams. `image_format='kaggle'` writes
+  `.png` and `.jpg` (the Kaggle copies), `'adcis'` `.png` and `.JPG` (the ADCIS download),
+  `'original'` `.tif` and `.JPG` (TIFF as in Messidor-1, to exercise the TIFF path: TIFFs
+  need `pipelines.convert`). A fraction of images is ungradable: rendered dark and
+  defocused, with blank grades and gradable 0.
 
 Each image has its own seed, so the bytes do not depend on the number of workers.
 """
@@ -49,7 +53,11 @@ MESSIDOR2_FREQUENCIES = np.array([1017, 270, 347, 75, 35], np.float64) / 1744
 # P(referable DME | grade): our choice, rising with the grade.
 DME_PROBABILITY = (0.0, 0.05, 0.3, 0.5, 0.6)
 APTOS_ASPECTS = (1.0, 4 / 3, 1.5)
-MESSIDOR2_FORMATS = {"kaggle": (".png", ".jpg"), "original": (".tif", ".JPG")}
+MESSIDOR2_FORMATS = {
+    "kaggle": (".png", ".jpg"),
+    "adcis": (".png", ".JPG"),
+    "original": (".tif", ".JPG"),
+}
 _EYES = ("left", "right")
 _APTOS, _MESSIDOR2 = 1, 2  # Seed-stream tags.
 
@@ -114,9 +122,9 @@ def _run(jobs: list[dict], workers: int, progress: Callable[[int, int], None] | 
             pool.join()
 
 
-def _write_csv(path: str, header: list[str], rows: list[list]) -> None:
+def _write_csv(path: str, header: list[str], rows: list[list], delimiter: str = ",") -> None:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -215,8 +223,9 @@ def write_messidor2(
     progress: Callable[[int, int], None] | None = None,
     image_format: str = "kaggle",
     ungradable_fraction: float = 0.01,
+    pairs_file: bool = True,
 ) -> dict:
-    """Writes a synthetic Messidor-2 dataset with adjudicated grades (CSV last).
+    """Writes a synthetic Messidor-2 dataset with adjudicated grades (grades CSV last).
 
     Args:
       root: output directory; created if missing.
@@ -226,14 +235,18 @@ def write_messidor2(
       jpeg_quality: quality of the `.jpg`/`.JPG` images.
       workers: rendering processes.
       progress: called as progress(done, total) after each image.
-      image_format: `kaggle` (.png + .jpg) or `original` (.tif + .JPG).
+      image_format: `kaggle` (.png + .jpg), `adcis` (.png + .JPG) or `original`
+        (.tif + .JPG).
       ungradable_fraction: images made ungradable: max(1, round(fraction * images)),
         chosen at random.
+      pairs_file: also write the ADCIS pairs file `messidor-2.csv` (exams in the order
+        drawn, left eye first).
 
     Returns:
-      {'root', 'labels_csv', 'image_dir', 'num_patients', 'num_images', 'image_size',
-       'seed', 'grade_counts': {grade: gradable images}, 'ungradable', 'exams':
-       {image_id: exam id as `messidor2.exam_ids` should find it}}.
+      {'root', 'labels_csv', 'pairs_csv' (None without `pairs_file`), 'image_dir',
+       'num_patients', 'num_images', 'image_size', 'seed', 'grade_counts': {grade:
+       gradable images}, 'ungradable', 'exams': {image_id: exam id, as the pairs file
+       and `messidor2.exam_ids` both give it}}.
 
     Raises:
       ValueError: for an unknown image_format or bad counts.
@@ -285,12 +298,17 @@ def write_messidor2(
             }
         )
     _run(jobs, workers, progress)
+    pairs_csv = os.path.join(root, messidor2.PAIRS_FILE) if pairs_file else None
+    if pairs_csv:
+        exam_rows = [[a, b] for (a, *_), (b, *_) in zip(images[::2], images[1::2], strict=True)]
+        _write_csv(pairs_csv, ["left", "right"], exam_rows, delimiter=";")
     labels_csv = os.path.join(root, messidor2.LABELS_FILE)
     _write_csv(labels_csv, list(messidor2.COLUMNS), sorted(rows))
     counts = np.bincount([r[1] for r in rows if r[3] == 1], minlength=5)
     return {
         "root": root,
         "labels_csv": labels_csv,
+        "pairs_csv": pairs_csv,
         "image_dir": image_dir,
         "num_patients": num_patients,
         "num_images": len(rows),

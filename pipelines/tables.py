@@ -118,11 +118,13 @@ def resolve_under_root(root: str, relative: str, path: str, line: int) -> str:
       line: the line in the label file, for the message.
 
     Returns:
-      The absolute, normalised path, guaranteed to lie under `root`.
+      The absolute, normalised path; as text it lies under `root`.
 
     Raises:
-      DataError: for absolute paths and paths that leave `root` (`..`, symlink tricks
-        in the string itself are resolved lexically).
+      DataError: for absolute paths and paths that leave `root` once `..` components are
+        resolved. The check is on the path text (`os.path.normpath`), not the file
+        system: a symlink inside the root (an image folder linked to another disk) is
+        followed when the file is opened, by design.
     """
     if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")):
         raise DataError(f"{path} line {line}: image path {relative!r} must be relative")

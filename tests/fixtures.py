@@ -41,15 +41,16 @@ def balanced_grades(num_patients: int, seed: int = 0) -> dict[int, tuple[int, in
 
 
 # A CheXpert train.csv typed as the real file is (19 columns, cells 1.0 / 0.0 / -1.0 /
-# blank, Path prefixed with the root folder's name). The five task cells per row, in the
-# order Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural Effusion:
+# blank, Path prefixed with the root folder's name; lateral views have a blank AP/PA, and
+# LL/RL occur only on a few frontal rows). The five task cells per row, in the order
+# Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural Effusion:
 #   line 2  p1 s1 frontal AP   .    .    .    .    .     (No Finding 1.0)
 #   line 3  p1 s1 lateral      .    .    .    .    .
 #   line 4  p2 s1 frontal PA   1.0  0.0  -1.0 .    1.0
 #   line 5  p2 s2 frontal AP   -1.0 1.0  0.0  -1.0 .
-#   line 6  p2 s2 lateral LL   -1.0 1.0  0.0  -1.0 .
+#   line 6  p2 s2 lateral      -1.0 1.0  0.0  -1.0 .
 #   line 7  p3 s1 frontal AP   0.0  -1.0 1.0  1.0  -1.0
-#   line 8  p3 s1 frontal AP   0.0  -1.0 1.0  1.0  -1.0  (a second frontal view)
+#   line 8  p3 s1 frontal LL   0.0  -1.0 1.0  1.0  -1.0  (a second frontal view)
 #   line 9  p4 s1 frontal PA   .    .    .    0.0  0.0
 CHEXPERT_HEADER = (
     "Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding,Enlarged Cardiomediastinum,Cardiomegaly,"
@@ -63,9 +64,9 @@ CHEXPERT_TRAIN_CSV = (
 {root}/train/patient00001/study1/view2_lateral.jpg,Female,68,Lateral,,1.0,,,,,,,,,0.0,,,,1.0
 {root}/train/patient00002/study1/view1_frontal.jpg,Male,87,Frontal,PA,,,0.0,1.0,,,-1.0,-1.0,1.0,,1.0,,1.0,
 {root}/train/patient00002/study2/view1_frontal.jpg,Male,88,Frontal,AP,,,1.0,-1.0,,-1.0,0.0,,-1.0,0.0,,,,1.0
-{root}/train/patient00002/study2/view2_lateral.jpg,Male,88,Lateral,LL,,,1.0,-1.0,,-1.0,0.0,,-1.0,0.0,,,,1.0
+{root}/train/patient00002/study2/view2_lateral.jpg,Male,88,Lateral,,,,1.0,-1.0,,-1.0,0.0,,-1.0,0.0,,,,1.0
 {root}/train/patient00003/study1/view1_frontal.jpg,Unknown,41,Frontal,AP,,1.0,-1.0,1.0,,1.0,1.0,,0.0,,-1.0,,,0.0
-{root}/train/patient00003/study1/view2_frontal.jpg,Unknown,41,Frontal,AP,,1.0,-1.0,1.0,,1.0,1.0,,0.0,,-1.0,,,0.0
+{root}/train/patient00003/study1/view2_frontal.jpg,Unknown,41,Frontal,LL,,1.0,-1.0,1.0,,1.0,1.0,,0.0,,-1.0,,,0.0
 {root}/train/patient00004/study1/view1_frontal.jpg,Female,55,Frontal,PA,,,,,,0.0,,,,1.0,0.0,,,
 """
 )

@@ -30,7 +30,9 @@ POLICY_CASES = [
     ({"views": "all"}, [3, 2, 2, 4, 1], [8] * 5, 8),
     ({"views": "lateral", "blank": "mask"}, [1, 1, 0, 1, 0], [1, 1, 1, 1, 0], 2),
     ({"ap_pa": "PA"}, [1, 0, 0, 0, 1], [2] * 5, 2),  # Lines 4 and 9.
-    ({"ap_pa": "AP", "views": "all"}, [2, 2, 2, 4, 0], [6] * 5, 6),  # Lateral rows stay.
+    ({"ap_pa": "AP"}, [1, 1, 1, 2, 0], [3] * 5, 3),  # Lines 2, 5, 7; not 8 (LL).
+    ({"ap_pa": "AP,PA"}, [2, 1, 1, 2, 1], [5] * 5, 5),  # All frontal rows but line 8 (LL).
+    ({"ap_pa": "AP", "views": "all"}, [2, 2, 1, 3, 0], [5] * 5, 5),  # Lateral rows stay.
 ]
 
 
@@ -49,6 +51,19 @@ def test_label_and_mask_counts_per_policy_match_the_hand_count(
     assert len(table) == rows
     np.testing.assert_array_equal(np.stack(table["label"]).sum(0), label_sums)
     np.testing.assert_array_equal(np.stack(table["mask"]).sum(0), mask_sums)
+
+
+def test_ap_pa_filter_drops_the_frontal_ll_view(parent):
+    lines = {"": [2, 4, 5, 7, 8, 9], "AP": [2, 5, 7], "PA": [4, 9], "AP,PA": [2, 4, 5, 7, 9]}
+    for ap_pa, expected in lines.items():
+        table = chexpert.read_chexpert(parent, "train.csv", ap_pa=ap_pa)
+        assert list(table["line"]) == expected
+    table = chexpert.read_chexpert(parent, "train.csv", views="all")
+    assert list(table["ap_pa"]) == ["AP", "", "PA", "AP", "", "AP", "LL", "PA"]
+    assert (
+        list(table["view"])
+        == ["frontal", "lateral"] + ["frontal"] * 2 + ["lateral"] + ["frontal"] * 3
+    )
 
 
 def test_rows_carry_paths_patients_studies_and_lines(parent):

@@ -110,7 +110,8 @@ def test_manifest_lists_shards_counts_bytes_and_settings(converted, eyepacs_root
             assert shard["bytes"] == os.path.getsize(path)
             assert shard["examples"] == shard_manifest.count_records(path)
     assert sorted(os.listdir(out)) == sorted(
-        ["manifest.json"] + [s["file"] for e in manifest["splits"].values() for s in e["shards"]]
+        ["manifest.json", "membership.csv"]
+        + [s["file"] for e in manifest["splits"].values() for s in e["shards"]]
     )
     assert manifest["totals"] == {
         "examples": 80,
@@ -122,6 +123,64 @@ def test_manifest_lists_shards_counts_bytes_and_settings(converted, eyepacs_root
     assert (manifest["max_side"], manifest["jpeg_quality"]) == (0, None)
     assert manifest["skipped_images"] == 0 and manifest["skipped"] == []
     assert manifest["versions"]["tensorflow"] == "2.15.1"
+
+
+def _records(out, manifest):
+    """(split, shard, index within shard, parsed record) of every record, in record order."""
+    spec = image_examples.LabelSpec.from_json(manifest["label"])
+    for split, entry in manifest["splits"].items():
+        for shard in entry["shards"]:
+            path = os.path.join(out, shard["file"])
+            for index, record in enumerate(tf.data.TFRecordDataset(path)):
+                yield split, shard["file"], index, image_examples.parse_example(record, spec=spec)
+
+
+def test_membership_csv_rows_equal_the_records_read_back(converted, eyepacs_root):
+    out, manifest = converted
+    columns = ["split", "shard", "index", "image", "patient", "study", "source_path",
+               "label_file", "line", "grade"]  # fmt: skip
+    assert manifest["membership"] == {"file": "membership.csv", "rows": 80, "columns": columns}
+    with open(os.path.join(out, "membership.csv")) as f:
+        assert f.readline() == ",".join(columns) + "\n"
+    table = shard_manifest.read_membership(out, manifest)
+    expected = []
+    for split, shard, index, parsed in _records(out, manifest):
+        rows = {k: v.numpy() for k, v in parsed["rows"].items()}
+        expected.append(
+            [split, shard, index]
+            + [rows[k].decode() for k in ("image", "patient", "study", "path", "label_file")]
+            + [int(rows["line"]), int(parsed["label"].numpy())]
+        )
+    assert table.values.tolist() == expected  # Same rows, same (record) order.
+    source = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
+    assert sorted(table["image"]) == sorted(
+        r for rows in source.splits.values() for r in rows["image"]
+    )
+    assert table["image"].is_unique  # Every example once.
+    by_split = {split: set(rows["patient"]) for split, rows in table.groupby("split")}
+    assert sorted(by_split) == ["train", "valid"] and not by_split["train"] & by_split["valid"]
+    assert table.groupby("split").size().to_dict() == {"train": 60, "valid": 20}
+    for row in table.itertuples():  # Label and line are those of the label file.
+        line = open(os.path.join(eyepacs_root, "trainLabels.csv")).read().splitlines()[row.line - 1]
+        assert line == f"{row.image},{row.grade}" and row.source_path == f"train/{row.image}.jpeg"
+    # The record reader reads the shards the manifest lists and ignores the CSV beside them.
+    loaded = datasets.load_dataset("tfrecords", out, split_fractions={})
+    assert sum(len(s.files) for s in loaded.splits.values()) == 8
+
+
+def test_membership_csv_that_disagrees_with_the_manifest_is_refused(converted, tmp_path):
+    out, manifest = converted
+    copy = str(tmp_path / "copy")
+    shutil.copytree(out, copy)
+    path = os.path.join(copy, "membership.csv")
+    lines = open(path).read().splitlines(keepends=True)
+    open(path, "w").write("".join(lines[:-1]))
+    with pytest.raises(DataError, match=r"membership.csv: 79 rows of columns .* lists 80 of"):
+        shard_manifest.read_membership(copy, manifest)
+    os.remove(path)
+    with pytest.raises(DataError, match=r"membership.csv: membership file missing"):
+        shard_manifest.read_membership(copy, manifest)
+    assert datasets.load_dataset("tfrecords", copy, split_fractions={}).manifest == manifest
 
 
 def test_order_across_shards_is_seeded_and_shuffled(converted, eyepacs_root, tmp_path):
@@ -180,6 +239,22 @@ def test_chexpert_labels_and_masks_round_trip(chexpert_root, tmp_path):
             assert example["label"].dtype == np.float32
             assert example["encoded"] == open(row.path, "rb").read()
             assert example["channels"] == 1  # Grayscale JPEGs.
+    keys = ["atelectasis", "cardiomegaly", "consolidation", "edema", "pleural_effusion"]
+    labels = [f"label_{k}" for k in keys] + [f"mask_{k}" for k in keys]
+    assert manifest["membership"]["columns"][9:] == labels
+    table = shard_manifest.read_membership(str(tmp_path), manifest)
+    records = list(_records(str(tmp_path), manifest))
+    assert len(table) == len(records) == manifest["totals"]["examples"]
+    for row, (split, shard, index, parsed) in zip(table.itertuples(), records, strict=True):
+        assert (row.split, row.shard, row.index) == (split, shard, index)
+        assert row.image == parsed["rows"]["image"].numpy().decode()
+        assert row.study == parsed["rows"]["study"].numpy().decode() != ""
+        values = np.asarray(row[10:], np.float32).reshape(2, 5)
+        np.testing.assert_array_equal(values, parsed["label"].numpy())  # Labels, then mask.
+    by_split = [set(rows["patient"]) for _, rows in table.groupby("split")]
+    assert len(by_split) == 3 and not any(
+        a & b for i, a in enumerate(by_split) for b in by_split[i + 1 :]
+    )
 
 
 def test_tiff_is_decoded_once_and_stored_as_lossless_png(tmp_path):
@@ -282,6 +357,8 @@ def test_a_missing_image_stops_naming_file_and_row_unless_skipped(small_eyepacs,
         }
     ]
     assert manifest["totals"]["examples"] == 19
+    table = shard_manifest.read_membership(out, manifest)
+    assert len(table) == 19 and "3_right" not in set(table["image"])
 
 
 def test_a_corrupt_image_is_caught_by_decoding_naming_file_and_row(small_eyepacs, tmp_path):

@@ -1,6 +1,7 @@
 """The Messidor-2 reader and its synthetic writer: exams, ungradable images, bad input."""
 
 import csv
+import logging
 import os
 
 import numpy as np
@@ -79,6 +80,108 @@ def test_reads_the_hand_typed_file(root):
     assert list(table["line"]) == [2, 3, 4, 5, 6, 7]
     assert table["patient"].nunique() == 3
     assert table["patient"].iloc[5] == "IM000001+IM000002"
+    assert set(table["exam_source"]) == {"file_names"}  # No messidor-2.csv in this root.
+
+
+# Six Extension images in three exams; IM000002 has no row in the grades CSV. The name rule
+# then pairs 1+3, 4+5 and leaves 6 alone: every pair after the gap is wrong.
+GAP_ROWS = "".join(f"IM00000{n}.jpg,{n % 5},0,1\n" for n in (1, 3, 4, 5, 6))
+GAP_PAIRS = (
+    "left;right\nIM000001.JPG;IM000002.JPG\nIM000003.JPG;IM000004.JPG\nIM000005.JPG;IM000006.JPG\n"
+)
+
+
+def _pairs(root, text, name="messidor-2.csv"):
+    path = os.path.join(root, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        f.write(text)
+    return path
+
+
+def test_pairs_file_beats_the_name_rule_after_a_missing_image(root):
+    _rewrite(root, GAP_ROWS)
+    by_name = messidor2.read_messidor2(root)  # No pairs file yet.
+    assert list(by_name["patient"]) == [
+        "IM000001+IM000003", "IM000001+IM000003", "IM000004+IM000005", "IM000004+IM000005",
+        "IM000006",
+    ]  # fmt: skip
+    _pairs(root, GAP_PAIRS)  # Names as ADCIS writes them (.JPG); the CSV says .jpg.
+    table = messidor2.read_messidor2(root)
+    assert list(table["patient"]) == [
+        "IM000001+IM000002", "IM000003+IM000004", "IM000003+IM000004", "IM000005+IM000006",
+        "IM000005+IM000006",
+    ]  # fmt: skip
+    assert set(table["exam_source"]) == {"pairs_file"}
+    assert list(messidor2.read_messidor2(root, pairs_file="")["patient"]) == list(
+        by_name["patient"]
+    )
+    # The loader splits by these exams.
+    data = datasets.load_dataset(
+        "messidor2", root, split_fractions={"a": 0.5, "b": 0.5}, image_scan="none"
+    )
+    for rows in data.splits.values():
+        exams = set(rows["patient"])
+        assert all(e in exams for e in rows["patient"])
+    where = {i: s for s, rows in data.splits.items() for i in rows["image"]}
+    assert where["IM000003.jpg"] == where["IM000004.jpg"]
+    assert where["IM000005.jpg"] == where["IM000006.jpg"]
+
+
+def test_images_the_pairs_file_does_not_list_fall_back_to_the_name_rule_and_are_counted(
+    root, caplog
+):
+    # Lists exam B only, under another name; A and C are paired by name among the rest.
+    text = "\r\n20051020_44261_0100_PP.tif;20051020_44270_0100_PP.tif;\r\n\r\n"  # As Excel.
+    path = _pairs(root, text, name="pairs/exams.csv")
+    with caplog.at_level(logging.WARNING, logger="pipelines.messidor2"):
+        table = messidor2.read_messidor2(root, pairs_file="pairs/exams.csv")
+    assert (
+        list(table["exam_source"]) == ["file_names"] * 2 + ["pairs_file"] * 2 + ["file_names"] * 2
+    )
+    assert table["patient"].nunique() == 3
+    assert table["patient"].iloc[2] == "20051020_44261_0100_PP+20051020_44270_0100_PP"
+    assert table["patient"].iloc[0] == "20051020_43808_0100_PP+20051020_43832_0100_PP"
+    assert f"{path}: 4 of 6 images of " in caplog.text
+    assert "paired by file name (first: 20051020_43808_0100_PP.png)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            "IM000001.jpg\n",
+            1,
+            "expected two image names separated by ';' \\(left;right\\), got 'IM000001.jpg'",
+        ),
+        ("left;right\n\nIM000001.jpg;IM000002.jpg;IM000003.jpg\n", 3, "expected two image names"),
+        ("IM000001.jpg,IM000002.jpg\n", 1, "expected .* got 'IM000001.jpg,IM000002.jpg'"),
+        ("IM000001.jpg; \n", 1, "expected two image names"),
+        (" ;IM000002.jpg\n", 1, "expected two image names"),
+        (
+            "IM000001.jpg;IM000002.jpg\nIM000003.jpg;im000001.JPG\n",
+            2,
+            "image 'im000001.JPG' is named twice \\(first on line 1\\)",
+        ),
+        ("IM000005.jpg;IM000005.png\n", 1, "image 'IM000005.png' is named twice"),
+    ],
+)
+def test_bad_pairs_file_lines_name_file_and_line(root, text, line, message):
+    path = _pairs(root, text)
+    with pytest.raises(DataError, match=rf"{path} line {line}: {message}"):
+        messidor2.read_messidor2(root)
+
+
+def test_a_named_pairs_file_must_exist_and_be_text(root):
+    missing = os.path.join(root, "exams.csv")
+    with pytest.raises(DataError, match=rf"{missing}: pairs file not found"):
+        messidor2.read_messidor2(root, pairs_file="exams.csv")
+    path = _pairs(root, "")
+    with open(path, "wb") as f:
+        f.write(b"IM000001.jpg;IM\xe9.jpg\n")
+    with pytest.raises(DataError, match=rf"{path}: not UTF-8 text"):
+        messidor2.read_messidor2(root)
+    assert set(messidor2.read_messidor2(root, pairs_file=None)["exam_source"]) == {"file_names"}
 
 
 def test_ungradable_images_are_dropped_and_counted_in_their_exams_split(root):
@@ -98,10 +201,19 @@ def test_reads_what_the_writer_wrote_with_the_ungradable_count(messidor2_set):
     assert ",".join(header) == HEADER
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)
     assert sum(r[3] == "0" for r in rows) == written["ungradable"] == 2  # max(1, 5% of 40)
+    with open(os.path.join(root, "messidor-2.csv")) as f:
+        pairs = f.read().splitlines()
+    assert written["pairs_csv"] == os.path.join(root, "messidor-2.csv")
+    assert pairs[0] == "left;right" and len(pairs) == 21
+    assert {p.replace(";", "+").replace(".png", "").replace(".jpg", "") for p in pairs[1:]} == set(
+        written["exams"].values()
+    )
     table = messidor2.read_messidor2(root)
-    assert len(table) == 40
+    assert len(table) == 40 and set(table["exam_source"]) == {"pairs_file"}
     assert dict(zip(table["image"], table["patient"], strict=True)) == written["exams"]
     assert set(table["patient"].value_counts()) == {2}
+    by_name = messidor2.read_messidor2(root, pairs_file="")  # The rule finds the same exams.
+    assert dict(zip(by_name["image"], by_name["patient"], strict=True)) == written["exams"]
     fractions = {"train": 0.6, "valid": 0.2, "test": 0.2}
     data = datasets.load_dataset("messidor2", root, split_fractions=fractions, split_seed=2)
     summary = data.summary()["splits"]

@@ -31,8 +31,8 @@ def test_csvs_have_the_real_columns_paths_and_cells(chexpert_root):
         for row in rows:
             assert len(row) == 19 and PATH.match(row[0]) and row[0].split("/")[1] == split
             assert row[1] in ("Male", "Female", "Unknown") and row[2].isdigit()
-            assert (row[3], row[4] in ("AP", "PA")) in (("Frontal", True), ("Lateral", False))
-            assert row[4] in ("AP", "PA", "LL", "RL", "")
+            # As in the real train.csv: frontal rows AP or PA, lateral rows blank.
+            assert (row[3], row[4]) in {("Frontal", "AP"), ("Frontal", "PA"), ("Lateral", "")}
             cells = row[5:]
             assert set(cells) <= (
                 {"1.0", "0.0"} if split == "valid" else {"1.0", "0.0", "-1.0", ""}

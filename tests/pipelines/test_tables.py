@@ -55,3 +55,17 @@ def test_resolve_under_root_refuses_escapes(tmp_path):
         tables.resolve_under_root(root, "../b.jpg", "f.csv", 7)
     with pytest.raises(DataError, match=r"f.csv line 8: image path '/b.jpg' must be relative"):
         tables.resolve_under_root(root, "/b.jpg", "f.csv", 8)
+
+
+def test_resolve_under_root_checks_the_text_and_follows_symlinks_inside_the_root(tmp_path):
+    elsewhere = tmp_path / "disk2" / "IMAGES"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "a.png").write_bytes(b"png")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "IMAGES").symlink_to(elsewhere, target_is_directory=True)
+    path = tables.resolve_under_root(str(root), "IMAGES/a.png", "f.csv", 2)
+    assert path == str(root / "IMAGES" / "a.png") and open(path, "rb").read() == b"png"
+    # `..` is resolved in the text, not through the link: this names root/../disk2, outside.
+    with pytest.raises(DataError, match=r"f.csv line 3: image path 'IMAGES/../../disk2/x' esc"):
+        tables.resolve_under_root(str(root), "IMAGES/../../disk2/x", "f.csv", 3)
