@@ -46,10 +46,12 @@ class CheckpointReadError(ValueError):
 def resolve_checkpoint(path: str | os.PathLike) -> str:
     """The checkpoint a path refers to: a V1 file, a V2 prefix, or a directory's latest.
 
+    A leading `~` is expanded (the shell does not expand it after `--flag=`).
+
     Raises:
       CheckpointReadError: if nothing readable is there; the message names the path.
     """
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     if os.path.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
@@ -122,7 +124,8 @@ def write_checkpoint(
 
     Args:
       variables: tensors to store under exactly these names.
-      path: the V1 file or V2 prefix to write; its directory is created if needed.
+      path: the V1 file or V2 prefix to write (a leading `~` is expanded); its directory is
+        created if needed.
       version: 'V1' (one file, the format of the released checkpoints) or 'V2'.
 
     Returns:
@@ -134,7 +137,7 @@ def write_checkpoint(
     formats = {"V1": tf.compat.v1.train.SaverDef.V1, "V2": tf.compat.v1.train.SaverDef.V2}
     if version not in formats:
         raise ValueError(f"unknown checkpoint version {version!r}; valid: V1, V2")
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with tf.Graph().as_default():
         tf_vars = {}

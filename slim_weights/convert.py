@@ -19,6 +19,7 @@ with aux_logits needs 299 px). For a new head, load the checkpoint itself with
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app, flags
 
@@ -59,7 +60,8 @@ def convert_checkpoint(
     Args:
       model_name: a manifest entry (`resnet_v1_50` or `inception_v3`).
       checkpoint_path: V1 file, V2 prefix or directory of the slim checkpoint.
-      output: Keras weights file to write (`.h5` HDF5; other names TF format).
+      output: Keras weights file to write (`.h5` HDF5; other names TF format). A leading `~`
+        is expanded here and in `checkpoint_path`.
       drop_background: apply the entry's label offset, giving num_classes - label_offset
         logits (1000 for Inception); no effect where the offset is 0.
       aux_logits: keep the entry's auxiliary head (Inception); the model is then built at
@@ -75,6 +77,7 @@ def convert_checkpoint(
       checkpoint.CheckpointReadError: if the checkpoint cannot be read.
     """
     entry = manifest.get_entry(model_name)
+    output = os.path.expanduser(output)
     variables = checkpoint.read_checkpoint(checkpoint_path)
     if channels == 1:
         variables = loading.sum_rgb_channels(variables, entry.first_conv)
@@ -101,16 +104,19 @@ def convert_checkpoint(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    report = convert_checkpoint(
-        _MODEL.value,
-        _CHECKPOINT.value,
-        _OUTPUT.value,
-        drop_background=_DROP_BACKGROUND.value,
-        aux_logits=_AUX_LOGITS.value,
-        channels=int(_CHANNELS.value),
-    )
+    try:
+        report = convert_checkpoint(
+            _MODEL.value,
+            _CHECKPOINT.value,
+            _OUTPUT.value,
+            drop_background=_DROP_BACKGROUND.value,
+            aux_logits=_AUX_LOGITS.value,
+            channels=int(_CHANNELS.value),
+        )
+    except (checkpoint.CheckpointReadError, loading.CheckpointMismatchError) as e:
+        sys.exit(f"error: {e}")
     print(report.summary())
-    print(f"wrote {_OUTPUT.value}")
+    print(f"wrote {os.path.expanduser(_OUTPUT.value)}")
 
 
 if __name__ == "__main__":

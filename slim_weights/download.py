@@ -39,6 +39,13 @@ def main(argv: list[str]) -> None:
         )
     except (fetch.DownloadError, fetch.UnsafeArchiveError, checkpoint.InventoryError) as e:
         sys.exit(f"error: {e}")
+    except checkpoint.CheckpointReadError as e:
+        sys.exit(
+            f"error: {e}. The extracted checkpoint is damaged: delete it and the tarball in "
+            f"{_DIR.value} and run the same command again."
+        )
+    except FileNotFoundError as e:  # the tarball lacks the checkpoint member
+        sys.exit(f"error: {e}. Is --url the release tarball of --model={_MODEL.value}?")
     print(path)
 
 

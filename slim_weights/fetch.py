@@ -9,6 +9,7 @@ inventory check.
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import os
 import pathlib
@@ -17,12 +18,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from typing import TextIO
 
 from slim_weights import checkpoint
 from slim_weights.manifest import CheckpointEntry
 
 _CHUNK = 1 << 20
+# What tarfile raises for a file that is not a (complete, uncorrupted) tarball.
+_UNREADABLE_ARCHIVE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 class DownloadError(RuntimeError):
@@ -50,7 +54,7 @@ def download(
 
     Args:
       url: http(s) or file URL.
-      destination: the file to create.
+      destination: the file to create (a leading `~` is expanded).
       attempts: connections to try before giving up.
       timeout: seconds without data before a connection counts as dropped.
       progress: stream for a one-line progress bar (e.g. sys.stderr), or None.
@@ -62,7 +66,7 @@ def download(
       DownloadError: when offline or the server is unreachable, on an HTTP error, or when
         every attempt was interrupted (the partial file is kept; rerunning resumes it).
     """
-    destination = pathlib.Path(destination)
+    destination = pathlib.Path(destination).expanduser()
     if destination.exists():
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -105,8 +109,15 @@ def _download_once(url: str, partial: pathlib.Path, timeout: float, progress: Te
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as e:
-        if e.code != 416:  # 416: our partial file is longer than the resource; start over.
+        if e.code != 416:
             raise
+        # 416: nothing at or after `start`. `Content-Range: bytes */N` gives the length: a
+        # partial file of exactly N bytes is complete (the last run ended before renaming
+        # it); any other length is not this resource, so start over.
+        total = _unsatisfied_range_total(e.headers.get("Content-Range"))
+        e.close()
+        if total == start:
+            return
         partial.unlink()
         start = 0
         response = urllib.request.urlopen(urllib.request.Request(url), timeout=timeout)
@@ -140,6 +151,16 @@ def _range_start(content_range: str | None) -> int | None:
         return None
 
 
+def _unsatisfied_range_total(content_range: str | None) -> int | None:
+    """The length N of a 416 reply's `Content-Range: bytes */N` header."""
+    try:
+        unit, _, spec = content_range.partition(" ")
+        first_last, _, total = spec.partition("/")
+        return int(total) if (unit, first_last) == ("bytes", "*") else None
+    except (AttributeError, ValueError):
+        return None
+
+
 def _draw(stream: TextIO, name: str, done: int, total: int | None) -> None:
     mb = 1 << 20
     if total:
@@ -168,7 +189,8 @@ def safe_extract(archive: str | os.PathLike, directory: str | os.PathLike) -> li
 
     Raises:
       UnsafeArchiveError: naming every offending member; nothing is extracted then.
-      tarfile.TarError: if the archive is unreadable.
+      tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile: if the archive is unreadable
+        (not a tarball, or truncated or corrupt).
     """
     root = pathlib.Path(directory).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -205,7 +227,7 @@ def fetch_checkpoint(
 
     Args:
       entry: the manifest entry (`manifest.get_entry(model)`).
-      directory: where the tarball and the checkpoint go.
+      directory: where the tarball and the checkpoint go (a leading `~` is expanded).
       url: overrides `entry.url` (a mirror, or a local test server).
       progress: stream for the progress bar, or None.
       attempts: connections to try before giving up.
@@ -214,18 +236,32 @@ def fetch_checkpoint(
       Path of the extracted checkpoint (`<directory>/<entry.archive_member>`).
 
     Raises:
-      DownloadError: see `download`.
+      DownloadError: see `download`; also when the archive is not a readable tarball (it is
+        then renamed to `<archive>.bad`, so the next run downloads it again).
       UnsafeArchiveError: see `safe_extract`.
       checkpoint.InventoryError: if the checkpoint's variables differ from the manifest.
+      checkpoint.CheckpointReadError: if the extracted checkpoint is not readable.
       FileNotFoundError: if the tarball lacks `entry.archive_member`.
     """
     url = url or entry.url
-    directory = pathlib.Path(directory)
+    directory = pathlib.Path(directory).expanduser()
     ckpt = directory / entry.archive_member
     if not ckpt.exists():
         name = pathlib.PurePosixPath(urllib.parse.urlparse(url).path).name
         archive = download(url, directory / name, attempts=attempts, progress=progress)
-        members = safe_extract(archive, directory)
+        try:
+            members = safe_extract(archive, directory)
+        except _UNREADABLE_ARCHIVE as e:
+            # Kept for inspection under another name, so the next run downloads afresh
+            # instead of failing on the same file (e.g. an HTML page from a proxy).
+            bad = archive.with_name(archive.name + ".bad")
+            archive.replace(bad)
+            ckpt.unlink(missing_ok=True)  # a member half-written before the error
+            raise DownloadError(
+                f"{archive} is not a readable tar archive ({type(e).__name__}: {e}); moved it "
+                f"to {bad}. Run the same command again to download it afresh (check --url "
+                "or your proxy if this repeats: the server may have sent an error page)."
+            ) from e
         if entry.archive_member not in members:
             raise FileNotFoundError(
                 f"{archive} has no member {entry.archive_member!r}; members: {members}"

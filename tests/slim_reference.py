@@ -109,3 +109,16 @@ def keras_outputs(model: tf.keras.Model, layers: Mapping[str, str], x: np.ndarra
     """Runs `model` in inference mode and returns {key: output of layer name}."""
     probe = tf.keras.Model(model.inputs, {k: model.get_layer(n).output for k, n in layers.items()})
     return {k: v.numpy() for k, v in probe(x, training=False).items()}
+
+
+def batch_norm_epsilons(
+    build: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]], size: int
+) -> list[float]:
+    """The epsilon of every fused batch-norm op `build` puts into a fresh graph, in order."""
+    with tf.Graph().as_default() as graph:
+        build(tf.compat.v1.placeholder(tf.float32, (1, size, size, 3)))
+        return [
+            op.get_attr("epsilon")
+            for op in graph.get_operations()
+            if op.type.startswith("FusedBatchNorm")
+        ]

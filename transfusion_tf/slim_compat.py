@@ -28,22 +28,36 @@ def import_tf_slim() -> types.ModuleType:
     return tf_slim
 
 
-def _batch_norm_params(scope_params: dict) -> dict:
+def slim_normalizer_params(arg_scope: dict) -> dict:
+    """The batch-norm parameters slim's arg scope gives `slim.conv2d`, fit for graph mode here.
+
+    Args:
+      arg_scope: an arg-scope dict as returned by `resnet_v1.resnet_arg_scope()` or
+        `inception_v3.inception_v3_arg_scope()`.
+
+    Returns:
+      That scope's `normalizer_params` for `slim.conv2d` (decay, epsilon, scale, ... exactly
+      as slim sets them), with `updates_collections=None`.
+    """
+    slim = import_tf_slim()
+    params = arg_scope[slim.arg_scope_func_key(slim.conv2d)]["normalizer_params"]
     # slim's arg scopes put batch-norm updates into UPDATE_OPS, which routes slim.batch_norm
     # through the Keras BatchNormalization layer and so imports the missing `tf_keras`.
     # `updates_collections=None` selects slim's own fused kernel instead; at inference both
-    # compute the same thing, and the variable names are unchanged.
-    return {**scope_params, "updates_collections": None}
+    # compute the same thing, and the variable names are unchanged. Every other value comes
+    # from slim, so the reference shares no batch-norm constant with our Keras models.
+    return {**params, "updates_collections": None}
 
 
 def build_slim_resnet_v1_50(
-    images: tf.Tensor, *, num_classes: int | None = 1000
+    images: tf.Tensor, *, num_classes: int | None = 1000, arg_scope: dict | None = None
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Builds slim's ResNet-50 v1 in inference mode in the current graph.
 
     Args:
       images: float32 (batch, height, width, 3) tensor.
       num_classes: width of slim's 1x1-conv logits; None builds the body only.
+      arg_scope: the arg scope to build under; None is slim's `resnet_arg_scope()`.
 
     Returns:
       (logits, end_points): logits (batch, 1, 1, num_classes) (slim does not squeeze them),
@@ -53,10 +67,10 @@ def build_slim_resnet_v1_50(
     slim = import_tf_slim()
     from tf_slim.nets import resnet_v1
 
-    params = _batch_norm_params({"decay": 0.997, "epsilon": 1e-5, "scale": True})
+    outer = resnet_v1.resnet_arg_scope() if arg_scope is None else arg_scope
     with (
-        slim.arg_scope(resnet_v1.resnet_arg_scope()),
-        slim.arg_scope([slim.conv2d], normalizer_params=params),
+        slim.arg_scope(outer),
+        slim.arg_scope([slim.conv2d], normalizer_params=slim_normalizer_params(outer)),
     ):
         net, end_points = resnet_v1.resnet_v1_50(images, num_classes=num_classes, is_training=False)
     pool5 = tf.compat.v1.get_default_graph().get_tensor_by_name("resnet_v1_50/pool5:0")
@@ -70,6 +84,7 @@ def build_slim_inception_v3(
     num_classes: int = 1001,
     aux_logits: bool = True,
     global_pool: bool = False,
+    arg_scope: dict | None = None,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Builds slim's Inception-v3 in inference mode in the current graph.
 
@@ -82,6 +97,7 @@ def build_slim_inception_v3(
         slim's body (`inception_v3_base`) under the same scopes followed by a global mean and
         slim's `Logits/Conv2d_1c_1x1`: the head our Keras model has at every input size.
         Requires `aux_logits=False`.
+      arg_scope: the arg scope to build under; None is slim's `inception_v3_arg_scope()`.
 
     Returns:
       (logits, end_points): logits (batch, num_classes), and slim's end-point dict
@@ -90,12 +106,12 @@ def build_slim_inception_v3(
     slim = import_tf_slim()
     from tf_slim.nets import inception_v3
 
-    params = _batch_norm_params({"decay": 0.9997, "epsilon": 0.001, "fused": True})
     if global_pool and aux_logits:
         raise ValueError("global_pool=True builds no AuxLogits head")
+    outer = inception_v3.inception_v3_arg_scope() if arg_scope is None else arg_scope
     with (
-        slim.arg_scope(inception_v3.inception_v3_arg_scope()),
-        slim.arg_scope([slim.conv2d], normalizer_params=params),
+        slim.arg_scope(outer),
+        slim.arg_scope([slim.conv2d], normalizer_params=slim_normalizer_params(outer)),
     ):
         if not global_pool:
             return inception_v3.inception_v3(

@@ -15,7 +15,10 @@ from slim_weights import checkpoint, manifest
 
 
 class _Server(http.server.ThreadingHTTPServer):
-    """Serves `files` by path; can cut connections mid-body and ignore Range."""
+    """Serves `files` by path; can cut connections mid-body and ignore Range.
+
+    With Range honoured, a range starting at or past the end gets 416 and `bytes */N`.
+    """
 
     def __init__(self, port):
         super().__init__(("127.0.0.1", port), _Handler)
@@ -37,6 +40,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         range_header = self.headers.get("Range")
         if range_header and server.honour_range:
             start = int(range_header.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):  # as real servers do (RFC 9110 §15.5.17)
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:

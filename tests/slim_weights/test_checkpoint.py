@@ -44,6 +44,22 @@ def test_directory_resolves_to_its_latest_checkpoint(tmp_path):
     assert sorted(checkpoint.read_checkpoint(tmp_path)) == sorted(VALUES)
 
 
+@pytest.mark.parametrize("version", ["V1", "V2"])
+def test_leading_tilde_is_expanded(tmp_path, monkeypatch, version):
+    """`--checkpoint=~/...` reaches us unexpanded: bash expands `~` only at a word start."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)  # so a literal '~' directory would show up here
+    path = checkpoint.write_checkpoint(VALUES, "~/ckpts/model.ckpt", version=version)
+    assert path == str(home / "ckpts" / "model.ckpt")
+    assert checkpoint.resolve_checkpoint("~/ckpts/model.ckpt") == path
+    assert sorted(checkpoint.read_checkpoint("~/ckpts/model.ckpt")) == sorted(VALUES)
+    assert checkpoint.read_shapes("~/ckpts/model.ckpt")["global_step"] == ()
+    assert not (tmp_path / "~").exists()
+    with pytest.raises(checkpoint.CheckpointReadError, match=f"no checkpoint at {home}/nope"):
+        checkpoint.read_checkpoint("~/nope")
+
+
 def test_missing_and_corrupt_checkpoints_name_the_path(tmp_path):
     with pytest.raises(checkpoint.CheckpointReadError, match="no checkpoint at .*nothing.ckpt"):
         checkpoint.read_checkpoint(tmp_path / "nothing.ckpt")

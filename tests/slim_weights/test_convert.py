@@ -49,8 +49,13 @@ def test_full_inception_checkpoint_round_trips_through_hdf5(slim_checkpoint, tmp
     _assert_loaded(model, values)
 
 
-def test_full_resnet_checkpoint_round_trips_through_tf_format(tmp_path_factory, tmp_path):
-    values, path = _write("resnet_v1_50", tmp_path_factory, seed=6)
+@pytest.fixture(scope="module")
+def resnet_checkpoint(tmp_path_factory):
+    return _write("resnet_v1_50", tmp_path_factory, seed=6)
+
+
+def test_full_resnet_checkpoint_round_trips_through_tf_format(resnet_checkpoint, tmp_path):
+    values, path = resnet_checkpoint
     output = str(tmp_path / "resnet_v1_50")
     report = convert_checkpoint("resnet_v1_50", path, output)
     assert sorted(report.loaded) == sorted(manifest.get_entry("resnet_v1_50").inventory())
@@ -74,14 +79,50 @@ def test_1000_way_grayscale_without_aux_loads_at_any_size(slim_checkpoint, tmp_p
     _assert_loaded(model, gray, label_offset=1)
 
 
-def test_help_lists_the_flags():
-    result = subprocess.run(
-        [sys.executable, "-m", "slim_weights.convert", "--help"],
+def _run(*args, home=None, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "slim_weights.convert", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        timeout=300,
+        env=env if home is None else {**env, "HOME": str(home)},
+        cwd=cwd,
+        timeout=600,
     )
+
+
+def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path):
+    """The command of BUILD.md, `~` and all, then its output into get_model(...)."""
+    values, path = resnet_checkpoint
+    home = tmp_path / "home"
+    (home / "slim_ckpt").mkdir(parents=True)
+    os.symlink(path, home / "slim_ckpt" / "resnet_v1_50.ckpt")
+    result = _run(
+        "--model=resnet_v1_50",
+        "--checkpoint=~/slim_ckpt/resnet_v1_50.ckpt",
+        "--output=~/weights/resnet_v1_50.h5",
+        home=home,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    output = home / "weights" / "resnet_v1_50.h5"
+    assert f"wrote {output}" in result.stdout
+    assert "loaded 267 variables; adapted 1; excluded 0 from the checkpoint" in result.stdout
+    assert "  ignored global_step" in result.stdout
+    assert not (tmp_path / "~").exists()
+    model = get_model("resnet_v1_50", num_classes=1000, input_shape=(40, 40, 3))
+    model.load_weights(str(output))
+    _assert_loaded(model, values)
+    missing = _run(
+        "--model=resnet_v1_50", "--checkpoint=~/nope.ckpt", "--output=x.h5", home=home, cwd=tmp_path
+    )
+    assert missing.returncode == 1
+    assert f"error: no checkpoint at {home}/nope.ckpt" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_help_lists_the_flags():
+    result = _run("--help")
     for flag in ("--model", "--checkpoint", "--output", "--channels"):
         assert f"  {flag}:" in result.stdout, result.stderr
     for flag in ("drop_background", "aux_logits"):

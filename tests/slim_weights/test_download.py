@@ -8,17 +8,18 @@ import sys
 
 import portpicker
 
-from tests.slim_weights.conftest import server_url
+from tests.slim_weights.conftest import server_url, tarball
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def _run(*args):
+def _run(*args, home=None, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "slim_weights.download", *args],
         capture_output=True,
         text=True,
-        env=ENV,
+        env=ENV if home is None else {**ENV, "HOME": str(home)},
+        cwd=cwd,
         timeout=300,
     )
 
@@ -32,15 +33,55 @@ def test_help_lists_the_flags():
 
 def test_end_to_end_against_local_server(server, release_tarball, tmp_path):
     server.files["/resnet_v1_50_2016_08_28.tar.gz"] = release_tarball
+    home = tmp_path / "home"
+    # `--dir=~/...` as BUILD.md writes it: bash leaves that `~` to us.
     result = _run(
         "--model=resnet_v1_50",
-        f"--dir={tmp_path}",
+        "--dir=~/slim_ckpt",
         f"--url={server_url(server, 'resnet_v1_50_2016_08_28.tar.gz')}",
+        home=home,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(tmp_path / "resnet_v1_50.ckpt")
+    assert result.stdout.strip() == str(home / "slim_ckpt" / "resnet_v1_50.ckpt")
+    assert not (tmp_path / "~").exists()
     assert "100.0%" in result.stderr  # the progress bar
     closed = f"http://127.0.0.1:{portpicker.pick_unused_port()}/x.tar.gz"
     offline = _run("--model=inception_v3", f"--dir={tmp_path / 'x'}", f"--url={closed}")
     assert offline.returncode == 1
     assert "Are you offline?" in offline.stderr
+
+
+def test_bad_archives_and_checkpoints_exit_1_with_a_message(server, tmp_path):
+    """No traceback for an error page, an unreadable checkpoint or a missing member."""
+    server.files["/page.tar.gz"] = b"<html>Proxy authentication required</html>\n"
+    result = _run(
+        "--model=resnet_v1_50",
+        f"--dir={tmp_path / 'a'}",
+        f"--url={server_url(server, 'page.tar.gz')}",
+    )
+    assert result.returncode == 1
+    assert "page.tar.gz is not a readable tar archive" in result.stderr
+    assert "page.tar.gz.bad" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "a" / "page.tar.gz.bad").exists()
+
+    server.files["/garbage.tar.gz"] = tarball({"resnet_v1_50.ckpt": b"not a checkpoint" * 64})
+    result = _run(
+        "--model=resnet_v1_50",
+        f"--dir={tmp_path / 'b'}",
+        f"--url={server_url(server, 'garbage.tar.gz')}",
+    )
+    assert result.returncode == 1
+    assert "resnet_v1_50.ckpt is not a readable TF checkpoint" in result.stderr
+    assert "delete it and the tarball" in result.stderr and "Traceback" not in result.stderr
+
+    server.files["/other.tar.gz"] = tarball({"README": b"hello"})
+    result = _run(
+        "--model=resnet_v1_50",
+        f"--dir={tmp_path / 'c'}",
+        f"--url={server_url(server, 'other.tar.gz')}",
+    )
+    assert result.returncode == 1
+    assert "has no member 'resnet_v1_50.ckpt'" in result.stderr
+    assert "Is --url the release tarball of --model=resnet_v1_50?" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import pathlib
 import tarfile
 
 import numpy as np
@@ -66,6 +67,72 @@ def test_repeated_interruptions_fail_clearly_and_a_rerun_resumes(server, tmp_pat
     assert (tmp_path / "a.bin").read_bytes() == data
 
 
+def test_complete_partial_file_answered_416_is_kept(server, tmp_path):
+    """A run that ended after the last byte but before the rename: no second download."""
+    data = bytes(range(256)) * 4000
+    server.files["/a.bin"] = data
+    (tmp_path / "a.bin.part").write_bytes(data)
+    fetch.download(_url(server, "a.bin"), tmp_path / "a.bin")
+    assert (tmp_path / "a.bin").read_bytes() == data
+    assert server.requests == [("/a.bin", f"bytes={len(data)}-")]  # answered 416 bytes */N
+    assert not (tmp_path / "a.bin.part").exists()
+
+
+def test_partial_file_longer_than_the_resource_starts_over(server, tmp_path):
+    data = bytes(range(256)) * 4000
+    server.files["/a.bin"] = data
+    (tmp_path / "a.bin.part").write_bytes(data + b"stale tail")
+    fetch.download(_url(server, "a.bin"), tmp_path / "a.bin")
+    assert (tmp_path / "a.bin").read_bytes() == data
+    assert server.requests == [("/a.bin", f"bytes={len(data) + 10}-"), ("/a.bin", None)]
+
+
+def test_leading_tilde_in_the_directory_is_expanded(server, release_tarball, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)  # so a literal '~' directory would show up here
+    server.files["/r.tar.gz"] = release_tarball
+    path = fetch.fetch_checkpoint(ENTRY, "~/slim_ckpt", url=_url(server, "r.tar.gz"))
+    assert path == home / "slim_ckpt" / "resnet_v1_50.ckpt"
+    assert (home / "slim_ckpt" / "r.tar.gz").exists()
+    assert not (tmp_path / "~").exists()
+
+
+def _corrupt(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: b"<html><body>Proxy authentication required</body></html>\n" * 20,
+        lambda data: data[: len(data) // 2],  # truncated
+        _corrupt,  # 64 flipped bytes in the compressed stream
+    ],
+    ids=["html_page", "truncated", "corrupt"],
+)
+def test_unreadable_archive_is_set_aside_and_a_rerun_downloads_afresh(
+    server, release_tarball, tmp_path, damage
+):
+    name = "resnet_v1_50_2016_08_28.tar.gz"
+    url = _url(server, name)
+    bad = damage(release_tarball)
+    server.files[f"/{name}"] = bad
+    with pytest.raises(
+        fetch.DownloadError,
+        match=rf"(?s){name} is not a readable tar archive .*moved it to .*{name}\.bad\. Run",
+    ):
+        fetch.fetch_checkpoint(ENTRY, tmp_path, url=url)
+    assert (tmp_path / f"{name}.bad").read_bytes() == bad
+    assert not (tmp_path / name).exists()
+    assert not (tmp_path / "resnet_v1_50.ckpt").exists()  # no half-extracted checkpoint
+    server.files[f"/{name}"] = release_tarball
+    assert fetch.fetch_checkpoint(ENTRY, tmp_path, url=url) == tmp_path / "resnet_v1_50.ckpt"
+    assert [path for path, _ in server.requests] == [f"/{name}", f"/{name}"]
+    assert (tmp_path / name).read_bytes() == release_tarball
+
+
 def test_offline_and_http_errors_are_clear(server, tmp_path):
     closed = f"http://127.0.0.1:{portpicker.pick_unused_port()}/x.tar.gz"
     with pytest.raises(fetch.DownloadError, match="cannot reach .* Are you offline"):
@@ -101,8 +168,15 @@ def test_links_in_tarball_are_refused(tmp_path):
         link.linkname = "/etc/passwd"
         tar.addfile(link)
     (tmp_path / "link.tar.gz").write_bytes(buffer.getvalue())
+    passwd = pathlib.Path("/etc/passwd").stat()
     with pytest.raises(fetch.UnsafeArchiveError, match="link or special file"):
         fetch.safe_extract(tmp_path / "link.tar.gz", tmp_path / "out")
+    # Nothing written inside the target (not even the link) nor beside it, and the link's
+    # target is untouched.
+    assert list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.tar.gz", "out"]
+    after = pathlib.Path("/etc/passwd").stat()
+    assert (after.st_mtime_ns, after.st_size) == (passwd.st_mtime_ns, passwd.st_size)
 
 
 def test_wrong_inventory_or_member_is_reported(server, tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipelines import preprocessing
 from slim_weights import loading, manifest
 from tests.slim_reference import random_slim_values
 from transfusion_tf.models import endpoints, get_model
@@ -187,6 +188,54 @@ def test_grayscale_model_equals_rgb_model_on_replicated_gray(model_name, size):
     actual_features = endpoints(gray_new_head)(image, training=False)["pre_logits"].numpy()
     assert np.max(np.abs(actual_features - expected_features)) <= 1e-5 * np.max(
         np.abs(expected_features)
+    )
+
+
+def test_grayscale_with_vgg_preprocessing_is_off_by_a_per_filter_conv1_offset():
+    """How far `vgg` preprocessing of a gray image is from the replicated-gray RGB input.
+
+    1-channel `vgg` subtracts the mean m̄ of the three channel means m_c; replicated gray
+    has each channel's own m_c subtracted. Through conv1 summed over RGB, the gray model's
+    conv1 output is then larger by sum_c k_c (m_c - m̄) per filter (k_c: the kernel summed
+    over its window for input channel c) wherever the 7x7 window lies inside the image;
+    windows over the zero padding get only part of it. `inception` preprocessing treats
+    the channels alike, and there the two agree up to float rounding.
+    """
+    entry = manifest.get_entry("resnet_v1_50")
+    size = 48
+    values = random_slim_values(entry.inventory(), seed=4)
+    rgb = get_model(entry.model, num_classes=entry.num_classes, input_shape=(size, size, 3))
+    gray = get_model(entry.model, num_classes=entry.num_classes, input_shape=(size, size, 1))
+    loading.load_into(rgb, values)
+    loading.load_into(gray, loading.sum_rgb_channels(values, entry.first_conv))
+
+    def conv1(model, images):  # the conv itself, before BatchNorm: (1, 24, 24, 64)
+        layer = model.get_layer("resnet_v1_50/conv1")
+        return tf.keras.Model(model.inputs, layer.output)(images).numpy().astype(np.float64)
+
+    image = np.random.default_rng(1).uniform(0, 255, (1, size, size, 1)).astype(np.float32)
+    replicated = np.repeat(image, 3, axis=-1)
+    k_c = values[entry.first_conv].astype(np.float64).sum(axis=(0, 1))  # (3, 64)
+    means = np.array(preprocessing.VGG_RGB_MEANS)
+    offset = ((means - means.mean())[:, None] * k_c).sum(axis=0)  # (64,)
+
+    vgg = preprocessing.get_preprocessing("vgg")
+    expected = conv1(rgb, vgg(replicated))
+    difference = conv1(gray, vgg(image)) - expected
+    scale = np.max(np.abs(expected))
+    # Output i sees input rows 2i-3 .. 2i+3: inside the 48 px image for i = 2 .. 22.
+    interior = difference[:, 2:-1, 2:-1]
+    np.testing.assert_allclose(interior, np.broadcast_to(offset, interior.shape), atol=1e-5 * scale)
+    assert np.max(np.abs(offset)) > 0.01 * scale  # a real difference, not rounding
+    assert np.max(np.abs(difference[:, 0] - offset)) > 0.01 * scale  # border: only part
+
+    inception = preprocessing.get_preprocessing("inception")
+    np.testing.assert_array_equal(
+        np.repeat(np.asarray(inception(image)), 3, axis=-1), np.asarray(inception(replicated))
+    )
+    expected = conv1(rgb, inception(replicated))
+    assert np.max(np.abs(conv1(gray, inception(image)) - expected)) <= 1e-5 * np.max(
+        np.abs(expected)
     )
 
 

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from slim_weights import checkpoint, loading, manifest
-from tests.slim_reference import keras_outputs, random_slim_values, relative_difference, run_slim
+from tests.slim_reference import (
+    batch_norm_epsilons,
+    keras_outputs,
+    random_slim_values,
+    relative_difference,
+    run_slim,
+)
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 from transfusion_tf.models.layout import get_endpoint_layers
-from transfusion_tf.slim_compat import build_slim_inception_v3
+from transfusion_tf.slim_compat import (
+    build_slim_inception_v3,
+    import_tf_slim,
+    slim_normalizer_params,
+)
 
 ENTRY = manifest.get_entry("inception_v3")
 TOLERANCE = 1e-4
@@ -242,3 +254,30 @@ def test_1000_way_head_drops_the_background_logit(slim_run):
         model(x, training=False)[:, :], full(x, training=False)[:, 1:], rtol=1e-5, atol=1e-5
     )
     assert tf.reduce_all(tf.math.is_finite(model(x)))
+
+
+def test_slim_reference_takes_batch_norm_from_slims_own_arg_scope():
+    """The reference's BN constants come from tf_slim, not from a copy of ours."""
+    import_tf_slim()
+    from tf_slim.nets import inception_v3
+
+    default = inspect.signature(inception_v3.inception_v3_arg_scope).parameters
+    params = slim_normalizer_params(inception_v3.inception_v3_arg_scope())
+    assert params["updates_collections"] is None  # the one value we change (see slim_compat)
+    assert (params["decay"], params["epsilon"], params["fused"]) == (
+        default["batch_norm_decay"].default,
+        default["batch_norm_epsilon"].default,
+        default["use_fused_batchnorm"].default,
+    )
+    assert "scale" not in params  # slim's default: no gamma
+    epsilons = batch_norm_epsilons(build_slim_inception_v3, 299)
+    assert len(epsilons) == 94 + 2  # every body conv and the two aux-head convs
+    # The op attribute is float32.
+    assert set(epsilons) == {float(np.float32(default["batch_norm_epsilon"].default))}
+    # A different slim arg scope changes the reference, so nothing in it is hardcoded.
+    scope = inception_v3.inception_v3_arg_scope(batch_norm_epsilon=0.25)
+
+    def build(x):  # the global-pool path builds its head by hand: covered too
+        return build_slim_inception_v3(x, arg_scope=scope, global_pool=True, aux_logits=False)
+
+    assert set(batch_norm_epsilons(build, 299)) == {0.25}

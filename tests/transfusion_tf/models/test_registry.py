@@ -18,18 +18,29 @@ def test_registry_lists_the_slim_networks():
         get_model("resnet50", num_classes=2, input_shape=(64, 64, 3))
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_forward_is_finite_and_every_variable_gets_a_gradient(name):
-    size = TINY.get(name, 32)
+# (name, input size, options, batch): every registered model at its smallest input, and
+# Inception's aux head, which exists only at 299 px. Batch 2 there: with batch 1, training
+# BatchNorm over the aux head's 1x1 map turns every value into beta (0 at init), and no
+# gradient reaches the aux head's kernels (measured).
+CASES = [pytest.param(name, TINY.get(name, 32), {}, 2, id=name) for name in list_models()] + [
+    pytest.param("inception_v3", 299, {"aux_logits": True}, 2, id="inception_v3-aux-299")
+]
+
+
+@pytest.mark.parametrize(("name", "size", "options", "batch"), CASES)
+def test_forward_is_finite_and_every_variable_gets_a_gradient(name, size, options, batch):
     tf.keras.utils.set_random_seed(0)
-    model = get_model(name, num_classes=3, input_shape=(size, size, 3))
-    images = tf.random.uniform((2, size, size, 3), -1.0, 1.0, seed=1)
-    weights = tf.random.normal((2, 3), seed=2)
+    model = get_model(name, num_classes=3, input_shape=(size, size, 3), **options)
+    images = tf.random.uniform((batch, size, size, 3), -1.0, 1.0, seed=1)
+    weights = tf.random.normal((batch, 3), seed=2)
     with tf.GradientTape() as tape:
-        logits = model(images, training=True)
-        loss = tf.reduce_sum(logits * weights)
-    assert logits.shape == (2, 3)
-    assert np.all(np.isfinite(logits.numpy()))
+        outputs = model(images, training=True)
+        heads = outputs if isinstance(outputs, dict) else {"logits": outputs}
+        loss = tf.add_n([tf.reduce_sum(logits * weights) for logits in heads.values()])
+    assert sorted(heads) == (["aux_logits", "logits"] if options else ["logits"])
+    for logits in heads.values():
+        assert logits.shape == (batch, 3)
+        assert np.all(np.isfinite(logits.numpy()))
     grads = tape.gradient(loss, model.trainable_variables)
     missing = [
         v.name
@@ -38,6 +49,8 @@ def test_forward_is_finite_and_every_variable_gets_a_gradient(name):
     ]
     assert not missing, f"{name}: no gradient reaches {missing}"
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+    if options:  # the aux head's variables are among those checked
+        assert any("/AuxLogits/" in v.name for v in model.trainable_variables)
     assert endpoint_names(model)[-2:] == ["pre_logits", "logits"]
 
 

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from slim_weights import checkpoint, loading, manifest
-from tests.slim_reference import keras_outputs, random_slim_values, relative_difference, run_slim
+from tests.slim_reference import (
+    batch_norm_epsilons,
+    keras_outputs,
+    random_slim_values,
+    relative_difference,
+    run_slim,
+)
 from transfusion_tf.models import endpoint_names, endpoints, get_model
-from transfusion_tf.slim_compat import build_slim_resnet_v1_50
+from transfusion_tf.slim_compat import (
+    build_slim_resnet_v1_50,
+    import_tf_slim,
+    slim_normalizer_params,
+)
 
 ENTRY = manifest.get_entry("resnet_v1_50")
 TOLERANCE = 1e-4
@@ -115,10 +127,6 @@ def slim_run(tmp_path_factory):
         "V1": str(directory / "v1" / "resnet_v1_50.ckpt"),
         "V2": str(directory / "v2" / "model.ckpt"),
     }
-    top = {
-        f"resnet_v1_50/{k}"
-        for k in ("conv1", "block1", "block2", "block3", "block4", "pool5", "logits")
-    }
     inventory, (out224,) = run_slim(
         lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
         values,
@@ -130,7 +138,7 @@ def slim_run(tmp_path_factory):
         lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
         values,
         [x587],
-        fetch=lambda k: k in top,
+        fetch=lambda k: k != "predictions",
         restore_from=prefixes["V1"],
     )
     return {
@@ -168,7 +176,9 @@ def test_matches_slim_graph(slim_run, size, version, capsys, model_1000):
         )
         for key in sorted(k for k in diffs if k.count("/") == 1):
             print(f"  {key}: {diffs[key]:.2e}")
-    assert len(diffs) == (7 if size == 587 else 7 + 16 + 16 * 3 + 4)
+    # Every end point but `predictions`, at both sizes: conv1, block1..4, pool5, logits, the
+    # 16 units, their 16 * 3 convs and the 4 projection shortcuts.
+    assert len(diffs) == 7 + 16 + 16 * 3 + 4 == 75
     assert max(diffs.values()) < TOLERANCE, diffs
 
 
@@ -200,3 +210,27 @@ def test_new_head_by_excluding_head_scopes(slim_run, model_5):
         variables["resnet_v1_50/conv1/weights"],
     )
     assert tf.reduce_all(tf.math.is_finite(model(slim_run["inputs"][224])))
+
+
+def test_slim_reference_takes_batch_norm_from_slims_own_arg_scope():
+    """The reference's BN constants come from tf_slim, not from a copy of ours."""
+    import_tf_slim()
+    from tf_slim.nets import resnet_v1
+
+    default = inspect.signature(resnet_v1.resnet_arg_scope).parameters
+    params = slim_normalizer_params(resnet_v1.resnet_arg_scope())
+    assert params == {
+        "decay": default["batch_norm_decay"].default,
+        "epsilon": default["batch_norm_epsilon"].default,
+        "scale": default["batch_norm_scale"].default,
+        "updates_collections": None,  # the one value we change (see slim_compat)
+    }
+    epsilons = batch_norm_epsilons(build_slim_resnet_v1_50, 64)
+    assert len(epsilons) == 53  # conv1 and the 52 convs of the units; logits have no BN
+    # The op attribute is float32.
+    assert set(epsilons) == {float(np.float32(default["batch_norm_epsilon"].default))}
+    # A different slim arg scope changes the reference, so nothing in it is hardcoded.
+    scope = resnet_v1.resnet_arg_scope(batch_norm_epsilon=0.25)
+    assert set(batch_norm_epsilons(lambda x: build_slim_resnet_v1_50(x, arg_scope=scope), 64)) == {
+        0.25
+    }
