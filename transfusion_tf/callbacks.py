@@ -19,28 +19,75 @@ from absl import logging
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the message names the step."""
+    """Training produced a NaN/Inf loss or variables; names the step and last good checkpoint."""
 
 
 class NonFiniteLossGuard(tf.keras.callbacks.Callback):
-    """Stops training at the first step whose running loss is NaN or infinite.
+    """Stops training at the first non-finite loss or, at a loop end, non-finite variables.
+
+    Keras reports for step k the loss computed before update k, so the loss alone cannot
+    show that the last update of a loop broke the weights: `Periodic` calls
+    `check_variables` at each loop end before evaluating or saving them.
 
     Attributes:
-      failed_step: the 1-based training step that produced the bad loss, or None.
-      value: the bad loss value.
+      failed_step: the 1-based training step that produced the bad loss or variables, or
+        None.
+      value: the bad loss value (None when the variables were found bad first).
+      bad_variables: names of the non-finite variables (empty for a bad loss).
     """
 
     def __init__(self):
         super().__init__()
         self.failed_step: int | None = None
         self.value: float | None = None
+        self.bad_variables: list[str] = []
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)) and self.failed_step is None:
-            self.failed_step = int(self.model.optimizer.iterations.numpy())
-            self.value = float(loss)
-            self.model.stop_training = True
+            self._fail(value=float(loss))
+
+    def check_variables(self) -> bool:
+        """Records a failure unless every float model and optimizer variable is finite.
+
+        Returns:
+          True if all are finite (or a failure was already recorded, False then).
+        """
+        if self.failed_step is not None:
+            return False
+        slots = self.model.optimizer.variables
+        slots = slots() if callable(slots) else slots  # A method on legacy optimizers.
+        bad = [
+            v.name
+            for v in [*self.model.variables, *slots]
+            if v.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(v)))
+        ]
+        if bad:
+            self._fail(bad_variables=bad)
+        return not bad
+
+    def error(self, last_checkpoint: str | None) -> NonFiniteLossError:
+        """The error to raise after a failure, naming the step and the last good checkpoint."""
+        last = last_checkpoint or "none (the failure came before the first checkpoint)"
+        if self.bad_variables:
+            more = len(self.bad_variables) - 3
+            names = ", ".join(self.bad_variables[:3]) + (f" and {more} more" if more > 0 else "")
+            what = (
+                f"non-finite variables after step {self.failed_step} ({names}; every loss "
+                "up to it was finite)"
+            )
+        else:
+            what = f"non-finite training loss ({self.value}) at step {self.failed_step}"
+        return NonFiniteLossError(
+            f"{what}; stopped without saving. Last good checkpoint: {last}. Lower "
+            "optimizer.learning_rate, add warmup or clipping, or check the inputs."
+        )
+
+    def _fail(self, *, value: float | None = None, bad_variables: list[str] | None = None):
+        self.failed_step = int(self.model.optimizer.iterations.numpy())
+        self.value = value
+        self.bad_variables = bad_variables or []
+        self.model.stop_training = True
 
 
 class EvalLog:
@@ -79,7 +126,7 @@ class EvalLog:
 
 
 class Periodic(tf.keras.callbacks.Callback):
-    """At loop ends: evaluate (every `eval_every` steps), then checkpoint.
+    """At loop ends: check the variables are finite, evaluate (every `eval_every`), save.
 
     Evaluation runs first so that a kill between the two leaves no checkpoint without its
     evaluation row; a resumed run truncates rows past its checkpoint and redoes them.
@@ -104,8 +151,8 @@ class Periodic(tf.keras.callbacks.Callback):
         self._total_steps = total_steps
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._guard.failed_step is not None:
-            return  # Never checkpoint weights that a non-finite update has touched.
+        if not self._guard.check_variables():
+            return  # Never evaluate or checkpoint weights that a non-finite update touched.
         step = int(self.model.optimizer.iterations.numpy())
         if step % self._eval_every == 0 or step == self._total_steps:
             self._evaluate(step)

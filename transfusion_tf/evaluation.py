@@ -7,11 +7,16 @@ multi-label tasks `label_<key>`/`mask_<key>` instead of `label`, and the study).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
+import ml_collections
+import tensorflow as tf
 from absl import logging
 
+from pipelines import image_files, record_datasets
+from pipelines.tables import DataError
 from transfusion_tf import checkpointing, experiment, precision, provenance
 
 
@@ -39,8 +44,20 @@ def evaluate_run(
     Raises:
       FileNotFoundError: no such run or checkpoint.
       ValueError: an unknown split (the message lists the splits).
+      DataError: bad data, including an image only decoding shows to be corrupt.
     """
     config = experiment.load_config(workdir)
+    with naming_undecodable_images(config):
+        return _evaluate_run(config, workdir, split, checkpoint, bootstrap_samples)
+
+
+def _evaluate_run(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    split: str,
+    checkpoint: str,
+    bootstrap_samples: int | None,
+) -> dict:
     path = checkpointing.checkpoint_path(workdir, checkpoint)
     data = experiment.load_data(config)
     if split not in data.splits:
@@ -76,6 +93,59 @@ def evaluate_run(
     predictions.to_csv(os.path.join(workdir, f"predictions_{split}.csv"), index=False)
     logging.info("wrote %s and predictions_%s.csv", metrics_path, split)
     return result
+
+
+@contextlib.contextmanager
+def naming_undecodable_images(config: ml_collections.ConfigDict):
+    """Turns a decode failure inside tf.data into a DataError naming the image and its row.
+
+    The default header scan passes a JPEG whose markers are intact but whose compressed
+    data is garbage, and TensorFlow's decoder then fails mid-run naming no file. Decoding
+    every image is slow, so the run's splits are decoded only once that has happened.
+
+    Raises:
+      DataError: on a decode error, if the decode scan finds images the run's own scan let
+        through: names the first (image, label file, line) and counts the rest.
+      tf.errors.InvalidArgumentError, tf.errors.UnknownError: the original error, if the
+        decode scan finds none.
+    """
+    try:
+        yield
+    # UnknownError too: `image_files.check_decode` sees decoders raise both.
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+        bad = undecodable_images(config)
+        if not bad:
+            raise
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        scan = config.data.image_scan
+        checks = "only the start and end of each file" if scan == "header" else "no file"
+        raise DataError(
+            f"corrupt image {bad[0].describe()}{more}: TensorFlow failed to decode it "
+            f"mid-run, as data.image_scan={scan!r} checks {checks}. Set "
+            "data.image_scan=decode to find such images before training, and "
+            "data.on_bad_image=skip to skip and count them."
+        ) from error
+
+
+def undecodable_images(config: ml_collections.ConfigDict) -> list[image_files.BadImage]:
+    """Images of the configured splits that fail to decode although the run's scan passed them.
+
+    Returns:
+      Bad images in label-file order; [] for record datasets and `data.image_scan=decode`
+      runs (their images were decoded before training).
+    """
+    if config.data.image_scan == "decode":
+        return []
+    rescan = config.copy_and_resolve_references()
+    rescan.data.image_scan, rescan.data.on_bad_image = "decode", "skip"
+    logging.warning("decoding failed: decoding every image of %s to name it", config.data.root)
+    data = experiment.load_data(rescan)
+    if isinstance(data, record_datasets.RecordDataset):
+        return []
+    bad = data.bad_images
+    if config.data.image_scan == "header":  # The header scan stopped or skipped the rest.
+        bad = [b for b in bad if image_files.check_header(b.path) is None]
+    return bad
 
 
 def format_metrics(result: dict) -> str:

@@ -48,7 +48,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       The train summary (final step, last evaluation, steps to each threshold, speed).
 
     Raises:
-      callbacks.NonFiniteLossError: a NaN/Inf loss; the last good checkpoint is kept.
+      callbacks.NonFiniteLossError: a NaN/Inf loss or variables; the last good checkpoint
+        is kept and nothing non-finite is saved.
+      pipelines.tables.DataError: bad data, including an image only decoding shows to be
+        corrupt (named with its label file and line).
       provenance.WorkdirLocked: another live run holds the workdir.
       ValueError: a config that does not fit the workdir's earlier runs or is malformed
         (including `initialization.InitError` and `surgery.SurgeryError`).
@@ -58,7 +61,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     lock = provenance.WorkdirLock(workdir) if chief else None
     handler = _log_to_file(workdir) if chief else None
     try:
-        return _train(config, workdir, chief=chief)
+        with evaluation.naming_undecodable_images(config):
+            return _train(config, workdir, chief=chief)
     finally:
         if not chief:
             shutil.rmtree(_private_dir(workdir), ignore_errors=True)
@@ -94,6 +98,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     summary = data.summary()
     for bad in data.bad_images:
         logging.warning("skipped bad image %s", bad.describe())
+    if data.bad_images:
+        logging.warning("skipped %d bad images in all", len(data.bad_images))
     logging.info("data: %s", json.dumps(summary["splits"]))
     if chief:
         provenance.write_json(os.path.join(workdir, "data_summary.json"), summary)
@@ -217,12 +223,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
             verbose=0,
         )
     if guard.failed_step is not None:
-        last = ckpts.latest or "none (the failure came before the first checkpoint)"
-        raise callbacks.NonFiniteLossError(
-            f"non-finite training loss ({guard.value}) at step {guard.failed_step}; stopped "
-            f"without saving. Last good checkpoint: {last}. Lower optimizer.learning_rate, add "
-            "warmup or clipping, or check the inputs."
-        )
+        raise guard.error(ckpts.latest)
     result = _summarize(config, eval_log, logger, int(model.optimizer.iterations.numpy()))
     for writer in writers.values():
         writer.close()

@@ -1,6 +1,7 @@
 """Bad input for the EyePACS reader: every message names the file and the line."""
 
 import os
+import re
 import shutil
 
 import pytest
@@ -139,13 +140,15 @@ def test_decode_scan_catches_corruption_the_header_scan_cannot(root):
     with open(victim, "wb") as f:
         f.write(bytes(data))
     _load(root, image_scan="header")  # Passes: the start and end markers are intact.
-    with pytest.raises(DataError, match=r"1_left.jpeg: cannot decode"):
+    labels = re.escape(os.path.join(root, "trainLabels.csv"))
+    with pytest.raises(DataError, match=rf"1_left.jpeg: cannot decode: .*\({labels} line 2\)"):
         _load(root, image_scan="decode")
 
 
 def test_empty_split_is_an_error(tmp_path):
     root = fixtures.write_eyepacs(str(tmp_path), {1: (0, 0), 2: (2, 2)})
-    with pytest.raises(DataError, match=r"split 'valid' is empty \(2 patients"):
+    labels = re.escape(os.path.join(root, "trainLabels.csv"))
+    with pytest.raises(DataError, match=rf"^{labels}: split 'valid' is empty \(2 patients"):
         _load(root)
 
 

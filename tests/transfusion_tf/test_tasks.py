@@ -32,8 +32,22 @@ def test_dr_metrics_by_hand():
     expected_loss = -np.mean(np.log([0.7, 0.3, 0.2, 0.7]))
     assert out["loss"] == pytest.approx(expected_loss, rel=1e-6)
     assert out["examples"] == 4 and np.isnan(out["auc_ci_low"])
+    # One-vs-rest, each grade's one positive against the other three rows:
+    #   grade 0: .7 above .2, .1, .0 -> 3/3; grade 1: .3 above .1, .1, below .5 -> 2/3;
+    #   grade 2: .2 above .1, .1, below .3 -> 2/3.
+    assert out["auc_grade0"] == pytest.approx(1.0)
+    assert out["auc_grade1"] == pytest.approx(2 / 3)
+    assert out["auc_grade2"] == pytest.approx(2 / 3)
     assert np.isnan(out["auc_grade3"])  # No grade-3 example: one-vs-rest AUC undefined.
     assert out["auc_grade4"] == 1.0
+    # Quadratic kappa, grades 0, 1, 2, 4 against argmax 0, 1, 1, 4 (row 1 ties grades 1
+    # and 2; argmax takes 1). Observed sum of (i - j)^2: 1 (the 2 -> 1). Expected: label
+    # counts t = (1, 1, 1, 0, 1), predicted p = (1, 2, 0, 0, 1), sum t_i p_j (i - j)^2 / 4
+    # = (18 + 10 + 10 + 34) / 4 = 18 (rows i = 0, 1, 2, 4). Kappa = 1 - 1/18.
+    assert out["kappa"] == pytest.approx(17 / 18)
+    # AUPRC as average precision over scores .9 (+), .5, .4 (+), .2: precision 1 at
+    # recall 1/2, 2/3 at recall 1 -> (1 + 2/3) / 2.
+    assert out["auprc"] == pytest.approx(5 / 6)
 
 
 def test_shape_check_and_unknown_task():

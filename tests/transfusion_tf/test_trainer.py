@@ -1,5 +1,7 @@
 import json
 import os
+import re
+import shutil
 import types
 
 import numpy as np
@@ -7,7 +9,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from transfusion_tf import callbacks, checkpointing, experiment, provenance, trainer
+from pipelines.tables import DataError
+from transfusion_tf import callbacks, checkpointing, evaluation, experiment, provenance, trainer
 from transfusion_tf.configs import chexpert as chexpert_config
 from transfusion_tf.configs import retina
 
@@ -96,26 +99,72 @@ def test_a_locked_workdir_is_refused(eyepacs_root, tmp_path):
         lock.release()
 
 
+def _sgd_blowing_up_after(root, boundary, **changes):
+    """SGD whose learning rate is infinite from update `boundary + 1` on."""
+    changes = {
+        "train.total_steps": 12,
+        "optimizer.name": "sgd",
+        "schedule.name": "step",
+        "schedule.boundaries": (boundary,),
+        "schedule.gamma": float("inf"),
+        **changes,
+    }
+    return _config(root, **changes)
+
+
+def _nonfinite_in_checkpoint(path):
+    reader = tf.train.load_checkpoint(path)
+    return [
+        key
+        for key, dtype in reader.get_variable_to_dtype_map().items()
+        if dtype.is_floating and not np.isfinite(reader.get_tensor(key)).all()
+    ]
+
+
 def test_nan_loss_stops_with_the_step_and_keeps_a_loadable_checkpoint(eyepacs_root, tmp_path):
-    # The learning rate becomes infinite after step 4, so update 5 makes the weights
-    # non-finite and the loss of step 6 is NaN.
-    config = _config(
-        eyepacs_root,
-        **{
-            "train.total_steps": 12,
-            "optimizer.name": "sgd",
-            "schedule.name": "step",
-            "schedule.boundaries": (4,),
-            "schedule.gamma": float("inf"),
-        },
-    )
+    # Update 5 makes the weights non-finite mid-loop, so the loss of step 6 is NaN.
+    config = _sgd_blowing_up_after(eyepacs_root, 4)
     with pytest.raises(callbacks.NonFiniteLossError, match=r"\(nan\) at step 6; .*ckpt-4"):
         trainer.train_and_evaluate(config, str(tmp_path))
     assert checkpointing.available_steps(str(tmp_path)) == [2, 4]
+    assert _nonfinite_in_checkpoint(checkpointing.checkpoint_path(str(tmp_path))) == []
     model = experiment.build_model(config)
     checkpointing.restore_weights(model, checkpointing.checkpoint_path(str(tmp_path)))
     assert all(np.isfinite(w).all() for w in model.get_weights())
     assert list(pd.read_csv(tmp_path / "eval_log.csv")["step"]) == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("boundary", "checkpoint_every", "eval_every", "failed", "kept", "evaluated"),
+    [
+        # Update 4 breaks the weights; the loss Keras reports for step 4 predates it, and
+        # step 4 ends a checkpoint interval: ckpt-4 must not be written.
+        (3, 2, 6, 4, [2], []),
+        # Update 6 breaks them and step 6 is an evaluation (the model would predict NaN).
+        (5, 4, 2, 6, [4], [2, 4]),
+    ],
+    ids=["before_a_checkpoint", "before_an_evaluation"],
+)
+def test_a_bad_last_update_of_a_loop_is_neither_evaluated_nor_saved(
+    eyepacs_root, tmp_path, boundary, checkpoint_every, eval_every, failed, kept, evaluated
+):
+    config = _sgd_blowing_up_after(
+        eyepacs_root,
+        boundary,
+        **{"train.checkpoint_every": checkpoint_every, "train.eval_every": eval_every},
+    )
+    last = os.path.join(str(tmp_path), "checkpoints", f"ckpt-{kept[-1]}")
+    with pytest.raises(
+        callbacks.NonFiniteLossError,
+        match=rf"non-finite variables after step {failed} \(block1/conv/kernel:0, .* more; every "
+        rf"loss up to it was finite\); stopped without saving. Last good checkpoint: "
+        rf"{re.escape(last)}\.",
+    ):
+        trainer.train_and_evaluate(config, str(tmp_path))
+    assert checkpointing.available_steps(str(tmp_path)) == kept
+    assert _nonfinite_in_checkpoint(last) == []
+    rows = callbacks.EvalLog(str(tmp_path)).rows()
+    assert (list(rows["step"]) if len(rows) else []) == evaluated
 
 
 def test_eval_at_start_and_bad_loop_length(eyepacs_root, tmp_path):
@@ -195,3 +244,97 @@ def test_summary_survives_an_undefined_main_metric(tmp_path):
     result = trainer._summarize(config, log, types.SimpleNamespace(images_per_second=[]), 4)
     assert result["best"] == {"step": 4, "mean_auc": 0.83}
     assert result["steps_to_threshold"] == {"0.8": 4, "0.85": None, "0.9": None}
+
+
+def _event_plugins(directory):
+    """{tag: plugin name} of every summary value in a TensorBoard event directory."""
+    plugins = {}
+    for name in os.listdir(directory):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(directory, name)):
+            for value in event.summary.value:
+                plugins[value.tag] = value.metadata.plugin_data.plugin_name
+    return plugins
+
+
+def test_tensorboard_holds_loss_lr_inputs_hparams_and_eval_auc(finished_run):
+    workdir, _ = finished_run
+    train = _event_plugins(os.path.join(workdir, "tensorboard", "train"))
+    assert {
+        "loss": "scalars",
+        "learning_rate": "scalars",
+        "images_per_second": "scalars",
+        "train_inputs": "images",
+        "_hparams_/session_start_info": "hparams",
+    }.items() <= train.items()
+    evaluated = _event_plugins(os.path.join(workdir, "tensorboard", "eval"))
+    assert {"auc", "auc_ci_low", "kappa", "loss"} <= set(evaluated)
+    assert evaluated["auc"] == "scalars"
+
+
+def _copy_with_a_corrupt_jpeg(eyepacs_root, tmp_path, split):
+    """A copy of the set whose first `split` image keeps its JPEG markers around garbage.
+
+    Returns:
+      (root, the corrupted row: `path`, `source` (label file), `line`).
+    """
+    root = str(tmp_path / "eyepacs")
+    shutil.copytree(eyepacs_root, root)
+    row = experiment.load_data(_config(root)).splits[split].iloc[0]
+    data = open(row["path"], "rb").read()
+    garbage = np.random.default_rng(0).bytes(len(data) - 5)
+    with open(row["path"], "wb") as f:
+        f.write(data[:3] + garbage + data[-2:])  # Start-of-image, marker byte ... end.
+    return root, row
+
+
+def _names_the_corrupt_row(row):
+    return (
+        rf"corrupt image {re.escape(row['path'])}: cannot decode: .*jpeg::Uncompress failed"
+        rf".* \({re.escape(row['source'])} line {row['line']}\): .*data.image_scan='header'"
+        r".*data.image_scan=decode .*data.on_bad_image=skip"
+    )
+
+
+def test_a_corrupt_jpeg_body_under_the_default_scan_names_file_and_row(eyepacs_root, tmp_path):
+    root, row = _copy_with_a_corrupt_jpeg(eyepacs_root, tmp_path, "valid")
+    config = _config(root)
+    assert config.data.image_scan == "header"
+    experiment.load_data(config)  # The header scan passes it; evaluation at step 2 fails.
+    with pytest.raises(DataError, match=_names_the_corrupt_row(row)) as e:
+        trainer.train_and_evaluate(config, str(tmp_path / "run"))
+    assert isinstance(e.value.__cause__, tf.errors.InvalidArgumentError)
+    assert checkpointing.available_steps(str(tmp_path / "run")) == []
+
+
+def test_evaluating_a_corrupt_jpeg_body_names_file_and_row(finished_run, eyepacs_root, tmp_path):
+    root, row = _copy_with_a_corrupt_jpeg(eyepacs_root, tmp_path, "test")
+    workdir = str(tmp_path / "run")
+    shutil.copytree(finished_run[0], workdir)
+    config = experiment.load_config(workdir)
+    config.data.root = root
+    experiment.save_config(config, workdir)
+    with pytest.raises(DataError, match=_names_the_corrupt_row(row)):
+        evaluation.evaluate_run(workdir, split="test")
+
+
+def test_a_decode_error_without_a_corrupt_image_is_reraised(eyepacs_root):
+    with (
+        pytest.raises(tf.errors.InvalidArgumentError, match="not about images"),
+        evaluation.naming_undecodable_images(_config(eyepacs_root)),
+    ):
+        raise tf.errors.InvalidArgumentError(None, None, "not about images")
+
+
+def test_skipped_images_are_named_and_counted_in_the_log(eyepacs_root, tmp_path):
+    root = str(tmp_path / "eyepacs")
+    shutil.copytree(eyepacs_root, root)
+    missing, truncated = (os.path.join(root, "train", f"{n}.jpeg") for n in ("3_right", "2_left"))
+    os.remove(missing)
+    with open(truncated, "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 cut short")
+    config = _config(root, **{"data.on_bad_image": "skip", "train.total_steps": 2})
+    trainer.train_and_evaluate(config, str(tmp_path / "run"))
+    log = open(tmp_path / "run" / "train.log").read()
+    assert f"skipped bad image {truncated}: truncated JPEG" in log
+    assert f"skipped bad image {missing}: missing file" in log
+    assert "skipped 2 bad images in all" in log

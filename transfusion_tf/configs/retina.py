@@ -10,8 +10,9 @@ Command:
 
 Variants (the part after the colon):
   (none)  paper scale: 587 px, 150k steps; days on one GPU.
-  demo    synthetic-data demo for a 2-core laptop CPU: 96 px, ~4 minutes of training,
-          expected held-out referable AUC >= 0.85 (`make demo`).
+  demo    the single-run demo on synthetic data for a 2-core laptop CPU: 96 px, ~4 minutes
+          of training, expected held-out referable AUC >= 0.85. (`make demo` runs the
+          mini-study instead: `python -m transfusion_tf.study --study=demo`.)
   test    a few steps on tiny images, for the test suite.
 """
 
