@@ -67,6 +67,9 @@ def run_slim(
       (the graph's variable inventory {name: shape}, one {end point: array} per input).
     """
     with tf.Graph().as_default():
+        # Slim's initializers are random ops; with op determinism on (an earlier in-process
+        # training run turns it on for the process) they need a seed. Values are assigned.
+        tf.compat.v1.set_random_seed(0)
         images = tf.compat.v1.placeholder(tf.float32, (None, None, None, 3))
         _, end_points = build(images)
         variables = tf.compat.v1.global_variables()
@@ -116,6 +119,7 @@ def batch_norm_epsilons(
 ) -> list[float]:
     """The epsilon of every fused batch-norm op `build` puts into a fresh graph, in order."""
     with tf.Graph().as_default() as graph:
+        tf.compat.v1.set_random_seed(0)  # As in run_slim: op determinism may be on.
         build(tf.compat.v1.placeholder(tf.float32, (1, size, size, 3)))
         return [
             op.get_attr("epsilon")

@@ -159,5 +159,7 @@ def slim_inventory(model: str) -> dict[str, tuple[int, ...]]:
         raise ValueError(f"no slim graph for {model!r}; valid names: {', '.join(builders)}")
     size = {"resnet_v1_50": 224, "inception_v3": 299}[model]
     with tf.Graph().as_default():
+        # Slim's initializers are random ops, which need a seed under op determinism.
+        tf.compat.v1.set_random_seed(0)
         builders[model](tf.compat.v1.placeholder(tf.float32, (1, size, size, 3)))
         return {v.op.name: tuple(v.shape.as_list()) for v in tf.compat.v1.global_variables()}
