@@ -9,9 +9,9 @@ paths, as the file pipeline does; (b) TFRecordDataset -> `image_examples.parse_e
 -> `input_pipeline.decode_image`, as the record pipeline does; (c) as (b) on shards
 converted with `max_side` = the model input (`pipelines.convert --max_side`), which
 downscale each image once at conversion. All resize to the model input (587 px, pad mode).
-a, b and c alternate `--repeats` times; the table gives the median images/s of each, per
-CPU-second of the process (robust to other jobs on a shared machine) and per wall-clock
-second on the one core, and the ratios to the files.
+a, b and c alternate `--repeats` times, their order rotated each repeat; the table gives
+the median images/s of each, per CPU-second of the process (robust to other jobs on a
+shared machine) and per wall-clock second on the one core, and the ratios to the files.
 
 Then, in the same run, what training consumes: a compute-only float32 train step (forward,
 softmax cross-entropy, gradients, SGD with momentum; one random in-memory batch, no input
@@ -164,9 +164,11 @@ def main(argv: list[str]) -> None:
         for make in pipelines.values():  # Warm-up: graph building, file cache.
             _rate(make().take(4), 4)
         rates = {name: [] for name in pipelines}
+        names = list(pipelines)
         for repeat in range(_REPEATS.value):
-            for name, make in pipelines.items():
-                rates[name].append(_rate(make(), n))
+            # Rotate the order each repeat so no path always runs first (or after another).
+            for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+                rates[name].append(_rate(pipelines[name](), n))
             print(
                 f"  repeat {repeat + 1}: "
                 + ", ".join(f"{name} {r[-1][0]:.1f}" for name, r in rates.items())
