@@ -134,8 +134,16 @@ def _split_graded(
     return parts, source
 
 
-def _graded_loader(name: str, read: Callable[..., pd.DataFrame]) -> Callable[..., LoadedDataset]:
-    """A loader for a table of DR grades: `read(root, **options)`, split, scanned."""
+def _graded_loader(
+    name: str,
+    read: Callable[..., pd.DataFrame],
+    excluded_when: tuple[str, Callable[[pd.DataFrame], pd.Series]] | None = None,
+) -> Callable[..., LoadedDataset]:
+    """A loader for a table of DR grades: `read(root, **options)`, split, scanned.
+
+    `excluded_when` = (reason, rows -> bool mask): rows dropped after splitting, so each
+    is counted in its own split (`LoadedDataset.excluded`).
+    """
 
     def load(
         root: str,
@@ -147,7 +155,17 @@ def _graded_loader(name: str, read: Callable[..., pd.DataFrame]) -> Callable[...
         **options,
     ) -> LoadedDataset:
         parts, source = _split_graded(read(root, **options), root, split_fractions, split_seed)
-        return _scan_splits(name, parts, source, image_scan, on_bad_image, _DR_GRADES)
+        excluded = {}
+        if excluded_when is not None:
+            reason, drop = excluded_when
+            for split, rows in parts.items():
+                dropped = drop(rows)
+                excluded[split] = rows[dropped].assign(reason=reason)
+                parts[split] = rows[~dropped]
+        data = _scan_splits(name, parts, source, image_scan, on_bad_image, _DR_GRADES)
+        if excluded_when is not None:
+            data.excluded, data.exclusion_reasons = excluded, (excluded_when[0],)
+        return data
 
     return load
 
@@ -186,40 +204,18 @@ def _load_chexpert(
     return _scan_splits("chexpert", parts, source, image_scan, on_bad_image, chexpert.TASKS)
 
 
-def _load_messidor2(
-    root: str,
-    *,
-    split_fractions: Mapping[str, float],
-    split_seed: int,
-    image_scan: str,
-    on_bad_image: str,
-    **options,
-) -> LoadedDataset:
-    """Split by exam, stratified by the exam's worst grade; ungradable images dropped.
-
-    Exams come from the ADCIS pairs file `messidor-2.csv` when the root holds one (option
-    `pairs_file`), else from the file names (`messidor2.read_messidor2`; rows keep
-    `exam_source`). Splitting comes first, so each ungradable image is counted in its
-    exam's split.
-    """
-    table = messidor2.read_messidor2(root, **options)
-    parts, source = _split_graded(table, root, split_fractions, split_seed)
-    excluded = {}
-    for split, rows in parts.items():
-        excluded[split] = rows[~rows["gradable"]].assign(reason="ungradable")
-        parts[split] = rows[rows["gradable"]]
-    data = _scan_splits("messidor2", parts, source, image_scan, on_bad_image, _DR_GRADES)
-    data.excluded, data.exclusion_reasons = excluded, ("ungradable",)
-    return data
-
-
 _DATASETS: dict[str, Callable[..., LoadedDataset | record_datasets.RecordDataset]] = {
     # APTOS has no patient ids: each image is its own patient.
     "aptos": _graded_loader("aptos", aptos.read_aptos),
     "chexpert": _load_chexpert,
     "eyepacs": _graded_loader("eyepacs", eyepacs.read_eyepacs),
     "imagenet": record_datasets.load_imagenet,
-    "messidor2": _load_messidor2,
+    # Exams from the ADCIS pairs file messidor-2.csv when the root holds one (option
+    # `pairs_file`), else from the file names; split by exam, stratified by its worst
+    # grade; ungradable images dropped after splitting, so each counts in its exam's split.
+    "messidor2": _graded_loader(
+        "messidor2", messidor2.read_messidor2, ("ungradable", lambda rows: ~rows["gradable"])
+    ),
     "tfrecords": record_datasets.load_tfrecords,
 }
 

@@ -54,34 +54,31 @@ def test_end_to_end_against_local_server(server, release_tarball, tmp_path):
 
 def test_bad_archives_and_checkpoints_exit_1_with_a_message(server, tmp_path):
     """No traceback for an error page, an unreadable checkpoint or a missing member."""
-    server.files["/page.tar.gz"] = b"<html>Proxy authentication required</html>\n"
-    result = _run(
-        "--model=resnet_v1_50",
-        f"--dir={tmp_path / 'a'}",
-        f"--url={server_url(server, 'page.tar.gz')}",
-    )
-    assert result.returncode == 1
-    assert "page.tar.gz is not a readable tar archive" in result.stderr
-    assert "page.tar.gz.bad" in result.stderr and "Traceback" not in result.stderr
-    assert (tmp_path / "a" / "page.tar.gz.bad").exists()
-
-    server.files["/garbage.tar.gz"] = tarball({"resnet_v1_50.ckpt": b"not a checkpoint" * 64})
-    result = _run(
-        "--model=resnet_v1_50",
-        f"--dir={tmp_path / 'b'}",
-        f"--url={server_url(server, 'garbage.tar.gz')}",
-    )
-    assert result.returncode == 1
-    assert "resnet_v1_50.ckpt is not a readable TF checkpoint" in result.stderr
-    assert "delete it and the tarball" in result.stderr and "Traceback" not in result.stderr
-
-    server.files["/other.tar.gz"] = tarball({"README": b"hello"})
-    result = _run(
-        "--model=resnet_v1_50",
-        f"--dir={tmp_path / 'c'}",
-        f"--url={server_url(server, 'other.tar.gz')}",
-    )
-    assert result.returncode == 1
-    assert "has no member 'resnet_v1_50.ckpt'" in result.stderr
-    assert "Is --url the release tarball of --model=resnet_v1_50?" in result.stderr
-    assert "Traceback" not in result.stderr
+    cases = {  # served file -> (its bytes, what stderr must say)
+        "page.tar.gz": (
+            b"<html>Proxy authentication required</html>\n",
+            ["page.tar.gz is not a readable tar archive", "page.tar.gz.bad"],
+        ),
+        "garbage.tar.gz": (
+            tarball({"resnet_v1_50.ckpt": b"not a checkpoint" * 64}),
+            ["resnet_v1_50.ckpt is not a readable TF checkpoint", "delete it and the tarball"],
+        ),
+        "other.tar.gz": (
+            tarball({"README": b"hello"}),
+            [
+                "has no member 'resnet_v1_50.ckpt'",
+                "Is --url the release tarball of --model=resnet_v1_50?",
+            ],
+        ),
+    }
+    for name, (payload, expected) in cases.items():
+        server.files[f"/{name}"] = payload
+        target = tmp_path / name.split(".")[0]
+        result = _run(
+            "--model=resnet_v1_50", f"--dir={target}", f"--url={server_url(server, name)}"
+        )
+        assert result.returncode == 1, name
+        assert "Traceback" not in result.stderr, result.stderr
+        for text in expected:
+            assert text in result.stderr, (name, result.stderr)
+    assert (tmp_path / "page" / "page.tar.gz.bad").exists()
