@@ -166,7 +166,9 @@ def _analysis_sections(study, analysis: studies.AnalysisSpec, workdir: str) -> l
         title = f"Fig 2 ({analysis.name}): representation similarity"
         sections.append(Section(title, note, pd.DataFrame(rows)))
     measure = (analysis.flags.get("measures") or "mean_cca").split(",")[0]
-    drawn = plot_cca.plot_all(out, out_dir=out, measure=measure, formats=_FORMATS)
+    drawn = []
+    if {"fig2", "fig3", "fig4"} & set(analysis.analyses):  # A fig5-only analysis has none.
+        drawn = plot_cca.plot_all(out, out_dir=out, measure=measure, formats=_FORMATS)
     for path in drawn:
         name = os.path.basename(path)[: -len(".png")]
         title = f"Fig {name[3:]} figure ({analysis.name}, {measure})"

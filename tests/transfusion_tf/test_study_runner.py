@@ -157,7 +157,8 @@ def test_demo_study_end_to_end(tmp_path):
         assert f"| {group} |" in report
     for section in ("## Final auc (test)", "## Final accuracy (validation)", "## Steps to auc",
                     "## Fig 2 (cbr_small)", "## Fig 5: conv1 filters of cbr_small_imagenet_s0",
-                    "## Weight movement (cbr_tiny)", "## Provenance"):  # fmt: skip
+                    "## Weight movement (cbr_tiny)", "## Fig 5: conv1 filters of source_cbr_small",
+                    "## Provenance"):  # fmt: skip
         assert section in report, section
     html = (work / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == len(figures)

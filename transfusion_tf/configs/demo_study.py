@@ -4,9 +4,10 @@ Reproduces, on the synthetic data and at laptop scale, the paper's core comparis
 and CBR-Small trained on the synthetic retina set from random init, from "ImageNet"
 (here: synthetic source-task) weights and with Mean Var Init, 2 seeds each; final AUC
 (Table 1 style), steps to AUC (Fig 6 style), the Fig 2 CCA comparison, per-layer CCA to
-the initialisation (Fig 3), conv1 filters (Fig 5) and weight movement. The paper's
-numbers are at 587 px and ~150k steps with full-width models; none are published for
-this scale, so the report lists the Table 1 values for context only.
+the initialisation (Fig 3), conv1 filters (Fig 5, also of the source network before and
+after pretraining) and weight movement. The paper's numbers are at 587 px and ~150k steps
+with full-width models; none are published for this scale, so the report lists the
+Table 1 values for context only.
 
 Command (also `make demo`; about 6 minutes on an idle 2-core CPU after install):
   python -m transfusion_tf.study --study=demo --workdir=demo_out --jobs=2 --threads_per_job=1
@@ -100,6 +101,9 @@ def get_study(arg: str = "") -> Study:
         )
         for model in MODELS
     ]
+    # The source-pretrained conv1 itself, before and after pretraining.
+    analyses.append(AnalysisSpec(name="source", random_runs=["source_cbr_small"],
+                                 analyses=("fig5",)))  # fmt: skip
     retina = dict(
         parts.DEMO_RETINA.args, num_patients=sizes["patients"], image_size=sizes["retina_px"]
     )
