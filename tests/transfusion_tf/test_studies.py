@@ -121,7 +121,9 @@ def test_demo_study_shape():
     assert {r.group for r in retina} == {
         f"{m}/{k}" for m in ("cbr_tiny", "cbr_small") for k in ("random", "imagenet", "mean_var")
     }
-    assert [a.name for a in study.analyses] == ["cbr_tiny", "cbr_small"]
+    assert [a.name for a in study.analyses] == ["cbr_tiny", "cbr_small", "source"]
+    source = study.analyses[2]  # The source network's conv1 before and after pretraining.
+    assert (tuple(source.random_runs), tuple(source.analyses)) == (("source_cbr_small",), ("fig5",))
     assert set(study.data) == {"retina", "source"}
 
 
