@@ -76,7 +76,8 @@ class LoadedDataset:
         """Counts per split (images, patients, label values) and the skipped images.
 
         Multi-label splits count, per output, positive and negative labels that count and
-        masked (ignored) ones.
+        masked (ignored) ones. Messidor-2 splits also count their images by the rule that
+        paired them into exams (`exams_paired_by`: `pairs_file`, `file_names`).
         """
         out = {}
         for split, rows in self.splits.items():
@@ -87,6 +88,8 @@ class LoadedDataset:
             }
             if self.exclusion_reasons:
                 out[split]["excluded"] = self.excluded_counts(split)
+            if "exam_source" in rows:  # Messidor-2: which rule paired each image's exam.
+                out[split]["exams_paired_by"] = exam_pairing(rows)
             if split in self.subsets:
                 out[split]["subset"] = dict(self.subsets[split])
         return {
@@ -116,6 +119,13 @@ class LoadedDataset:
             }
             for k, name in enumerate(self.label_names)
         }
+
+
+def exam_pairing(rows: pd.DataFrame) -> dict[str, int]:
+    """{rule: images} for rows with an `exam_source` column, both Messidor-2 rules listed."""
+    counts = rows["exam_source"].value_counts()
+    rules = (messidor2.PAIRED_BY_FILE, messidor2.PAIRED_BY_NAME)
+    return {rule: int(counts.get(rule, 0)) for rule in rules}
 
 
 _DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")

@@ -70,7 +70,8 @@ def inspect_dataset(
       A JSON-ready dict: {'dataset', 'root', 'label_files', 'scan', 'split_seed',
       'split_fractions', 'splits': {split: {'images', 'patients', 'rows', 'views',
       'formats', 'missing', 'corrupt', 'problems': [{'path', 'reason', 'label_file',
-      'line'}], 'excluded': {reason: rows}, 'labels_before': {column: {state: rows}},
+      'line'}], 'excluded': {reason: rows}, 'exams_paired_by': {rule: images}
+      (Messidor-2; {} otherwise), 'labels_before': {column: {state: rows}},
       'labels_after': {output: {state: rows}}}}, 'totals': {'images', 'missing',
       'corrupt', 'excluded', 'needs_conversion'}}. Single-label data has one output,
       'label', whose states are its values; multi-label data one output per task with
@@ -126,6 +127,7 @@ def inspect_dataset(
             "corrupt": len(problems) - missing,
             "problems": problems,
             "excluded": data.excluded_counts(split),
+            "exams_paired_by": summary[split].get("exams_paired_by", {}),
             "labels_before": raw.counts(pd.concat([rows, excluded])),
             "labels_after": after,
         }
@@ -223,6 +225,8 @@ def format_report(report: dict, *, max_problems: int = 5) -> str:
             lines.append(f"    ... and {len(s['problems']) - max_problems} more (see the JSON)")
         if s["excluded"]:
             lines.append(f"  excluded by policy: {_inline(s['excluded'])}")
+        if s["exams_paired_by"]:
+            lines.append(f"  images paired into exams by: {_inline(s['exams_paired_by'])}")
         for column, states in s["labels_before"].items():
             lines.append(f"  before policy  {column}: {_inline(states)}")
         for output, states in s["labels_after"].items():

@@ -117,6 +117,7 @@ def test_messidor2_ungradable_and_tiff_counts(messidor2_set, tmp_path):
     train = report["splits"]["train"]
     assert train["rows"] == 40 and train["images"] == 38 and train["patients"] == 20
     assert train["excluded"] == {"ungradable": 2} == {"ungradable": written["ungradable"]}
+    assert train["exams_paired_by"] == {"pairs_file": 38, "file_names": 0}  # messidor-2.csv
     grades = collections.Counter(r["adjudicated_dr_grade"] or "blank" for r in rows)
     assert train["labels_before"]["adjudicated_dr_grade"] == dict(sorted(grades.items()))
     assert train["labels_before"]["adjudicated_gradable"] == {"0": 2, "1": 38}

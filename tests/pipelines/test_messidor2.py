@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import datasets, messidor2, synthetic_fundus_sets
+from pipelines import datasets, inspection, messidor2, synthetic_fundus_sets
 from pipelines.tables import DataError
 
 HEADER = "image_id,adjudicated_dr_grade,adjudicated_dme,adjudicated_gradable"
@@ -144,6 +144,20 @@ def test_images_the_pairs_file_does_not_list_fall_back_to_the_name_rule_and_are_
     assert table["patient"].iloc[0] == "20051020_43808_0100_PP+20051020_43832_0100_PP"
     assert f"{path}: 4 of 6 images of " in caplog.text
     assert "paired by file name (first: 20051020_43808_0100_PP.png)" in caplog.text
+    # The run's data_summary.json and `inspect` count them too (kept images only: the
+    # ungradable one on line 4 was paired by the file).
+    options = {"pairs_file": "pairs/exams.csv"}
+    data = datasets.load_dataset("messidor2", root, split_fractions={"train": 1.0}, **options)
+    assert data.summary()["splits"]["train"]["exams_paired_by"] == {
+        "pairs_file": 1, "file_names": 4,
+    }  # fmt: skip
+    report = inspection.inspect_dataset(
+        "messidor2", root, split_fractions={"train": 1.0}, **options
+    )
+    assert report["splits"]["train"]["exams_paired_by"] == {"pairs_file": 1, "file_names": 4}
+    assert "images paired into exams by: pairs_file 1, file_names 4" in (
+        inspection.format_report(report)
+    )
 
 
 @pytest.mark.parametrize(
@@ -190,6 +204,7 @@ def test_ungradable_images_are_dropped_and_counted_in_their_exams_split(root):
     assert list(data.splits["train"]["line"]) == [2, 3, 5, 6, 7]
     summary = data.summary()["splits"]["train"]
     assert summary["excluded"] == {"ungradable": 1}
+    assert summary["exams_paired_by"] == {"pairs_file": 0, "file_names": 5}  # No pairs file.
     assert summary["labels"] == {"0": 1, "1": 1, "2": 1, "3": 1, "4": 1}
     assert summary["patients"] == 3
 
