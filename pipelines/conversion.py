@@ -362,7 +362,7 @@ def _manifest(name, root_abs, data, spec, split_entries, settings, membership) -
             "bytes": entry["bytes"],
             "patients": counts["patients"],
             "labels": counts["labels"],
-            **{k: counts[k] for k in ("excluded",) if k in counts},
+            **{k: counts[k] for k in ("excluded", "exams_paired_by") if k in counts},
             **{k: v for k, v in entry.items() if k not in ("examples", "bytes")},
         }
     return {

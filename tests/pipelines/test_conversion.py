@@ -281,6 +281,11 @@ def test_tiff_is_decoded_once_and_stored_as_lossless_png(tmp_path):
                 assert example["encoded"] == open(row.path, "rb").read()
     assert tiffs > 0 and manifest["totals"]["converted_from_tiff"] == tiffs
     assert sum(e["excluded"]["ungradable"] for e in manifest["splits"].values()) == 1
+    for split, entry in manifest["splits"].items():  # Written with messidor-2.csv.
+        assert entry["exams_paired_by"] == {
+            "pairs_file": len(source.splits[split]),
+            "file_names": 0,
+        }
 
 
 def test_max_side_downscales_larger_images_once_and_keeps_the_rest(tmp_path):
