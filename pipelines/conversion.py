@@ -72,6 +72,14 @@ def read_image(path: str, max_side: int = 0, jpeg_quality: int = 95) -> StoredIm
     Raises:
       ValueError: why the file cannot be used (missing, not an image, undecodable).
     """
+    stored = _read_as_is(path)
+    if max_side and max(stored.shape[:2]) > max_side:
+        return _downscaled(stored, max_side, jpeg_quality)
+    return stored
+
+
+def _read_as_is(path: str) -> StoredImage:
+    """`read_image` without downscaling: JPEG/PNG bytes as they are, TIFF as PNG."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -91,10 +99,7 @@ def read_image(path: str, max_side: int = 0, jpeg_quality: int = 95) -> StoredIm
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG")
         shape = tuple(int(s) for s in (pixels.shape if pixels.ndim == 3 else (*pixels.shape, 1)))
-        stored = StoredImage(buffer.getvalue(), "PNG", "TIFF", shape, shape)
-        if max_side and max(shape[:2]) > max_side:
-            return _downscaled(stored, max_side, 0)
-        return stored
+        return StoredImage(buffer.getvalue(), "PNG", "TIFF", shape, shape)
     if raw.startswith(_JPEG):
         kind = "JPEG"
     elif raw.startswith(_PNG):
@@ -106,10 +111,7 @@ def read_image(path: str, max_side: int = 0, jpeg_quality: int = 95) -> StoredIm
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
         raise ValueError(f"cannot decode: {e.message.splitlines()[0]}") from None
     shape = tuple(int(s) for s in shape)
-    stored = StoredImage(raw, kind, kind, shape, shape)
-    if max_side and max(shape[:2]) > max_side:
-        return _downscaled(stored, max_side, jpeg_quality)
-    return stored
+    return StoredImage(raw, kind, kind, shape, shape)
 
 
 def _downscaled(image: StoredImage, max_side: int, jpeg_quality: int) -> StoredImage:
@@ -125,7 +127,7 @@ def _downscaled(image: StoredImage, max_side: int, jpeg_quality: int) -> StoredI
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = image_file.convert(mode).resize(size, Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    stored = "JPEG" if image.format == "JPEG" and image.source_format == "JPEG" else "PNG"
+    stored = image.format  # JPEG stays JPEG; PNG (and TIFF, stored as PNG) stays PNG.
     if stored == "JPEG":
         small.save(buffer, format="JPEG", quality=jpeg_quality)
     else:

@@ -89,7 +89,7 @@ class LoadedDataset:
             if self.exclusion_reasons:
                 out[split]["excluded"] = self.excluded_counts(split)
             if "exam_source" in rows:  # Messidor-2: which rule paired each image's exam.
-                out[split]["exams_paired_by"] = exam_pairing(rows)
+                out[split]["exams_paired_by"] = messidor2.exam_pairing(rows)
             if split in self.subsets:
                 out[split]["subset"] = dict(self.subsets[split])
         return {
@@ -119,13 +119,6 @@ class LoadedDataset:
             }
             for k, name in enumerate(self.label_names)
         }
-
-
-def exam_pairing(rows: pd.DataFrame) -> dict[str, int]:
-    """{rule: images} for rows with an `exam_source` column, both Messidor-2 rules listed."""
-    counts = rows["exam_source"].value_counts()
-    rules = (messidor2.PAIRED_BY_FILE, messidor2.PAIRED_BY_NAME)
-    return {rule: int(counts.get(rule, 0)) for rule in rules}
 
 
 _DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")

@@ -249,6 +249,12 @@ def _exams(
     return exams, [PAIRED_BY_NAME if k in by_name else PAIRED_BY_FILE for k in range(len(exams))]
 
 
+def exam_pairing(rows: pd.DataFrame) -> dict[str, int]:
+    """{rule: images} over rows of `read_messidor2`, both `exam_source` rules listed."""
+    counts = rows["exam_source"].value_counts()
+    return {rule: int(counts.get(rule, 0)) for rule in (PAIRED_BY_FILE, PAIRED_BY_NAME)}
+
+
 def _grades(
     table: pd.DataFrame, column: str, valid: Sequence[int], gradable: pd.Series, source: str
 ) -> list[int]:

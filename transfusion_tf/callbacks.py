@@ -57,11 +57,14 @@ class NonFiniteLossGuard(tf.keras.callbacks.Callback):
             return False
         slots = self.model.optimizer.variables
         slots = slots() if callable(slots) else slots  # A method on legacy optimizers.
-        bad = [
-            v.name
-            for v in [*self.model.variables, *slots]
-            if v.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(v)))
-        ]
+        floats = [v for v in [*self.model.variables, *slots] if v.dtype.is_floating]
+        # One host round trip for all of them, not one per variable.
+        finite = (
+            tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in floats]).numpy()
+            if floats
+            else []
+        )
+        bad = [v.name for v, ok in zip(floats, finite, strict=True) if not ok]
         if bad:
             self._fail(bad_variables=bad)
         return not bad

@@ -9,7 +9,7 @@ after pretraining) and weight movement. The paper's numbers are at 587 px and ~1
 with full-width models; none are published for this scale, so the report lists the
 Table 1 values for context only.
 
-Command (also `make demo`; about 6 minutes on an idle 2-core CPU after install):
+Command (also `make demo`; about 7 minutes on an idle 2-core CPU after install):
   python -m transfusion_tf.study --study=demo --workdir=demo_out --jobs=2 --threads_per_job=1
 
 Sizes (chosen to fit 10 minutes with install on 2 cores; stated in the report):
