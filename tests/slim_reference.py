@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import tensorflow as tf
 
+from tests import tolerances
+
 
 def random_slim_values(
     inventory: Mapping[str, tuple[int, ...]], seed: int
@@ -126,3 +128,13 @@ def batch_norm_epsilons(
             for op in graph.get_operations()
             if op.type.startswith("FusedBatchNorm")
         ]
+
+
+def network_tolerance(model: tf.keras.Model) -> float:
+    """`tolerances.network_rtol` for `model`: its longest dot product and its kernel count.
+
+    The kernel count bounds the depth of every path through the network from above.
+    """
+    kernels = [v.shape for v in model.trainable_variables if len(v.shape) in (2, 4)]
+    longest = max(math.prod(shape[:-1]) for shape in kernels)
+    return tolerances.network_rtol(longest, depth=len(kernels))

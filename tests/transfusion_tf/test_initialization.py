@@ -21,6 +21,7 @@ from ml_collections import config_flags
 
 from pipelines import synthetic_source
 from slim_weights import checkpoint, loading, manifest, registry
+from tests import tolerances
 from tests.slim_reference import random_slim_values
 from transfusion_tf import checkpointing, experiment, initialization, surgery, trainer
 from transfusion_tf.configs import retina
@@ -188,7 +189,10 @@ def test_every_kind_runs_through_the_binary_and_saves_its_init(kind, runs, sourc
     if kind == "gabor_conv1":
         conv1 = init["block1/conv/kernel:0"].astype(np.float64)
         assert actions["block1/conv/kernel:0"] == "synthetic"
-        assert abs(conv1.std() - pretrained("block1/conv/kernel:0").std()) < 1e-6
+        target = pretrained("block1/conv/kernel:0")  # float32: its std is a float32 reduction
+        assert abs(conv1.std() - target.std()) <= tolerances.reduction_atol(
+            target.size, target.std()
+        )
         assert report["surgery"]["gabor"]["frequencies"] == [0.1, 0.3]
 
 
@@ -246,7 +250,8 @@ def test_resnet_imagenet_and_hybrid_from_a_slim_checkpoint(resnet_checkpoint):
     np.testing.assert_allclose(
         by_name["resnet_v1_50/conv1/kernel:0"],
         values["resnet_v1_50/conv1/weights"].sum(axis=2, keepdims=True),
-        rtol=1e-6,
+        rtol=0,
+        atol=tolerances.reduction_atol(3, np.abs(values["resnet_v1_50/conv1/weights"]).max() * 3),
     )
     actions = {v["name"]: (v["action"], v["endpoint"]) for v in report["surgery"]["variables"]}
     for name, (action, endpoint) in actions.items():
