@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Fewer TF start-up logs; oneDNN stays on (it is what makes bf16 fast on AMX CPUs).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-# The demo is the mini-study (transfusion_tf/configs/demo_study.py): synthetic retina and
+# The demo is the mini-study (transfusion_tf/studies/configs/demo.py): synthetic retina and
 # source data, CBR-Tiny and CBR-Small from random / transfer / Mean Var, 2 seeds, analyses,
 # report. Two runs at a time with one TF thread each keep both cores busy through start-ups.
 DEMO := demo_out

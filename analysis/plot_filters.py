@@ -24,6 +24,7 @@ from absl import app, flags
 from analysis.figure_files import FORMATS, plt, save_figure
 
 NORMALIZATIONS = ("per_filter", "shared")
+TILE_PIXELS = 30  # Enlarged tile height in image pixels.
 
 
 def filter_tiles(kernel: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
@@ -45,8 +46,13 @@ def filter_tiles(kernel: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
     return np.clip(0.5 + 0.5 * k / scale, 0.0, 1.0)
 
 
-def tile_grid(tiles: np.ndarray, *, pad: int = 1) -> np.ndarray:
-    """(n, h, w, 3) tiles -> one (rows*(h+pad)-pad, cols*(w+pad)-pad, 3) image, white gaps."""
+def tile_grid(tiles: np.ndarray, *, pad: int = 1, zoom: int = 1) -> np.ndarray:
+    """(n, h, w, 3) tiles -> one (rows*(h'+pad)-pad, cols*(w'+pad)-pad, 3) image, white gaps.
+
+    Each tile is first enlarged `zoom` times by pixel repetition (h' = zoom * h), so a 5x5
+    filter reads as 5x5 blocks, not as a few blurred screen pixels.
+    """
+    tiles = np.repeat(np.repeat(tiles, zoom, axis=1), zoom, axis=2)
     n, h, w, _ = tiles.shape
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
@@ -63,13 +69,22 @@ def plot_run_filters(npz, *, normalize: str = "per_filter", max_filters: int = 6
         raise ValueError(f"unknown normalize {normalize!r}; valid: {', '.join(NORMALIZATIONS)}")
     init, final = npz["init"][..., :max_filters], npz["final"][..., :max_filters]
     shared = max(np.abs(init).max(), np.abs(final).max())
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4.4))
+    zoom = max(1, -(-TILE_PIXELS // init.shape[0]))  # Every tile at least TILE_PIXELS high.
+    fig, axes = plt.subplots(1, 2, figsize=(11, 6), dpi=110)
     for ax, kernel, which in ((axes[0], init, "init"), (axes[1], final, "final")):
         scale = np.abs(kernel).max(axis=(0, 1, 2)) if normalize == "per_filter" else shared
-        ax.imshow(tile_grid(filter_tiles(kernel, scale)), interpolation="nearest")
-        ax.set_title(f"{which} (step {int(npz[f'{which}_step'])})", fontsize=9)
+        grid = tile_grid(filter_tiles(kernel, scale), pad=zoom, zoom=zoom)
+        ax.imshow(grid, interpolation="nearest")
+        ax.set_title(f"{which} (step {int(npz[f'{which}_step'])})", fontsize=10)
         ax.axis("off")
-    fig.suptitle(f"{npz['run']}: {npz['layer']} {tuple(npz['init'].shape)}", fontsize=10)
+    how = {
+        "per_filter": "each filter scaled to its own max |w|",
+        "shared": "one scale: the layer's max |w| at both steps",
+    }[normalize]
+    fig.suptitle(
+        f"{npz['run']}: {npz['layer']} {tuple(npz['init'].shape)}; {how}, mid-gray = 0",
+        fontsize=10,
+    )
     return fig
 
 

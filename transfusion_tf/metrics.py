@@ -110,3 +110,22 @@ def steps_to_threshold(
         if value is not None and np.isfinite(value) and value >= threshold:
             return int(step)
     return None
+
+
+def summarize_steps(per_seed: Sequence[int | None]) -> dict:
+    """Steps to a threshold over seeds: each seed's first step, then their mean and std.
+
+    The one definition the study tables and the convergence figures share: seeds that never
+    reached the threshold are counted in `runs` but not in the mean.
+
+    Returns:
+      {"runs", "reached", "mean", "std"}: mean and sample std over the seeds that reached
+      it (NaN when none did; std NaN for fewer than two).
+    """
+    reached = [int(s) for s in per_seed if s is not None]
+    return {
+        "runs": len(per_seed),
+        "reached": len(reached),
+        "mean": float(np.mean(reached)) if reached else float("nan"),
+        "std": float(np.std(reached, ddof=1)) if len(reached) > 1 else float("nan"),
+    }

@@ -14,8 +14,8 @@ import sys
 
 from absl import app, flags
 
-from analysis import study_report
-from transfusion_tf import studies, study_runner
+from transfusion_tf import studies
+from transfusion_tf.studies import report, runner
 
 __doc__ = __doc__.format(studies=studies.study_help())
 
@@ -69,20 +69,19 @@ def main(argv):
     study = studies.load_study(_STUDY.value)
     given = parse_data_roots(_DATA_ROOT.value, study)
     workdir = _WORKDIR.value
-    roots = study_runner.resolve_data_roots(study, workdir, given)
+    roots = runner.resolve_data_roots(study, workdir, given)
     if _PRINT.value:
-        for line in study_runner.print_commands(study, workdir, roots, python=sys.executable):
+        for line in runner.print_commands(study, workdir, roots, python=sys.executable):
             print(line)
         return
     if not _AGGREGATE_ONLY.value:
-        opts = study_runner.RunnerOptions(jobs=_JOBS.value, threads_per_job=_THREADS.value)
-        study_runner.record_study(study, workdir, roots, sys.argv)
-        study_runner.generate_data(study, workdir, given, opts)
-        study_runner.run_grid(study, workdir, roots, opts)
-        study_runner.run_analyses(study, workdir, opts)
-    md, html = study_report.build_report(study, workdir, roots)
-    print(study_report.headline(md))
-    print(f"report: {md}\n        {html}")
+        opts = runner.RunnerOptions(jobs=_JOBS.value, threads_per_job=_THREADS.value)
+        runner.record_study(study, workdir, roots, sys.argv)
+        runner.generate_data(study, workdir, given, opts)
+        runner.run_grid(study, workdir, roots, opts)
+        runner.run_analyses(study, workdir, opts)
+    md, _ = report.build_report(study, workdir, roots)
+    print(report.console_summary(study, workdir, md))
 
 
 if __name__ == "__main__":

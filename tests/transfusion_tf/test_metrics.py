@@ -46,6 +46,14 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
     assert np.isnan(metrics.bootstrap_ci(metrics.roc_auc, labels, scores, num_samples=0)[0])
 
 
+def test_summarize_steps_is_per_seed_then_mean():
+    summary = metrics.summarize_steps([300, None, 400])
+    assert (summary["runs"], summary["reached"], summary["mean"]) == (3, 2, 350.0)
+    assert summary["std"] == pytest.approx(70.710678, abs=1e-6)
+    none = metrics.summarize_steps([None, None])
+    assert none["reached"] == 0 and np.isnan(none["mean"]) and np.isnan(none["std"])
+
+
 def test_steps_to_threshold():
     assert metrics.steps_to_threshold([100, 200, 300], [0.7, 0.86, 0.9], 0.85) == 200
     assert metrics.steps_to_threshold([100, 200], [0.7, float("nan")], 0.85) is None

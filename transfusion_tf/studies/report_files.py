@@ -1,7 +1,8 @@
-"""A study's report: `report.md` and a self-contained `report.html` (figures embedded).
+"""A study's report on disk: `report.md` and a self-contained `report.html` (figures embedded).
 
-Every number comes from saved run files through `analysis.aggregate`; every figure is a
-PNG written by a plot script. The report only lays them out, beside the paper's numbers.
+Every number comes from saved run files through `transfusion_tf.studies.aggregate`; every
+figure is a PNG drawn from saved results. This module only lays them out: inline `code`
+becomes <code> in HTML, wide tables scroll inside the page, a banner sits above everything.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import dataclasses
 import datetime
 import html
 import os
+import re
 
 import pandas as pd
 
-NOT_PUBLISHED = "not published"
+_INLINE_CODE = re.compile(r"`([^`]+)`")
 
 
 @dataclasses.dataclass
@@ -27,25 +29,35 @@ class Section:
     figure: str = ""  # PNG path
 
 
-def write_report(out_dir: str, title: str, sections: list[Section]) -> tuple[str, str]:
+def write_report(
+    out_dir: str, title: str, sections: list[Section], *, banner: str = ""
+) -> tuple[str, str]:
     """Writes report.md (figures linked) and report.html (figures embedded).
+
+    Args:
+      banner: a warning shown above everything (e.g. that the data are synthetic).
 
     Returns:
       (markdown path, html path).
     """
     os.makedirs(out_dir, exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    md = [f"# {title}", "", f"Generated {stamp}.", ""]
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>Generated {stamp}.</p>"]
+    md = [f"# {title}", ""]
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if banner:
+        md += [f"> **{banner}**", ""]
+        body.append(f'<p class="banner">{_inline_html(banner)}</p>')
+    md += [f"Generated {stamp}.", ""]
+    body.append(f"<p>Generated {stamp}.</p>")
     for section in sections:
         md += [f"## {section.title}", ""]
-        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        body.append(f"<h2>{_inline_html(section.title)}</h2>")
         if section.note:
             md += [section.note, ""]
-            body.append(f"<p>{html.escape(section.note)}</p>")
+            body.append(f"<p>{_inline_html(section.note)}</p>")
         if section.table is not None:
             md += [_markdown_table(section.table), ""]
-            body.append(section.table.to_html(index=False, escape=True, border=0))
+            body.append(f'<div class="scroll">{_html_table(section.table)}</div>')
         if section.figure:
             md += [f"![{section.title}]({os.path.relpath(section.figure, out_dir)})", ""]
             with open(section.figure, "rb") as f:
@@ -62,6 +74,20 @@ def write_report(out_dir: str, title: str, sections: list[Section]) -> tuple[str
     return md_path, html_path
 
 
+def _inline_html(text: str) -> str:
+    """Escaped text with `code` spans as <code>."""
+    return _INLINE_CODE.sub(r"<code>\1</code>", html.escape(str(text)))
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    head = "".join(f"<th>{_inline_html(c)}</th>" for c in table.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_inline_html(v)}</td>" for v in row) + "</tr>"
+        for row in table.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
 def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
     if pd.isna(mean):
         return "-"
@@ -69,7 +95,7 @@ def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    header = "| " + " | ".join(str(c).replace("|", "\\|") for c in table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     rows = [
         "| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
@@ -83,6 +109,9 @@ _HTML = """<!DOCTYPE html>
 <style>
 body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; line-height: 1.4; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
+.scroll {{ overflow-x: auto; max-width: 100%; }}
+.banner {{ background: #fff3cd; border: 1px solid #e0c060; padding: 0.6em 1em; }}
+code {{ background: #f2f2f2; padding: 0 0.2em; }}
 th, td {{ border-bottom: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; }}
 img {{ max-width: 100%; margin: 1em 0; }}
 </style></head>

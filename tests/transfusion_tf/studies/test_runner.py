@@ -3,6 +3,7 @@
 Each test drives `python -m transfusion_tf.study` as a subprocess, as a user would.
 """
 
+import html.parser
 import json
 import os
 import signal
@@ -149,17 +150,73 @@ def test_demo_study_end_to_end(tmp_path):
         assert json.load(f)["surgery"]["counts"]["resampled"]["variables"] == 4
 
     report = (work / "report.md").read_text()
-    assert "14 of 14 runs finished" in report
+    assert "16 of 16 runs finished" in report
+    assert "> **Synthetic data: compare trends, not values." in report  # The banner.
+    assert "not published" not in report
     tables = [line for line in report.splitlines() if line.startswith("|---")]
     figures = [line for line in report.splitlines() if line.startswith("![")]
-    assert len(tables) >= 3 and len(figures) >= 4, (len(tables), len(figures))
+    assert len(tables) >= 6 and len(figures) >= 4, (len(tables), len(figures))
     for group in ("cbr_tiny/random", "cbr_small/imagenet", "cbr_small/mean_var", "source/cbr_tiny"):
         assert f"| {group} |" in report
-    for section in ("## Final auc (test)", "## Final accuracy (validation)", "## Steps to auc",
+    for section in ("## Claims of the paper", "## Final referable-DR AUC (test)",
+                    "## Source pretraining", "## Steps to referable-DR AUC threshold",
                     "## Fig 2 (cbr_small)", "## Fig 5: conv1 filters of cbr_small_imagenet_s0",
                     "## Weight movement (cbr_tiny)", "## Fig 5: conv1 filters of source_cbr_small",
-                    "## Provenance"):  # fmt: skip
+                    "## Similarity at init vs after training (cbr_small)",
+                    "## Fig 2 across models", "## Provenance"):  # fmt: skip
         assert section in report, section
-    html = (work / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == len(figures)
-    assert "## Final auc (test)" in result.stdout  # The console shows the headline tables.
+    assert "| kappa (mean ± std) | accuracy (mean ± std) |" in report
+    assert "source-pretrained (synthetic, " in report and "chance 25.0%)" in report
+    assert "imagenet (" not in report.lower().replace("imagenet (tf-slim", "")
+    _check_claims(report)
+    for name in ("cbr_tiny", "cbr_small"):  # Fig 2 boxes of at least 3 pairs.
+        with open(work / "analysis" / name / f"fig2_{name}.json") as f:
+            summary = json.load(f)["summary"]["mean_cca"]
+        assert min(len(box["per_pair"]) for box in summary.values()) >= 3
+    page = (work / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(figures)
+    assert "`" not in _html_text(page)  # Inline code is rendered, not shown as backticks.
+    assert '<div class="scroll"><table>' in page
+    # The console ends with the claims, a compact table and the report path, not markdown.
+    assert "claims of the paper:" in result.stdout and "report: " in result.stdout
+    assert "|---" not in result.stdout
+
+
+def _check_claims(report: str) -> None:
+    section = report.split("## Claims of the paper")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    verdicts = {row.split(" | ")[0][2:]: row.split(" | ")[2] for row in rows[1:]}
+    assert len(verdicts) == 7, verdicts
+    ran = ("Transfer adds little at full data (Tables 1-2)",
+           "Mean Var Init converges faster than random init (Fig 6)")  # fmt: skip
+    for claim, verdict in verdicts.items():
+        expected = {"supported", "contradicted", "inconclusive"} if claim in ran else None
+        if expected:
+            assert verdict in expected, (claim, verdict)
+    assert verdicts["Transfer helps in the small-data regime (Table 3)"] == "not run"
+    assert verdicts["A slim random top on pretrained lower blocks matches transfer (Fig 8)"] == (
+        "not run"
+    )
+
+
+def _html_text(page: str) -> str:
+    """The text a browser shows, outside <code> and <style>."""
+
+    class Text(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts, self.skip = [], 0
+
+        def handle_starttag(self, tag, attrs):
+            self.skip += tag in ("code", "style")
+
+        def handle_endtag(self, tag):
+            self.skip -= tag in ("code", "style")
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(page)
+    return "".join(parser.parts)

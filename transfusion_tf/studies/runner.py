@@ -3,7 +3,7 @@
 Every step is a subprocess running the same command `--print_commands` shows, and every
 step can be skipped because its outputs say it is done:
   data      `<root>/.generated.json` records the generator command that completed;
-  runs      `studies.run_state` (train_summary.json at the configured final step);
+  runs      `state.run_state` (train_summary.json at the configured final step);
   register  the study registry holds the run's final-step weights;
   analyses  `<out>/.complete.json` records the analysis command that completed.
 So killing the runner at any point and rerunning it finishes only what is missing, and
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -23,8 +22,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from transfusion_tf import provenance, studies
-from transfusion_tf.studies import Study, StudyError
+from transfusion_tf import provenance
+from transfusion_tf.studies import commands, state
+from transfusion_tf.studies.spec import RunSpec, Study, StudyError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,7 @@ def resolve_data_roots(study: Study, workdir: str, given: Mapping[str, str]) -> 
         raise StudyError(
             f"--data_root names {unknown}; study {study.name} reads {sorted(study.data)}"
         )
-    return {key: given.get(key) or studies.data_dir(workdir, key) for key in study.data}
+    return {key: given.get(key) or commands.data_dir(workdir, key) for key in study.data}
 
 
 def generate_data(study: Study, workdir: str, given: Mapping[str, str], opts: RunnerOptions):
@@ -62,21 +62,25 @@ def generate_data(study: Study, workdir: str, given: Mapping[str, str], opts: Ru
             if not os.path.isdir(given[key]):
                 raise StudyError(f"--data_root {key}={given[key]} is not a directory")
             continue
-        root = studies.data_dir(workdir, key)
-        command = studies.generate_command(key, spec, workdir, python=opts.python)
+        root = commands.data_dir(workdir, key)
+        command = commands.generate_command(key, spec, workdir, python=opts.python)
         stamp = os.path.join(root, ".generated.json")
-        if _stamp_matches(stamp, command):
+        if state.stamp_matches(stamp, command):
             opts.echo(f"data {key}: complete ({root})")
             continue
         shutil.rmtree(root, ignore_errors=True)  # A partial or different dataset.
         opts.echo(f"data {key}: generating ({spec.description or spec.module})")
         started = time.time()
         _run_logged(command, _log_path(workdir, f"data_{key}"), opts)
-        _write_stamp(stamp, command, started)
+        state.write_stamp(stamp, command, started)
 
 
 def run_grid(study: Study, workdir: str, data_roots: Mapping[str, str], opts: RunnerOptions):
     """Runs every run that is not finished, `opts.jobs` at a time, dependencies first.
+
+    Prints one line as each run starts and finishes, the latter with runs done/total and
+    an ETA for the rest (the mean wall time of the runs finished in this launch, times the
+    runs left, over the jobs running at once).
 
     Returns:
       run name -> `skipped` (finished before) or `ran`.
@@ -85,53 +89,99 @@ def run_grid(study: Study, workdir: str, data_roots: Mapping[str, str], opts: Ru
       StudyError: naming each failed run, its log and the log's last lines; runs that
         depend on a failed run are not started, independent ones still are.
     """
+    names = {r.name for r in study.runs}
+    for run in study.runs:
+        missing = [d for d in run.depends_on if d not in names]
+        if missing:
+            raise StudyError(f"run {run.name} depends on unknown runs {missing}")
     outcome: dict[str, str] = {}
     todo = []
     for run in study.runs:
-        path = studies.run_dir(workdir, run.name)
-        state = studies.run_state(path)
-        if state == "finished" and (not run.register or studies.registered_from(workdir, run)):
+        if _is_complete(workdir, run):
             outcome[run.name] = "skipped"
             opts.echo(f"run {run.name}: finished before (skipped)")
         else:
             todo.append(run)
-    done = set(outcome)
-    failed: dict[str, str] = {}
-    total, started_count = len(study.runs), [len(done)]
-    lock = threading.Lock()
+    progress = Progress(total=len(study.runs), done=len(outcome), jobs=opts.jobs)
 
-    def execute(run: studies.RunSpec) -> None:
-        path = studies.run_dir(workdir, run.name)
-        state = studies.run_state(path)
+    def execute(run: RunSpec) -> None:
+        opts.echo(progress.started(run.name, _VERB[state.run_state(_path(workdir, run))]))
         started = time.time()
-        with lock:
-            started_count[0] += 1
-            opts.echo(f"run {run.name}: {_VERB[state]} ({started_count[0]}/{total})")
-        log = _log_path(workdir, run.name)
-        if state != "finished":
-            _run_logged(
-                studies.train_command(run, workdir, data_roots, python=opts.python), log, opts
-            )
-        if run.register:
-            _run_logged(studies.register_command(run, workdir, python=opts.python), log, opts)
-        with lock:
-            opts.echo(f"run {run.name}: finished in {time.time() - started:.0f} s")
+        _run_steps(run, workdir, data_roots, opts)
+        opts.echo(progress.finished(run.name, time.time() - started))
 
-    for run in todo:
-        missing = [d for d in run.depends_on if d not in {r.name for r in study.runs}]
-        if missing:
-            raise StudyError(f"run {run.name} depends on unknown runs {missing}")
+    failed = _schedule(todo, execute, set(outcome), max(opts.jobs, 1), opts.echo)
+    outcome.update({run.name: "ran" for run in todo if run.name not in failed})
+    if failed:
+        details = "\n".join(f"- {name}: {why}" for name, why in failed.items())
+        raise StudyError(f"study {study.name}: {len(failed)} run(s) did not finish:\n{details}")
+    return outcome
+
+
+class Progress:
+    """Runs done out of the total, and an ETA from the wall times of this launch's runs."""
+
+    def __init__(self, *, total: int, done: int, jobs: int):
+        self.total, self.done, self.jobs = total, done, max(jobs, 1)
+        self.started_count = done
+        self.seconds: list[float] = []
+        self._lock = threading.Lock()
+
+    def started(self, name: str, verb: str) -> str:
+        with self._lock:
+            self.started_count += 1
+            return f"run {name}: {verb} ({self.started_count}/{self.total})"
+
+    def finished(self, name: str, seconds: float) -> str:
+        with self._lock:
+            self.done += 1
+            self.seconds.append(seconds)
+            left = self.total - self.done
+            eta = ""
+            if left:
+                mean = sum(self.seconds) / len(self.seconds)
+                eta = f", ETA {_duration(mean * left / min(self.jobs, left))}"
+            return f"run {name}: finished in {seconds:.0f} s [{self.done}/{self.total} done{eta}]"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _path(workdir: str, run: RunSpec) -> str:
+    return commands.run_dir(workdir, run.name)
+
+
+def _is_complete(workdir: str, run: RunSpec) -> bool:
+    """Trained to the end and, for a pretraining run, registered."""
+    finished = state.run_state(_path(workdir, run)) == "finished"
+    return finished and (not run.register or state.registered_from(workdir, run))
+
+
+def _run_steps(run: RunSpec, workdir: str, data_roots, opts: RunnerOptions) -> None:
+    """Trains (or resumes) the run unless it finished, then registers a pretraining run."""
+    log = _log_path(workdir, run.name)
+    if state.run_state(_path(workdir, run)) != "finished":
+        _run_logged(commands.train_command(run, workdir, data_roots, python=opts.python), log, opts)
+    if run.register:
+        _run_logged(commands.register_command(run, workdir, python=opts.python), log, opts)
+
+
+def _schedule(todo, execute, done: set[str], jobs: int, echo) -> dict[str, str]:
+    """Runs `execute(run)` for each of `todo`, `jobs` at a time, once its dependencies are
+    done; a run depending on a failed one is not started. Returns run name -> failure."""
+    failed: dict[str, str] = {}
     pending = list(todo)
-    running: dict[concurrent.futures.Future, studies.RunSpec] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(opts.jobs, 1)) as pool:
+    running: dict[concurrent.futures.Future, RunSpec] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         while pending or running:
-            blocked = {r.name for r in pending if set(r.depends_on) & set(failed)}
-            for run in [r for r in pending if r.name in blocked]:
+            for run in [r for r in pending if set(r.depends_on) & set(failed)]:
                 culprits = sorted(set(run.depends_on) & set(failed))
                 failed[run.name] = f"not started: depends on failed {culprits}"
                 pending.remove(run)
             ready = [r for r in pending if set(r.depends_on) <= done]
-            while ready and len(running) < max(opts.jobs, 1):
+            while ready and len(running) < jobs:
                 run = ready.pop(0)
                 pending.remove(run)
                 running[pool.submit(execute, run)] = run
@@ -147,29 +197,25 @@ def run_grid(study: Study, workdir: str, data_roots: Mapping[str, str], opts: Ru
                 error = future.exception()
                 if error is None:
                     done.add(run.name)
-                    outcome[run.name] = "ran"
                 else:
                     failed[run.name] = str(error)
-                    opts.echo(f"run {run.name}: FAILED")
-    if failed:
-        details = "\n".join(f"- {name}: {why}" for name, why in failed.items())
-        raise StudyError(f"study {study.name}: {len(failed)} run(s) did not finish:\n{details}")
-    return outcome
+                    echo(f"run {run.name}: FAILED")
+    return failed
 
 
 def run_analyses(study: Study, workdir: str, opts: RunnerOptions) -> None:
     """Runs each analysis whose recorded command differs from today's (or never ran)."""
     for analysis in study.analyses:
-        command = studies.analysis_command(analysis, workdir, python=opts.python)
+        command = commands.analysis_command(analysis, workdir, python=opts.python)
         out = os.path.join(os.path.abspath(workdir), "analysis", analysis.name)
         stamp = os.path.join(out, ".complete.json")
-        if _stamp_matches(stamp, command):
+        if state.stamp_matches(stamp, command):
             opts.echo(f"analysis {analysis.name}: complete")
             continue
         opts.echo(f"analysis {analysis.name}: {', '.join(analysis.analyses)}")
         started = time.time()
         _run_logged(command, _log_path(workdir, f"analysis_{analysis.name}"), opts)
-        _write_stamp(stamp, command, started)
+        state.write_stamp(stamp, command, started)
 
 
 def print_commands(study: Study, workdir: str, data_roots: Mapping[str, str], *, python: str):
@@ -177,20 +223,22 @@ def print_commands(study: Study, workdir: str, data_roots: Mapping[str, str], *,
     yield f"# study {study.name}: {study.title}"
     yield "# Run from any directory; each line is independent once the lines it depends on ran."
     for key, spec in study.data.items():
-        if data_roots[key] == studies.data_dir(workdir, key):
+        if data_roots[key] == commands.data_dir(workdir, key):
             yield f"# data {key}: {spec.description}"
-            yield studies.shell_command(studies.generate_command(key, spec, workdir, python=python))
+            yield commands.shell_command(
+                commands.generate_command(key, spec, workdir, python=python)
+            )
     for run in study.runs:
         after = f" (after {', '.join(run.depends_on)})" if run.depends_on else ""
         yield f"# run {run.name}{after}"
-        commands = studies.run_commands(run, workdir, data_roots, python=python)
-        yield " && ".join(studies.shell_command(c) for c in commands)
+        steps = commands.run_commands(run, workdir, data_roots, python=python)
+        yield " && ".join(commands.shell_command(c) for c in steps)
     for analysis in study.analyses:
         yield f"# analysis {analysis.name} (after its runs)"
-        yield studies.shell_command(studies.analysis_command(analysis, workdir, python=python))
+        yield commands.shell_command(commands.analysis_command(analysis, workdir, python=python))
     yield "# then the report from what finished:"
-    given = [k for k, v in data_roots.items() if v != studies.data_dir(workdir, k)]
-    yield studies.shell_command(
+    given = [k for k, v in data_roots.items() if v != commands.data_dir(workdir, k)]
+    yield commands.shell_command(
         [python, "-m", "transfusion_tf.study", f"--study={study.name}"]
         + [f"--workdir={os.path.abspath(workdir)}", "--aggregate_only"]
         + [f"--data_root={k}={data_roots[k]}" for k in given]
@@ -211,13 +259,13 @@ def _run_logged(command: Sequence[str], log: str, opts: RunnerOptions) -> None:
     """Runs one command, appending its output to `log`; raises with the log's tail."""
     os.makedirs(os.path.dirname(log), exist_ok=True)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (studies.REPO, env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (commands.REPO, env.get("PYTHONPATH")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if opts.threads_per_job:
         env["TF_NUM_INTRAOP_THREADS"] = str(opts.threads_per_job)
         env["TF_NUM_INTEROP_THREADS"] = "1"
     with open(log, "a") as f:
-        f.write(f"\n$ {studies.shell_command(command)}\n")
+        f.write(f"\n$ {commands.shell_command(command)}\n")
         f.flush()
         code = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT, env=env)
     if code != 0:
@@ -228,19 +276,6 @@ def _run_logged(command: Sequence[str], log: str, opts: RunnerOptions) -> None:
 
 def _log_path(workdir: str, name: str) -> str:
     return os.path.join(os.path.abspath(workdir), "logs", f"{name}.log")
-
-
-def _stamp_matches(stamp: str, command: Sequence[str]) -> bool:
-    if not os.path.exists(stamp):
-        return False
-    with open(stamp) as f:
-        return json.load(f).get("command", [])[1:] == list(command)[1:]  # Any interpreter.
-
-
-def _write_stamp(stamp: str, command: Sequence[str], started: float) -> None:
-    provenance.write_json(
-        stamp, {"command": list(command), "seconds": round(time.time() - started, 1)}
-    )
 
 
 _VERB = {"missing": "starting", "interrupted": "resuming", "finished": "registering"}

@@ -1,12 +1,12 @@
 r"""Fig 7: weight transfusion up to conv1 ... block4: where does the speed-up come from?
 
-Reproduces the paper's weight-transfusion experiment (SPEC §1 item 6): ResNet-50 on RETINA
-with pretrained weights copied up to conv1, block1, block2, block3 or block4 and the rest
-random, against random init and full transfer, 3 seeds; steps to validation AUC 0.91.
-Paper numbers: the per-block steps are not published as a table (none recovered); the
+Reproduces the paper's weight-transfusion experiment: ResNet-50 on RETINA with pretrained
+weights copied up to conv1, block1, block2, block3 or block4 and the rest random, against
+random init and full transfer, 3 seeds; validation AUC every 1,000 steps and steps to AUC
+0.91. Paper: the per-block steps are not published as a table (none recovered); the
 finding is that most of the speed-up comes from conv1 and block1, conv1 alone giving the
 largest marginal gain. Full transfer needs 8,008 steps and random init 69,069 (the
-authors' Fig 8 figure, SPEC §1 item 7).
+authors' Fig 8 figure).
 
 Commands:
   python -m transfusion_tf.study --study=fig7 --workdir=studies/fig7 \
@@ -18,37 +18,24 @@ Demo (`--study=fig7:demo`: CBR-Small at half width, 64 px, up to block1 ... bloc
 
 from __future__ import annotations
 
-from transfusion_tf.configs import study_parts as parts
-from transfusion_tf.configs import table1_retina
-from transfusion_tf.studies import Study
+from transfusion_tf.studies import grids
+from transfusion_tf.studies.spec import Study
 
 PAPER_STEPS = {"resnet_v1_50/random": 69_069, "resnet_v1_50/imagenet": 8_008}
 ENDPOINTS = {"resnet_v1_50": ("conv1", "block1", "block2", "block3", "block4"),
              "cbr_small": ("block1", "block2", "block3", "block4")}  # fmt: skip
 
 
-def get_config(arg: str = ""):
-    """One run: the Table 1 run; set --config.init.kind=transfusion --config.init.up_to=..."""
-    return table1_retina.get_config(arg)
-
-
 def get_study(arg: str = "") -> Study:
-    base = table1_retina.get_study(arg)
-    model = "resnet_v1_50" if arg == "" else "cbr_small"
-    per_model = parts.demo_widths([model]) if arg else {}
+    model = grids.variant(arg, study="fig7", paper="resnet_v1_50", demo="cbr_small")
     kinds = ("random", "imagenet", *(f"up_to_{e}=transfusion" for e in ENDPOINTS[model]))
     options = {f"up_to_{e}": {"up_to": e} for e in ENDPOINTS[model]}
-    config = "transfusion_tf/configs/table1_retina.py" + (f":{arg}" if arg else "")
-    sources = [r for r in base.runs if r.name == f"source_{model}"]
-    seeds = (0, 1, 2) if not arg else (0, 1)
-    runs = sources + parts.grid(
-        config, [model], kinds, seeds, per_model=per_model, kind_options=options
-    )
+    runs = grids.study_grid(arg, [model], kinds, kind_options=options)
     return Study(
         name="fig7" + (f":{arg}" if arg else ""),
         title="Fig 7: weight transfusion up to each block, steps to AUC",
         runs=runs,
-        data=parts.used_data(base.data | parts.slim_data([model]), runs),
+        data=grids.study_data(arg, runs, [model]),
         thresholds=(0.85, 0.91) if not arg else (0.8, 0.9),
         paper={"steps": PAPER_STEPS},
         notes="Transfusion up to X copies every variable at or below endpoint X; the rest "

@@ -1,5 +1,6 @@
 """Study configs, grids and commands (no training here; see test_study_runner.py)."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -28,23 +29,47 @@ def test_every_paper_table_and_figure_has_a_study():
     assert studies.list_studies() == sorted([*_PAPER_STUDIES, "demo"])
 
 
+def _run_config(run: RunSpec):
+    """The config a run trains with: its config file's variant plus its plain overrides."""
+    file, _, arg = run.config.partition(":")
+    name = os.path.splitext(os.path.basename(file))[0]
+    config = importlib.import_module(f"transfusion_tf.configs.{name}").get_config(arg)
+    for field, value in run.overrides.items():
+        if "{" not in str(value):
+            parent, _, leaf = field.rpartition(".")
+            target = config
+            for part in filter(None, parent.split(".")):
+                target = target[part]
+            target[leaf] = value
+    return config
+
+
 @pytest.mark.parametrize("name", _PAPER_STUDIES)
 def test_paper_study_configs(name):
-    module = studies._config_module(name)
+    module = studies.study_module(name)
     doc = module.__doc__
     assert f"python -m transfusion_tf.study --study={name} " in doc
     assert "Runtime:" in doc and f"--study={name}:demo" in doc
     assert "Paper" in doc or "paper" in doc.split("\n")[0:12].__str__()
+    assert "SPEC" not in doc
     for variant in ("", "demo"):
         study = studies.load_study(f"{name}:{variant}" if variant else name)
         assert study.runs and study.title
-        config = module.get_config(variant)
-        assert config.eval.final_splits, "a study run evaluates its held-out split itself"
         for run in study.runs:  # Every run's config file and variant exists and builds.
             file, _, arg = run.config.partition(":")
             assert os.path.exists(os.path.join(_REPO, file)), run.config
-    with pytest.raises(ValueError, match="variant"):
+            config = _run_config(run)
+            assert config.eval.final_splits, "a study run evaluates its held-out split itself"
+    with pytest.raises(StudyError, match="variant"):
         module.get_study("nope")
+
+
+@pytest.mark.parametrize("name", _PAPER_STUDIES)
+def test_paper_scale_runs_resolve_convergence_to_one_percent_of_their_budget(name):
+    """Steps to a threshold are only as fine as the evaluations: at least every 1%."""
+    for run in studies.load_study(name).runs:
+        config = _run_config(run)
+        assert config.train.eval_every * 100 <= config.train.total_steps, (run.name, run.config)
 
 
 def test_paper_numbers_are_in_the_configs():
@@ -57,7 +82,7 @@ def test_paper_numbers_are_in_the_configs():
     assert (fig8["resnet_v1_50/hybrid_slim"], fig8["cbr_large_w/imagenet"]) == (8_208, 19_419)
     fig2 = studies.load_study("fig2_5").paper["fig2"]
     assert fig2["resnet_v1_50/mean_cca/random_vs_random"] == 0.27
-    assert "not published" in studies._config_module("table2").__doc__
+    assert "not recovered" in studies.study_module("table2").__doc__
 
 
 def test_table1_grid_is_the_papers():
@@ -117,11 +142,16 @@ def test_fig7_transfusion_arms():
 def test_demo_study_shape():
     study = studies.load_study("demo")
     retina = [r for r in study.runs if not r.register]
-    assert len(retina) == 2 * 3 * 2
+    # Three random seeds give Fig 2 three random-vs-random pairs per box.
+    assert len(retina) == 2 * (3 + 2 + 2)
     assert {r.group for r in retina} == {
         f"{m}/{k}" for m in ("cbr_tiny", "cbr_small") for k in ("random", "imagenet", "mean_var")
     }
+    assert sorted(r.overrides["seed"] for r in retina if r.group == "cbr_small/random") == [0, 1, 2]
     assert [a.name for a in study.analyses] == ["cbr_tiny", "cbr_small", "source"]
+    tiny = study.analyses[0]
+    assert len(tiny.random_runs) == 3 and len(tiny.pretrained_runs) == 2
+    assert "fig4" in tiny.analyses  # Similarity at init vs after training.
     source = study.analyses[2]  # The source network's conv1 before and after pretraining.
     assert (tuple(source.random_runs), tuple(source.analyses)) == (("source_cbr_small",), ("fig5",))
     assert set(study.data) == {"retina", "source"}

@@ -1,24 +1,42 @@
-"""Building blocks shared by the paper's study configs: data, pretraining runs, grids.
+"""Building blocks shared by the shipped studies: data, run configs, pretraining runs, grids.
 
-Pretrained weights come from two places (SPEC §3): ResNet-50 and Inception-v3 from the
-released TF-Slim checkpoints (the study downloads them as a "dataset" with
+Pretrained weights come from two places (the paper, section 3): ResNet-50 and Inception-v3
+from the released TF-Slim checkpoints (the study downloads them as a "dataset" with
 `slim_weights.download`, or takes `--data_root=slim_<model>=<dir>`), the CBRs from a
 pretraining run on the source task (`source`: ImageNet TFRecords, or the synthetic
 stand-in) registered in the study's own registry.
+
+Every shipped study has a paper-scale variant (`''`) and a `demo` variant sized for a
+laptop CPU; `variant(arg, paper=..., demo=...)` picks between them in one place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from transfusion_tf.studies import DataSpec, RunSpec
+from transfusion_tf.studies.spec import DataSpec, RunSpec, StudyError
 
 CBRS = ("cbr_large_t", "cbr_large_w", "cbr_small", "cbr_tiny")
 RELEASED = ("resnet_v1_50", "inception_v3")
 PAPER_MODELS = ("resnet_v1_50", "inception_v3", *CBRS)
-SOURCE_CONFIG = "transfusion_tf/configs/source_pretrain.py"
+VARIANTS = ("", "demo")
 
-# Table 1 test AUCs (secondary copies, approximate; SPEC §1), as fractions.
+# The single-run config of every run, per study variant (paper scale, demo scale).
+RETINA_CONFIG = {
+    "": "transfusion_tf/configs/retina.py",
+    "demo": "transfusion_tf/configs/demo.py:retina",
+}
+CHEXPERT_CONFIG = {
+    "": "transfusion_tf/configs/chexpert.py",
+    "demo": "transfusion_tf/configs/demo.py:chexpert",
+}
+SOURCE_CONFIG = {
+    "": "transfusion_tf/configs/source_pretrain.py",
+    "demo": "transfusion_tf/configs/demo.py:source",
+}
+SEEDS = {"": (0, 1, 2), "demo": (0, 1)}
+
+# Table 1 test AUCs (secondary copies, approximate), as fractions.
 PAPER_TABLE1_AUC = {"resnet_v1_50/random": 0.964, "resnet_v1_50/imagenet": 0.967,
                     "inception_v3/random": 0.966, "inception_v3/imagenet": 0.967,
                     "cbr_large_t/random": 0.962, "cbr_large_t/imagenet": 0.962}  # fmt: skip
@@ -46,12 +64,38 @@ PAPER_RETINA = DataSpec(
     "EyePACS/Kaggle DR as distributed (give --data_root=retina=<dir>; the synthetic "
     "stand-in is generated otherwise)",
 )
+PAPER_CHEXPERT = DataSpec(
+    "pipelines.generate",
+    {"dataset": "chexpert", "num_patients": 20_000, "image_size": 320, "seed": 0, "workers": 2},
+    "CheXpert-v1.0-small as distributed (give --data_root=chexpert=<dir>; the synthetic "
+    "stand-in is generated otherwise)",
+)
 PAPER_SOURCE = DataSpec(
     "pipelines.generate_source",
     {"num_classes": 24, "train_per_class": 2_000, "validation_per_class": 100,
      "image_size": 224, "seed": 0},
     "ImageNet in the TF-Slim TFRecord layout (give --data_root=source=<dir>)",
 )  # fmt: skip
+
+
+# Dataset key -> its synthetic stand-in per variant (used when no --data_root is given).
+DATA = {
+    "retina": {"": PAPER_RETINA, "demo": DEMO_RETINA},
+    "chexpert": {"": PAPER_CHEXPERT, "demo": DEMO_CHEXPERT},
+    "source": {"": PAPER_SOURCE, "demo": DEMO_SOURCE},
+}
+RUN_CONFIG = {"retina": RETINA_CONFIG, "chexpert": CHEXPERT_CONFIG}
+
+
+def variant(arg: str, *, study: str, paper, demo):
+    """`paper` for the paper-scale variant `''`, `demo` for `demo`.
+
+    Raises:
+      StudyError: any other variant, naming the study and the valid ones.
+    """
+    if arg not in VARIANTS:
+        raise StudyError(f"unknown {study} variant {arg!r}; valid: '', 'demo'")
+    return paper if arg == "" else demo
 
 
 def slim_data(models: Iterable[str]) -> dict[str, DataSpec]:
@@ -68,7 +112,8 @@ def slim_data(models: Iterable[str]) -> dict[str, DataSpec]:
 
 
 def init_overrides(model: str, kind: str, **init) -> dict:
-    """`init.*` overrides for `kind`; pretrained weights found per SPEC §3."""
+    """`init.*` overrides for `kind`: released checkpoints for ResNet/Inception, else the
+    study's registry (the CBRs' source-task pretraining)."""
     if kind == "random":
         return {}
     overrides = {"init.kind": kind} | {f"init.{k}": v for k, v in init.items()}
@@ -110,7 +155,8 @@ def grid(
     kind_options: Mapping[str, Mapping[str, object]] | None = None,
     prefix: str = "",
 ) -> list[RunSpec]:
-    """models x kinds x seeds, named `<prefix><model>_<kind>_s<seed>`, grouped by model/kind.
+    """models x kinds x seeds, named `<prefix><model>_<kind>_s<seed>`, grouped by
+    `<prefix><model>/<kind>`.
 
     `per_model[model]` adds overrides for one model (e.g. demo widths, which its
     pretraining run must share).
@@ -133,7 +179,7 @@ def grid(
                                    "seed": seed, **(overrides or {}),
                                    **(per_model or {}).get(model, {}),
                                    **init_overrides(model, kind, **init)},
-                        group=f"{model}/{label}",
+                        group=f"{prefix}{model}/{label}",
                         depends_on=(f"source_{model}",)
                         if model in CBRS and kind != "random" else (),
                     )
@@ -155,3 +201,49 @@ def used_data(data: Mapping[str, DataSpec], runs: Iterable[RunSpec]) -> dict[str
     """The datasets some run reads (so nothing unused is generated or downloaded)."""
     text = " ".join(str(v) for run in runs for v in run.overrides.values())
     return {key: spec for key, spec in data.items() if f"{{data:{key}}}" in text}
+
+
+def study_grid(
+    arg: str,
+    models: Sequence[str],
+    kinds: Sequence[str],
+    *,
+    data: str = "retina",
+    seeds: Sequence[int] | None = None,
+    kind_options: Mapping[str, Mapping[str, object]] | None = None,
+    overrides: Mapping[str, object] | None = None,
+    prefix: str = "",
+) -> list[RunSpec]:
+    """A shipped study's grid at variant `arg`: source pretraining runs first, then the grid.
+
+    The demo variant trains every CBR at half width (its pretraining run too).
+    """
+    per_model = demo_widths(models) if arg else {}
+    runs = []
+    if any(kind != "random" for kind in kinds):  # Someone needs the pretrained weights.
+        runs = pretraining_runs(models, SOURCE_CONFIG[arg], per_model)
+    return runs + grid(
+        RUN_CONFIG[data][arg],
+        models,
+        kinds,
+        SEEDS[arg] if seeds is None else seeds,
+        data=data,
+        overrides=overrides,
+        per_model=per_model,
+        kind_options=kind_options,
+        prefix=prefix,
+    )
+
+
+def unique_runs(runs: Iterable[RunSpec]) -> list[RunSpec]:
+    """`runs` without repeats of a name (grids of two datasets share a pretraining run)."""
+    seen: dict[str, RunSpec] = {}
+    for run in runs:
+        seen.setdefault(run.name, run)
+    return list(seen.values())
+
+
+def study_data(arg: str, runs: Iterable[RunSpec], models: Iterable[str]) -> dict[str, DataSpec]:
+    """The synthetic stand-ins and released checkpoints the runs read, at variant `arg`."""
+    everything = {key: specs[arg] for key, specs in DATA.items()} | slim_data(models)
+    return used_data(everything, list(runs))

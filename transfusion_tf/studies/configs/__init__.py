@@ -1,0 +1,1 @@
+"""The shipped studies, one module per paper table or figure (see `catalog.STUDY_MODULES`)."""
