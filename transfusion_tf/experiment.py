@@ -63,6 +63,7 @@ def build_model(config: ml_collections.ConfigDict) -> tf.keras.Model:
         config.model.name,
         num_classes=get_task(config).num_outputs,
         input_shape=(config.data.image_size, config.data.image_size, config.data.channels),
+        weight_decay=config.model.get("weight_decay"),  # Absent from older runs' config.json.
         **initialization.model_options(config),
     )
 

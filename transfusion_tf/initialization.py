@@ -6,7 +6,7 @@ the result. The trainer calls it once, before the step-0 checkpoint, and writes 
 returned report as `init_report.json`.
 
 Kinds (`config.init.kind`):
-  random       the model's own Keras initialisation
+  random       the model's own initialisation (tf_slim's initialisers: models/initializers.py)
   imagenet     every variable from the pretrained weights but the head
   mean_var     kernels/biases ~ N(mean, var) of the pretrained tensor; BN by init.bn_mode
   transfusion  pretrained up to init.up_to, the rest random (or Mean Var: init.rest)
@@ -31,6 +31,7 @@ import tensorflow as tf
 from slim_weights import checkpoint, loading, manifest, registry
 from transfusion_tf import surgery
 from transfusion_tf.models import endpoint_names, slim_top_options, variable_endpoints
+from transfusion_tf.models.initializers import init_summary
 from transfusion_tf.models.layout import endpoints_by_scope
 
 KINDS = ("random", "imagenet", "mean_var", "transfusion", "hybrid_slim", "gabor_conv1")
@@ -149,8 +150,10 @@ def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict) -> dict
       config: the run config (its `init`, `model` and `seed` fields).
 
     Returns:
-      The report (JSON-ready): kind, config.init, model and parameter counts, the weights'
-      entry and checkpoint, preprocessing, and the surgery report (every variable once).
+      The report (JSON-ready): kind, config.init, model and parameter counts, the model's
+      initialisers (what `reinitialised` and `fresh_head` variables drew from) and weight
+      decay, the weights' entry and checkpoint, preprocessing, and the surgery report
+      (every variable once).
 
     Raises:
       InitError: see `validate`; surgery.SurgeryError: weights that do not match.
@@ -199,6 +202,7 @@ def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict) -> dict
             "options": _plain(model_options(config)),
             "parameters": int(model.count_params()),
             "trainable_parameters": int(sum(np.size(v) for v in model.trainable_variables)),
+            **init_summary(model),
         },
         "weights": weights_info,
         "preprocessing": preprocessing_name(config),

@@ -12,7 +12,8 @@ offender, before anything is computed.
 
 Actions on model variables:
   copied         the pretrained array, bit for bit
-  reinitialised  the model's fresh random initialisation (the Keras default initialisers)
+  reinitialised  the model's fresh random initialisation (its own initialisers: tf_slim's,
+                 see `transfusion_tf.models.initializers`)
   resampled      iid draws from N(mean, variance) of the corresponding pretrained tensor,
                  one scalar mean and variance per tensor
   identity       batch norm set to the identity: gamma 1, beta 0, moving mean 0, moving

@@ -10,6 +10,7 @@ kind, plus registration, runs as a real subprocess.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -155,6 +156,9 @@ def test_every_kind_runs_through_the_binary_and_saves_its_init(kind, runs, sourc
     assert actions["logits/kernel:0"] == actions["logits/bias:0"] == "fresh_head"
     assert report["kind"] == kind and report["preprocessing"] == "inception"
     assert report["model"]["parameters"] == sum(a.size for a in init.values())
+    # What `reinitialised` and `fresh_head` variables drew from: slim.conv2d's defaults.
+    assert report["model"]["initializers"] == {"GlorotUniform()": 5, "Ones()": 8, "Zeros()": 9}
+    assert report["model"]["weight_decay"] == 0.0
     if kind == "random":
         assert report["weights"] is None
         assert set(actions.values()) == {"reinitialised", "fresh_head"}
@@ -262,6 +266,20 @@ def test_resnet_imagenet_and_hybrid_from_a_slim_checkpoint(resnet_checkpoint):
     above = [u["name"] for u in report["surgery"]["unused"] if u["reason"] == "above"]
     assert "resnet_v1_50/block3/unit_1/bottleneck_v1/shortcut/weights" in above
     assert len(above) == 90 + 50 + 5  # block3 and block4 of the full-width source
+    # The slim top is re-initialised as slim's resnet_arg_scope would: He-style truncated
+    # normal cut at 2 sqrt(1.3 * 2 / fan_in), std sqrt(1.3 * 2 / fan_in) * 0.8796, L2 1e-4.
+    assert set(report["model"]["initializers"]) == {
+        "SlimVarianceScaling(factor=2.0)",
+        "Ones()",
+        "Zeros()",
+    }
+    assert report["model"]["weight_decay"] == 1e-4
+    kernel = by_name["resnet_v1_50/block4/unit_2/bottleneck_v1/conv2/kernel:0"]  # 3x3x256x256
+    parameter = math.sqrt(2.6 / (9 * 256))
+    assert np.abs(kernel).max() <= 2 * parameter * (1 + 1e-6)
+    sigma = parameter * 0.87962566103423978
+    # Within 6 standard errors of the sample std (normal kurtosis: sigma / sqrt(2 N)).
+    assert abs(kernel.std() - sigma) <= 6 * sigma / math.sqrt(2 * kernel.size)
 
 
 def test_user_errors_name_the_fix(tmp_path, resnet_checkpoint, source_weights):

@@ -48,6 +48,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.name = "cbr_small"  # A name from transfusion_tf.models.list_models().
     c.model.preprocessing = "inception"  # Weight-free models; pretrained ones use the manifest.
     c.model.options = ml_collections.ConfigDict()  # Builder options, e.g. widths.
+    # L2 weight decay on every kernel, added to the training loss as tf_slim's
+    # l2_regularizer does: weight_decay * sum(w**2) / 2. None is the model's slim default
+    # (resnet_v1_50 1e-4 and inception_v3 4e-5, from their arg scopes; the CBRs 0, slim.conv2d's
+    # default); 0 disables it. A field of its own, not in model.options, because it changes the
+    # loss, not the weights' shapes: registered weights load under any value. Not the
+    # optimizer's decoupled (AdamW) optimizer.weight_decay.
+    c.model.weight_decay = ml_collections.config_dict.placeholder(float)
 
     # How the weights start (SPEC §3; transfusion_tf/initialization.py).
     c.init = ml_collections.ConfigDict()

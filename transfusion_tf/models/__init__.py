@@ -38,7 +38,8 @@ def get_model(
       num_classes: width of the logits layer.
       input_shape: (height, width, channels).
       **options: builder-specific options (e.g. `widths` for the CBRs, `aux_logits` for
-        inception_v3).
+        inception_v3; `weight_decay` for every model, None being its slim default: see
+        `models.initializers`).
 
     Returns:
       A functional Keras model from float images to logits, with recorded endpoints.

@@ -4,6 +4,14 @@ Each block is Conv(stride 1, `same`, no bias) -> BatchNorm -> ReLU -> MaxPool(3x
 then global average pool -> Dense. Layer names are stable and scoped by endpoint
 (`block1/conv`, `block1/bn`, ..., `pre_logits`, `logits`) so weight surgery, CCA and the
 filter plots can address layers by endpoint rather than by index.
+
+Initialisation: the paper does not say how the CBRs were initialised, so they start from
+TF-Slim's own layer defaults, as a slim implementation would: `slim.conv2d` and
+`slim.fully_connected` draw kernels from `xavier_initializer()` (Glorot uniform: U(-l, l),
+l = sqrt(6 / (fan_in + fan_out))), start biases at zero and have no weight regulariser;
+batch norm starts as slim's `batch_norm` (beta 0, gamma 1, moving mean 0, variance 1).
+The initialisers are set explicitly, not left to Keras' defaults. `weight_decay` adds slim's
+L2 term on every kernel if asked for.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from transfusion_tf.models import initializers
 from transfusion_tf.models.layout import get_endpoint_layers, set_endpoint_layers
 
 
@@ -41,6 +50,7 @@ CBR_SPECS = {
 }
 
 MIN_INPUT_SIZE = 32
+SLIM_WEIGHT_DECAY = 0.0  # slim.conv2d's default: no weights_regularizer.
 
 
 def build_cbr(
@@ -53,6 +63,7 @@ def build_cbr(
     bn_momentum: float = 0.99,
     bn_epsilon: float = 1e-3,
     head_dtype: str = "float32",
+    weight_decay: float | None = None,
 ) -> tf.keras.Model:
     """Builds a CBR network.
 
@@ -65,13 +76,16 @@ def build_cbr(
       bn_momentum: BatchNormalization moving-average momentum.
       bn_epsilon: BatchNormalization epsilon.
       head_dtype: dtype of the logits layer; float32 keeps the head exact under mixed precision.
+      weight_decay: slim's L2 weight decay on every kernel (loss term weight_decay *
+        sum(w**2) / 2 in `model.losses`); None is slim.conv2d's default, none (0).
 
     Returns:
       A functional Keras model mapping float images (batch, h, w, c) to logits
       (batch, num_classes). `endpoint_layers(model)` names its endpoints.
 
     Raises:
-      ValueError: on a bad input shape or a widths override of the wrong length.
+      ValueError: on a bad input shape, a widths override of the wrong length or a negative
+        weight_decay.
     """
     spec = CBR_SPECS[name]
     widths = tuple(widths) if widths is not None else spec.widths
@@ -81,6 +95,9 @@ def build_cbr(
         )
     kernel_size = kernel_size or spec.kernel_size
     _check_input_shape(name, input_shape)
+    regularizer = initializers.weight_decay_regularizer(
+        weight_decay, default=SLIM_WEIGHT_DECAY, model=name
+    )
 
     inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
@@ -88,10 +105,20 @@ def build_cbr(
     for i, (width, pool) in enumerate(zip(widths, spec.pool_after, strict=True), start=1):
         scope = f"block{i}"
         x = tf.keras.layers.Conv2D(
-            width, kernel_size, strides=1, padding="same", use_bias=False, name=f"{scope}/conv"
+            width,
+            kernel_size,
+            strides=1,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=tf.keras.initializers.GlorotUniform(),  # slim's xavier
+            kernel_regularizer=regularizer,
+            name=f"{scope}/conv",
         )(x)
         x = tf.keras.layers.BatchNormalization(
-            momentum=bn_momentum, epsilon=bn_epsilon, name=f"{scope}/bn"
+            momentum=bn_momentum,
+            epsilon=bn_epsilon,
+            name=f"{scope}/bn",
+            **initializers.BATCH_NORM_INITIALIZERS,
         )(x)
         x = tf.keras.layers.ReLU(name=f"{scope}/relu")(x)
         last = f"{scope}/relu"
@@ -100,7 +127,14 @@ def build_cbr(
             last = f"{scope}/pool"
         endpoints.append((scope, last))
     x = tf.keras.layers.GlobalAveragePooling2D(name="pre_logits")(x)
-    logits = tf.keras.layers.Dense(num_classes, dtype=head_dtype, name="logits")(x)
+    logits = tf.keras.layers.Dense(
+        num_classes,
+        kernel_initializer=tf.keras.initializers.GlorotUniform(),  # slim's xavier
+        bias_initializer="zeros",
+        kernel_regularizer=regularizer,
+        dtype=head_dtype,
+        name="logits",
+    )(x)
     model = tf.keras.Model(inputs, logits, name=name)
     endpoints += [("pre_logits", "pre_logits"), ("logits", "logits")]
     set_endpoint_layers(model, endpoints)

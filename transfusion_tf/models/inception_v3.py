@@ -12,6 +12,12 @@ no longer be global, while ours stays a global average pool at every input size.
 
 The optional AuxLogits head exists only at 299 px: its 5x5 conv kernel is sized for the 5x5
 map that 299 px yields, which is what the checkpoint's variables hold.
+
+Initialisation and weight decay are `inception_v3_arg_scope`'s: every kernel, the logits'
+included, from `variance_scaling_initializer()` with `l2_regularizer(4e-5)`, except the
+AuxLogits' `Conv2d_2a_5x5` (`trunc_normal(0.01)`) and `Conv2d_2b_1x1` (`trunc_normal(0.001)`),
+which slim's `inception_v3` sets explicitly; zero biases; batch norm beta 0, moving mean 0,
+moving variance 1 (see `initializers`).
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from transfusion_tf.models import initializers
 from transfusion_tf.models.layout import set_endpoint_layers
 
 SCOPE = "InceptionV3"
 MIN_INPUT_SIZE = 75
 AUX_INPUT_SIZE = 299
+SLIM_WEIGHT_DECAY = 4e-5  # inception_v3_arg_scope(weight_decay=0.00004).
 
 # (name, kind, filters, kernel, strides, padding) of the stem; kind 'conv' or 'max'.
 _STEM = (
@@ -47,6 +55,7 @@ def build_inception_v3(
     bn_momentum: float = 0.9997,
     bn_epsilon: float = 0.001,
     head_dtype: str = "float32",
+    weight_decay: float | None = None,
 ) -> tf.keras.Model:
     """Builds Inception-v3 with slim's structure and variable names.
 
@@ -60,6 +69,9 @@ def build_inception_v3(
       bn_epsilon: BatchNormalization epsilon (slim's 0.001; the checkpoint expects it).
       head_dtype: dtype of the logits layers; float32 keeps the heads exact under mixed
         precision.
+      weight_decay: slim's L2 weight decay on every kernel (loss term weight_decay *
+        sum(w**2) / 2 in `model.losses`); None is `inception_v3_arg_scope`'s 4e-5, 0 adds
+        none.
 
     Returns:
       A functional Keras model mapping float images (batch, h, w, c), preprocessed the
@@ -69,17 +81,21 @@ def build_inception_v3(
       (batch, 2048) and `logits`.
 
     Raises:
-      ValueError: on a bad input shape, or `aux_logits` at an input other than 299x299.
+      ValueError: on a bad input shape, `aux_logits` at an input other than 299x299, or a
+        negative weight_decay.
     """
     _check_input_shape(input_shape, aux_logits)
-    bn = (bn_momentum, bn_epsilon)
+    regularizer = initializers.weight_decay_regularizer(
+        weight_decay, default=SLIM_WEIGHT_DECAY, model=SCOPE
+    )
+    arg_scope = initializers.ArgScope(bn_momentum, bn_epsilon, regularizer)
     inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
     endpoints = []
     for name, kind, filters, kernel, strides, padding in _STEM:
         scope = f"{SCOPE}/{name}"
         if kind == "conv":
-            x = _conv_bn(x, filters, kernel, scope, *bn, strides=strides, padding=padding)
+            x = _conv_bn(x, filters, kernel, scope, arg_scope, strides=strides, padding=padding)
             endpoints.append((name, f"{scope}/Relu"))
         else:
             x = tf.keras.layers.MaxPool2D(kernel, strides=strides, padding=padding, name=scope)(x)
@@ -89,29 +105,37 @@ def build_inception_v3(
         ("Mixed_5c", _mixed_5c),
         ("Mixed_5d", _mixed_5d),
         ("Mixed_6a", _mixed_6a),
-        ("Mixed_6b", lambda x, s, bn: _mixed_6bcde(x, s, bn, 128)),
-        ("Mixed_6c", lambda x, s, bn: _mixed_6bcde(x, s, bn, 160)),
-        ("Mixed_6d", lambda x, s, bn: _mixed_6bcde(x, s, bn, 160)),
-        ("Mixed_6e", lambda x, s, bn: _mixed_6bcde(x, s, bn, 192)),
+        ("Mixed_6b", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 128)),
+        ("Mixed_6c", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 160)),
+        ("Mixed_6d", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 160)),
+        ("Mixed_6e", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 192)),
         ("Mixed_7a", _mixed_7a),
-        ("Mixed_7b", lambda x, s, bn: _mixed_7bc(x, s, bn, "Conv2d_0b_3x1")),
+        ("Mixed_7b", lambda x, s, arg_scope: _mixed_7bc(x, s, arg_scope, "Conv2d_0b_3x1")),
         # Mixed_7c names this conv Conv2d_0c_3x1 where Mixed_7b says Conv2d_0b_3x1: slim's
         # code and the released checkpoint both spell it so.
-        ("Mixed_7c", lambda x, s, bn: _mixed_7bc(x, s, bn, "Conv2d_0c_3x1")),
+        ("Mixed_7c", lambda x, s, arg_scope: _mixed_7bc(x, s, arg_scope, "Conv2d_0c_3x1")),
     )
     for name, block in blocks:
-        x = block(x, f"{SCOPE}/{name}", bn)
+        x = block(x, f"{SCOPE}/{name}", arg_scope)
         endpoints.append((name, f"{SCOPE}/{name}/concat"))
         if name == "Mixed_6e":
             mixed_6e = x
     x = tf.keras.layers.GlobalAveragePooling2D(name=f"{SCOPE}/Logits/GlobalPool")(x)
     x = tf.keras.layers.Dropout(dropout_rate, name=f"{SCOPE}/Logits/Dropout_1b")(x)
     logits = tf.keras.layers.Dense(
-        num_classes, dtype=head_dtype, name=f"{SCOPE}/Logits/Conv2d_1c_1x1"
+        num_classes,
+        kernel_initializer=initializers.SlimVarianceScaling(),
+        bias_initializer="zeros",
+        kernel_regularizer=regularizer,
+        dtype=head_dtype,
+        name=f"{SCOPE}/Logits/Conv2d_1c_1x1",
     )(x)
     outputs = logits
     if aux_logits:
-        outputs = {"logits": logits, "aux_logits": _aux_head(mixed_6e, num_classes, bn, head_dtype)}
+        outputs = {
+            "logits": logits,
+            "aux_logits": _aux_head(mixed_6e, num_classes, arg_scope, head_dtype),
+        }
     model = tf.keras.Model(inputs, outputs, name=SCOPE)
     endpoints += [
         ("pre_logits", f"{SCOPE}/Logits/GlobalPool"),
@@ -121,113 +145,144 @@ def build_inception_v3(
     return model
 
 
-def _mixed_5b(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
-    return _mixed_35x35(x, scope, bn, pool_filters=32, branch_1=("Conv2d_0a_1x1", "Conv2d_0b_5x5"))
+def _mixed_5b(x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope) -> tf.Tensor:
+    return _mixed_35x35(
+        x, scope, arg_scope, pool_filters=32, branch_1=("Conv2d_0a_1x1", "Conv2d_0b_5x5")
+    )
 
 
-def _mixed_5c(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
+def _mixed_5c(x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope) -> tf.Tensor:
     # Branch_1 is named Conv2d_0b_1x1 then Conv_1_0c_5x5 (not Conv2d_0a_1x1 / Conv2d_0b_5x5
     # as in Mixed_5b and Mixed_5d): slim's code and the released checkpoint spell it so.
-    return _mixed_35x35(x, scope, bn, pool_filters=64, branch_1=("Conv2d_0b_1x1", "Conv_1_0c_5x5"))
+    return _mixed_35x35(
+        x, scope, arg_scope, pool_filters=64, branch_1=("Conv2d_0b_1x1", "Conv_1_0c_5x5")
+    )
 
 
-def _mixed_5d(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
-    return _mixed_35x35(x, scope, bn, pool_filters=64, branch_1=("Conv2d_0a_1x1", "Conv2d_0b_5x5"))
+def _mixed_5d(x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope) -> tf.Tensor:
+    return _mixed_35x35(
+        x, scope, arg_scope, pool_filters=64, branch_1=("Conv2d_0a_1x1", "Conv2d_0b_5x5")
+    )
 
 
 def _mixed_35x35(
-    x: tf.Tensor, scope: str, bn: tuple[float, float], *, pool_filters: int, branch_1: tuple
+    x: tf.Tensor,
+    scope: str,
+    arg_scope: initializers.ArgScope,
+    *,
+    pool_filters: int,
+    branch_1: tuple,
 ) -> tf.Tensor:
-    b0 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", *bn)
-    b1 = _conv_bn(x, 48, (1, 1), f"{scope}/Branch_1/{branch_1[0]}", *bn)
-    b1 = _conv_bn(b1, 64, (5, 5), f"{scope}/Branch_1/{branch_1[1]}", *bn)
-    b2 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", *bn)
-    b2 = _conv_bn(b2, 96, (3, 3), f"{scope}/Branch_2/Conv2d_0b_3x3", *bn)
-    b2 = _conv_bn(b2, 96, (3, 3), f"{scope}/Branch_2/Conv2d_0c_3x3", *bn)
+    b0 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", arg_scope)
+    b1 = _conv_bn(x, 48, (1, 1), f"{scope}/Branch_1/{branch_1[0]}", arg_scope)
+    b1 = _conv_bn(b1, 64, (5, 5), f"{scope}/Branch_1/{branch_1[1]}", arg_scope)
+    b2 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", arg_scope)
+    b2 = _conv_bn(b2, 96, (3, 3), f"{scope}/Branch_2/Conv2d_0b_3x3", arg_scope)
+    b2 = _conv_bn(b2, 96, (3, 3), f"{scope}/Branch_2/Conv2d_0c_3x3", arg_scope)
     b3 = _avg_pool_3x3(x, f"{scope}/Branch_3/AvgPool_0a_3x3")
-    b3 = _conv_bn(b3, pool_filters, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", *bn)
+    b3 = _conv_bn(b3, pool_filters, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", arg_scope)
     return _concat([b0, b1, b2, b3], f"{scope}/concat")
 
 
-def _mixed_6a(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
+def _mixed_6a(x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope) -> tf.Tensor:
     # Both stride-2 convs are 3x3 but named Conv2d_1a_1x1: slim's code and the released
     # checkpoint spell them so.
     b0 = _conv_bn(
-        x, 384, (3, 3), f"{scope}/Branch_0/Conv2d_1a_1x1", *bn, strides=2, padding="valid"
+        x, 384, (3, 3), f"{scope}/Branch_0/Conv2d_1a_1x1", arg_scope, strides=2, padding="valid"
     )
-    b1 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", *bn)
-    b1 = _conv_bn(b1, 96, (3, 3), f"{scope}/Branch_1/Conv2d_0b_3x3", *bn)
+    b1 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", arg_scope)
+    b1 = _conv_bn(b1, 96, (3, 3), f"{scope}/Branch_1/Conv2d_0b_3x3", arg_scope)
     b1 = _conv_bn(
-        b1, 96, (3, 3), f"{scope}/Branch_1/Conv2d_1a_1x1", *bn, strides=2, padding="valid"
+        b1, 96, (3, 3), f"{scope}/Branch_1/Conv2d_1a_1x1", arg_scope, strides=2, padding="valid"
     )
     b2 = tf.keras.layers.MaxPool2D(3, strides=2, name=f"{scope}/Branch_2/MaxPool_1a_3x3")(x)
     return _concat([b0, b1, b2], f"{scope}/concat")
 
 
-def _mixed_6bcde(x: tf.Tensor, scope: str, bn: tuple[float, float], width: int) -> tf.Tensor:
-    b0 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", *bn)
-    b1 = _conv_bn(x, width, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", *bn)
-    b1 = _conv_bn(b1, width, (1, 7), f"{scope}/Branch_1/Conv2d_0b_1x7", *bn)
-    b1 = _conv_bn(b1, 192, (7, 1), f"{scope}/Branch_1/Conv2d_0c_7x1", *bn)
-    b2 = _conv_bn(x, width, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", *bn)
-    b2 = _conv_bn(b2, width, (7, 1), f"{scope}/Branch_2/Conv2d_0b_7x1", *bn)
-    b2 = _conv_bn(b2, width, (1, 7), f"{scope}/Branch_2/Conv2d_0c_1x7", *bn)
-    b2 = _conv_bn(b2, width, (7, 1), f"{scope}/Branch_2/Conv2d_0d_7x1", *bn)
-    b2 = _conv_bn(b2, 192, (1, 7), f"{scope}/Branch_2/Conv2d_0e_1x7", *bn)
+def _mixed_6bcde(
+    x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope, width: int
+) -> tf.Tensor:
+    b0 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", arg_scope)
+    b1 = _conv_bn(x, width, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", arg_scope)
+    b1 = _conv_bn(b1, width, (1, 7), f"{scope}/Branch_1/Conv2d_0b_1x7", arg_scope)
+    b1 = _conv_bn(b1, 192, (7, 1), f"{scope}/Branch_1/Conv2d_0c_7x1", arg_scope)
+    b2 = _conv_bn(x, width, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", arg_scope)
+    b2 = _conv_bn(b2, width, (7, 1), f"{scope}/Branch_2/Conv2d_0b_7x1", arg_scope)
+    b2 = _conv_bn(b2, width, (1, 7), f"{scope}/Branch_2/Conv2d_0c_1x7", arg_scope)
+    b2 = _conv_bn(b2, width, (7, 1), f"{scope}/Branch_2/Conv2d_0d_7x1", arg_scope)
+    b2 = _conv_bn(b2, 192, (1, 7), f"{scope}/Branch_2/Conv2d_0e_1x7", arg_scope)
     b3 = _avg_pool_3x3(x, f"{scope}/Branch_3/AvgPool_0a_3x3")
-    b3 = _conv_bn(b3, 192, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", *bn)
+    b3 = _conv_bn(b3, 192, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", arg_scope)
     return _concat([b0, b1, b2, b3], f"{scope}/concat")
 
 
-def _mixed_7a(x: tf.Tensor, scope: str, bn: tuple[float, float]) -> tf.Tensor:
-    b0 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", *bn)
+def _mixed_7a(x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope) -> tf.Tensor:
+    b0 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", arg_scope)
     b0 = _conv_bn(
-        b0, 320, (3, 3), f"{scope}/Branch_0/Conv2d_1a_3x3", *bn, strides=2, padding="valid"
+        b0, 320, (3, 3), f"{scope}/Branch_0/Conv2d_1a_3x3", arg_scope, strides=2, padding="valid"
     )
-    b1 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", *bn)
-    b1 = _conv_bn(b1, 192, (1, 7), f"{scope}/Branch_1/Conv2d_0b_1x7", *bn)
-    b1 = _conv_bn(b1, 192, (7, 1), f"{scope}/Branch_1/Conv2d_0c_7x1", *bn)
+    b1 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", arg_scope)
+    b1 = _conv_bn(b1, 192, (1, 7), f"{scope}/Branch_1/Conv2d_0b_1x7", arg_scope)
+    b1 = _conv_bn(b1, 192, (7, 1), f"{scope}/Branch_1/Conv2d_0c_7x1", arg_scope)
     b1 = _conv_bn(
-        b1, 192, (3, 3), f"{scope}/Branch_1/Conv2d_1a_3x3", *bn, strides=2, padding="valid"
+        b1, 192, (3, 3), f"{scope}/Branch_1/Conv2d_1a_3x3", arg_scope, strides=2, padding="valid"
     )
     b2 = tf.keras.layers.MaxPool2D(3, strides=2, name=f"{scope}/Branch_2/MaxPool_1a_3x3")(x)
     return _concat([b0, b1, b2], f"{scope}/concat")
 
 
-def _mixed_7bc(x: tf.Tensor, scope: str, bn: tuple[float, float], branch_1_3x1: str) -> tf.Tensor:
-    b0 = _conv_bn(x, 320, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", *bn)
-    b1 = _conv_bn(x, 384, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", *bn)
+def _mixed_7bc(
+    x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope, branch_1_3x1: str
+) -> tf.Tensor:
+    b0 = _conv_bn(x, 320, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", arg_scope)
+    b1 = _conv_bn(x, 384, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", arg_scope)
     b1 = _concat(
         [
-            _conv_bn(b1, 384, (1, 3), f"{scope}/Branch_1/Conv2d_0b_1x3", *bn),
-            _conv_bn(b1, 384, (3, 1), f"{scope}/Branch_1/{branch_1_3x1}", *bn),
+            _conv_bn(b1, 384, (1, 3), f"{scope}/Branch_1/Conv2d_0b_1x3", arg_scope),
+            _conv_bn(b1, 384, (3, 1), f"{scope}/Branch_1/{branch_1_3x1}", arg_scope),
         ],
         f"{scope}/Branch_1/concat",
     )
-    b2 = _conv_bn(x, 448, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", *bn)
-    b2 = _conv_bn(b2, 384, (3, 3), f"{scope}/Branch_2/Conv2d_0b_3x3", *bn)
+    b2 = _conv_bn(x, 448, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", arg_scope)
+    b2 = _conv_bn(b2, 384, (3, 3), f"{scope}/Branch_2/Conv2d_0b_3x3", arg_scope)
     b2 = _concat(
         [
-            _conv_bn(b2, 384, (1, 3), f"{scope}/Branch_2/Conv2d_0c_1x3", *bn),
-            _conv_bn(b2, 384, (3, 1), f"{scope}/Branch_2/Conv2d_0d_3x1", *bn),
+            _conv_bn(b2, 384, (1, 3), f"{scope}/Branch_2/Conv2d_0c_1x3", arg_scope),
+            _conv_bn(b2, 384, (3, 1), f"{scope}/Branch_2/Conv2d_0d_3x1", arg_scope),
         ],
         f"{scope}/Branch_2/concat",
     )
     b3 = _avg_pool_3x3(x, f"{scope}/Branch_3/AvgPool_0a_3x3")
-    b3 = _conv_bn(b3, 192, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", *bn)
+    b3 = _conv_bn(b3, 192, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", arg_scope)
     return _concat([b0, b1, b2, b3], f"{scope}/concat")
 
 
 def _aux_head(
-    x: tf.Tensor, num_classes: int, bn: tuple[float, float], head_dtype: str
+    x: tf.Tensor, num_classes: int, arg_scope: initializers.ArgScope, head_dtype: str
 ) -> tf.Tensor:
     """slim's AuxLogits on Mixed_6e (17x17 at 299 px): (batch, num_classes)."""
     scope = f"{SCOPE}/AuxLogits"
     x = tf.keras.layers.AveragePooling2D(5, strides=3, name=f"{scope}/AvgPool_1a_5x5")(x)
-    x = _conv_bn(x, 128, (1, 1), f"{scope}/Conv2d_1b_1x1", *bn)
+    x = _conv_bn(x, 128, (1, 1), f"{scope}/Conv2d_1b_1x1", arg_scope)
     # A VALID 5x5 conv over the 5x5 map: the aux logits are 1x1 (hence 299 px only).
-    x = _conv_bn(x, 768, (5, 5), f"{scope}/Conv2d_2a_5x5", *bn, padding="valid")
-    x = tf.keras.layers.Conv2D(num_classes, 1, dtype=head_dtype, name=f"{scope}/Conv2d_2b_1x1")(x)
+    x = _conv_bn(
+        x,
+        768,
+        (5, 5),
+        f"{scope}/Conv2d_2a_5x5",
+        arg_scope,
+        padding="valid",
+        kernel_initializer=tf.keras.initializers.TruncatedNormal(0.0, 0.01),
+    )
+    x = tf.keras.layers.Conv2D(
+        num_classes,
+        1,
+        kernel_initializer=tf.keras.initializers.TruncatedNormal(0.0, 0.001),
+        bias_initializer="zeros",
+        kernel_regularizer=arg_scope.regularizer,
+        dtype=head_dtype,
+        name=f"{scope}/Conv2d_2b_1x1",
+    )(x)
     return tf.keras.layers.Flatten(dtype=head_dtype, name=f"{scope}/SpatialSqueeze")(x)
 
 
@@ -236,18 +291,33 @@ def _conv_bn(
     filters: int,
     kernel_size: tuple[int, int],
     scope: str,
-    bn_momentum: float,
-    bn_epsilon: float,
+    arg_scope: initializers.ArgScope,
     *,
     strides: int = 1,
     padding: str = "same",
+    kernel_initializer: tf.keras.initializers.Initializer | None = None,
 ) -> tf.Tensor:
-    """Conv (no bias) -> BatchNorm (no gamma) -> ReLU, named like slim's conv2d."""
+    """Conv (no bias) -> BatchNorm (no gamma) -> ReLU: slim's conv2d in inception_v3_arg_scope.
+
+    `kernel_initializer` overrides the arg scope's `SlimVarianceScaling()`, as slim's aux head
+    does.
+    """
     x = tf.keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=scope
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer=kernel_initializer or initializers.SlimVarianceScaling(),
+        kernel_regularizer=arg_scope.regularizer,
+        name=scope,
     )(x)
     x = tf.keras.layers.BatchNormalization(
-        momentum=bn_momentum, epsilon=bn_epsilon, scale=False, name=f"{scope}/BatchNorm"
+        momentum=arg_scope.bn_momentum,
+        epsilon=arg_scope.bn_epsilon,
+        scale=False,
+        name=f"{scope}/BatchNorm",
+        **initializers.BATCH_NORM_INITIALIZERS,
     )(x)
     return tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
 

@@ -11,7 +11,10 @@ under slim's graph, so every detail below follows slim, not `keras.applications`
   again with explicit symmetric padding; that unit's identity shortcut is subsampled
   (a 1x1/2 max-pool, i.e. every other pixel);
 - unit 1 of every block has a projection shortcut (1x1 conv + BN, stride 1);
-- head: global average pool (slim's `pool5`) then a linear layer.
+- head: global average pool (slim's `pool5`) then a linear layer;
+- initialisation and weight decay are `resnet_arg_scope`'s: every kernel, the logits'
+  included, from `variance_scaling_initializer()` with `l2_regularizer(1e-4)`; zero logits
+  biases; batch norm beta 0, gamma 1, moving mean 0, variance 1 (see `initializers`).
 
 Layer names reproduce slim's variable scopes, so the Keras variable
 `resnet_v1_50/block1/unit_1/bottleneck_v1/conv1/kernel:0` is the checkpoint's
@@ -26,10 +29,12 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from transfusion_tf.models import initializers
 from transfusion_tf.models.layout import set_endpoint_layers
 
 SCOPE = "resnet_v1_50"
 MIN_INPUT_SIZE = 32
+SLIM_WEIGHT_DECAY = 1e-4  # resnet_arg_scope(weight_decay=0.0001).
 
 # (block name, bottleneck depth, units, stride of the last unit): slim's resnet_v1_50.
 BLOCKS = (
@@ -48,6 +53,7 @@ def build_resnet_v1_50(
     bn_epsilon: float = 1e-5,
     head_dtype: str = "float32",
     width_factors: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+    weight_decay: float | None = None,
 ) -> tf.keras.Model:
     """Builds ResNet-50 v1 with slim's structure and variable names.
 
@@ -63,6 +69,8 @@ def build_resnet_v1_50(
         and halves blocks 3-4: (1, 1, 0.5, 0.5). Where a block's input depth then equals its
         output depth, unit_1 gets slim's identity shortcut instead of a projection, exactly
         as slim's `bottleneck` decides.
+      weight_decay: slim's L2 weight decay on every kernel (loss term weight_decay *
+        sum(w**2) / 2 in `model.losses`); None is `resnet_arg_scope`'s 1e-4, 0 adds none.
 
     Returns:
       A functional Keras model mapping float images (batch, h, w, c), preprocessed the
@@ -71,17 +79,22 @@ def build_resnet_v1_50(
       (32), `pre_logits` (batch, 2048), `logits`.
 
     Raises:
-      ValueError: on a bad input shape or a width_factors of the wrong length or sign.
+      ValueError: on a bad input shape, a width_factors of the wrong length or sign, or a
+        negative weight_decay.
     """
     _check_input_shape(input_shape)
     if len(width_factors) != len(BLOCKS) or min(width_factors) <= 0:
         raise ValueError(
             f"{SCOPE}: width_factors needs {len(BLOCKS)} positive factors, got {width_factors}"
         )
+    regularizer = initializers.weight_decay_regularizer(
+        weight_decay, default=SLIM_WEIGHT_DECAY, model=SCOPE
+    )
+    arg_scope = initializers.ArgScope(bn_momentum, bn_epsilon, regularizer)
     inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
     # slim's conv2d_same for stride 2: pad (k-1)//2 before and the rest after, then VALID.
     x = tf.keras.layers.ZeroPadding2D(3, name=f"{SCOPE}/conv1/pad")(inputs)
-    x = _conv_bn(x, 64, 7, f"{SCOPE}/conv1", bn_momentum, bn_epsilon, strides=2, relu=True)
+    x = _conv_bn(x, 64, 7, f"{SCOPE}/conv1", arg_scope, strides=2, relu=True)
     endpoints = [("conv1", f"{SCOPE}/conv1/Relu")]
     # SAME max-pooling pads only at the bottom/right for even sizes, as slim does.
     x = tf.keras.layers.MaxPool2D(3, strides=2, padding="same", name=f"{SCOPE}/pool1")(x)
@@ -95,12 +108,18 @@ def build_resnet_v1_50(
                 depth_bottleneck=depth_bottleneck,
                 stride=stride if unit == units else 1,
                 scope=scope,
-                bn_momentum=bn_momentum,
-                bn_epsilon=bn_epsilon,
+                arg_scope=arg_scope,
             )
         endpoints.append((block, f"{scope}/Relu"))
     x = tf.keras.layers.GlobalAveragePooling2D(name=f"{SCOPE}/pool5")(x)
-    logits = tf.keras.layers.Dense(num_classes, dtype=head_dtype, name=f"{SCOPE}/logits")(x)
+    logits = tf.keras.layers.Dense(
+        num_classes,
+        kernel_initializer=initializers.SlimVarianceScaling(),
+        bias_initializer="zeros",
+        kernel_regularizer=regularizer,
+        dtype=head_dtype,
+        name=f"{SCOPE}/logits",
+    )(x)
     model = tf.keras.Model(inputs, logits, name=SCOPE)
     endpoints += [("pre_logits", f"{SCOPE}/pool5"), ("logits", f"{SCOPE}/logits")]
     set_endpoint_layers(model, endpoints)
@@ -114,11 +133,9 @@ def _bottleneck(
     depth_bottleneck: int,
     stride: int,
     scope: str,
-    bn_momentum: float,
-    bn_epsilon: float,
+    arg_scope: initializers.ArgScope,
 ) -> tf.Tensor:
     """slim's `bottleneck` unit: relu(shortcut + conv3(conv2(conv1(x))))."""
-    bn = (bn_momentum, bn_epsilon)
     if x.shape[-1] == depth:
         # Identity shortcut; when the unit strides, slim subsamples it with a 1x1 max-pool.
         shortcut = x
@@ -127,19 +144,19 @@ def _bottleneck(
                 1, strides=stride, padding="same", name=f"{scope}/shortcut"
             )(x)
     else:
-        shortcut = _conv_bn(x, depth, 1, f"{scope}/shortcut", *bn, strides=stride, relu=False)
-    residual = _conv_bn(x, depth_bottleneck, 1, f"{scope}/conv1", *bn, relu=True)
+        shortcut = _conv_bn(x, depth, 1, f"{scope}/shortcut", arg_scope, strides=stride, relu=False)
+    residual = _conv_bn(x, depth_bottleneck, 1, f"{scope}/conv1", arg_scope, relu=True)
     if stride > 1:
         # conv2d_same again: symmetric explicit padding, unlike Keras' SAME for stride 2.
         residual = tf.keras.layers.ZeroPadding2D(1, name=f"{scope}/conv2/pad")(residual)
         residual = _conv_bn(
-            residual, depth_bottleneck, 3, f"{scope}/conv2", *bn, strides=stride, relu=True
+            residual, depth_bottleneck, 3, f"{scope}/conv2", arg_scope, strides=stride, relu=True
         )
     else:
         residual = _conv_bn(
-            residual, depth_bottleneck, 3, f"{scope}/conv2", *bn, padding="same", relu=True
+            residual, depth_bottleneck, 3, f"{scope}/conv2", arg_scope, padding="same", relu=True
         )
-    residual = _conv_bn(residual, depth, 1, f"{scope}/conv3", *bn, relu=False)
+    residual = _conv_bn(residual, depth, 1, f"{scope}/conv3", arg_scope, relu=False)
     x = tf.keras.layers.Add(name=f"{scope}/add")([shortcut, residual])
     return tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
 
@@ -149,19 +166,29 @@ def _conv_bn(
     filters: int,
     kernel_size: int,
     scope: str,
-    bn_momentum: float,
-    bn_epsilon: float,
+    arg_scope: initializers.ArgScope,
     *,
     strides: int = 1,
     padding: str = "valid",
     relu: bool,
 ) -> tf.Tensor:
-    """Conv (no bias) -> BatchNorm (with gamma) [-> ReLU], named like slim's conv2d."""
+    """Conv (no bias) -> BatchNorm (with gamma) [-> ReLU]: slim's conv2d in resnet_arg_scope."""
     x = tf.keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=scope
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer=initializers.SlimVarianceScaling(),
+        kernel_regularizer=arg_scope.regularizer,
+        name=scope,
     )(x)
     x = tf.keras.layers.BatchNormalization(
-        momentum=bn_momentum, epsilon=bn_epsilon, scale=True, name=f"{scope}/BatchNorm"
+        momentum=arg_scope.bn_momentum,
+        epsilon=arg_scope.bn_epsilon,
+        scale=True,
+        name=f"{scope}/BatchNorm",
+        **initializers.BATCH_NORM_INITIALIZERS,
     )(x)
     if relu:
         x = tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)

@@ -1,0 +1,254 @@
+"""Our random init and L2 term against the real slim graphs (ResNet-50 v1, Inception-v3).
+
+Slim's graphs are built with `tf_slim.nets` under their own arg scopes
+(`transfusion_tf.slim_compat`) and their initialisers run with a different seed from ours,
+so kernels can only agree in distribution. The statistics, per kernel tensor of N values
+(sigma: its standard deviation, estimated from the two samples):
+
+- the two sample means differ by N(0, (s_ours^2 + s_slim^2) / N);
+- the two sample standard deviations by about N(0, (s_ours^2 + s_slim^2) / (2 N)), the
+  normal-kurtosis value, conservative for a truncated normal (kurtosis 2.37 < 3);
+- allowed: z standard errors with z = Phi^-1(1 - alpha / (2 m)), m = 2 x (number of kernels)
+  tests and a family-wise false-failure rate alpha = 1e-6 (Bonferroni): z ~ 5.8-5.9 here.
+
+Per tensor these cannot see slim's 0.3% (sqrt(1.3 * 0.8796^2) = 1.0029) departure from He's
+sqrt(2 / fan_in); two sharper checks can, and are shown to reject Keras' own He initialiser:
+
+- pooled: R = sum_i N_i (s_ours,i / s_slim,i - 1) / sum_i N_i has standard error
+  1 / sqrt(sum N_i) (about 2e-4 here); |R| <= 5 of them;
+- truncation: slim cuts at two of its parameter sqrt(1.3 * 2 / fan_in) (0.01, 0.001 for the
+  aux head), so every |w| stays below that bound, and a tensor of N >= 1e6 values reaches
+  within 1e-4 of it: a value lands in that last 1e-4 with probability 2 x 2e-4 x
+  phi(2) / (Phi(2) - Phi(-2)) = 2.3e-5, so missing it has probability e^-22.6.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import tensorflow as tf
+
+from slim_weights import loading, manifest
+from tests.slim_reference import random_slim_values
+from tests.tolerances import UNIT_ROUNDOFF
+from transfusion_tf.models import get_model
+from transfusion_tf.slim_compat import build_slim_inception_v3, build_slim_resnet_v1_50
+
+FAMILY_ALPHA = 1e-6
+POOLED_Z = 5.0
+TOP_GAP = 1e-4
+LAM = 4.0  # Standard deviations allowed in statistical rounding-error bounds.
+SLIM_SEED, OUR_SEED = 1234, 4321
+# Kernels slim's inception_v3 initialises itself, overriding the arg scope: trunc_normal(s).
+AUX_TRUNC_NORMAL = {
+    "InceptionV3/AuxLogits/Conv2d_2a_5x5/weights": 0.01,
+    "InceptionV3/AuxLogits/Conv2d_2b_1x1/weights": 0.001,
+}
+MODELS = {
+    "resnet_v1_50": {
+        "build": lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
+        "ours": dict(num_classes=1000, input_shape=(64, 64, 3)),
+        "weight_decay": 1e-4,
+    },
+    "inception_v3": {
+        "build": lambda x: build_slim_inception_v3(x, num_classes=1001, aux_logits=True),
+        # The aux head's 5x5 kernel is sized for 299 px (slim: 5x5 at unknown sizes too).
+        "ours": dict(num_classes=1001, input_shape=(299, 299, 3), aux_logits=True),
+        "weight_decay": 4e-5,
+    },
+}
+
+
+def _slim_graph(build, values):
+    """Runs slim's initialisers (seeded) and its regularisation loss on `values`.
+
+    Returns:
+      ({name: initial array}, regularisation loss of `values` (float32 scalar),
+       {names of the regularised variables}).
+    """
+    with tf.Graph().as_default():
+        tf.compat.v1.set_random_seed(SLIM_SEED)
+        build(tf.compat.v1.placeholder(tf.float32, (None, None, None, 3)))
+        variables = tf.compat.v1.global_variables()
+        total = tf.compat.v1.losses.get_regularization_loss()
+        regularized = {_variable_of(t) for t in tf.compat.v1.losses.get_regularization_losses()}
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            initial = dict(zip([v.op.name for v in variables], session.run(variables), strict=True))
+            for var in variables:
+                var.load(values[var.op.name], session)
+            loss = session.run(total)
+    return initial, loss, regularized
+
+
+def _variable_of(tensor):
+    """The name of the one variable a graph tensor is computed from."""
+    found, stack = set(), [tensor.op]
+    while stack:
+        op = stack.pop()
+        if op.type in ("VarHandleOp", "VariableV2"):
+            found.add(op.name)
+        stack.extend(i.op for i in op.inputs)
+    assert len(found) == 1, (tensor.name, found)
+    return found.pop()
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def pair(request):
+    """One model: slim's initial values, ours, and both L2 terms on the same random weights."""
+    name = request.param
+    spec = MODELS[name]
+    values = random_slim_values(manifest.get_entry(name).inventory(), seed=5)
+    slim_initial, slim_loss, slim_regularized = _slim_graph(spec["build"], values)
+    tf.keras.utils.set_random_seed(OUR_SEED)
+    model = get_model(name, **spec["ours"])
+    ours_initial = {loading.slim_name(v.name): v.numpy() for v in model.variables}
+    regularized = {
+        loading.slim_name(layer.kernel.name)
+        for layer in model.layers
+        if getattr(layer, "kernel_regularizer", None) is not None
+    }
+    loading.load_into(model, values)
+    return {
+        "name": name,
+        "slim": slim_initial,
+        "ours": ours_initial,
+        "values": values,
+        "slim_loss": float(slim_loss),
+        "our_loss": float(tf.add_n(model.losses)),
+        "slim_regularized": slim_regularized,
+        "our_regularized": regularized,
+    }
+
+
+def _kernels(values):
+    return {n: np.asarray(v, np.float64).ravel() for n, v in values.items() if _is_kernel(n)}
+
+
+def _is_kernel(name):
+    return name.endswith("/weights")
+
+
+def _trunc_parameter(name, shape):
+    """slim's truncated-normal parameter (the cut is at twice it), from slim's source."""
+    if name in AUX_TRUNC_NORMAL:
+        return AUX_TRUNC_NORMAL[name]
+    return math.sqrt(1.3 * 2.0 / math.prod(shape[:-1]))  # variance_scaling_initializer()
+
+
+def _sample_mismatches(ours, slim):
+    """Kernels whose sample mean or std differ beyond z standard errors (z: Bonferroni)."""
+    z = scipy.stats.norm.isf(FAMILY_ALPHA / (2 * 2 * len(slim)))
+    bad = []
+    for name, ref in slim.items():
+        mine, n = ours[name], ref.size
+        variance = mine.var() + ref.var()
+        mean_gap = abs(mine.mean() - ref.mean())
+        std_gap = abs(mine.std() - ref.std())
+        if mean_gap > z * math.sqrt(variance / n) or std_gap > z * math.sqrt(variance / (2 * n)):
+            bad.append(
+                f"{name}: mean {mine.mean():.3g} vs {ref.mean():.3g}, "
+                f"std {mine.std():.4g} vs {ref.std():.4g}"
+            )
+    return bad
+
+
+def _pooled_std_ratio(ours, slim):
+    """(R, its standard error): the size-weighted mean of s_ours / s_slim - 1."""
+    sizes = np.array([slim[n].size for n in slim], np.float64)
+    ratios = np.array([ours[n].std() / slim[n].std() - 1 for n in slim])
+    return float(np.sum(sizes * ratios) / sizes.sum()), float(1 / math.sqrt(sizes.sum()))
+
+
+def _truncation_failures(kernels, shapes):
+    """Kernels exceeding slim's cut, or (N >= 1e6) not reaching within TOP_GAP of it."""
+    bad = []
+    for name, values in kernels.items():
+        bound = 2 * _trunc_parameter(name, shapes[name])
+        top = float(np.abs(values).max())
+        if top > bound * (1 + 4 * UNIT_ROUNDOFF):
+            bad.append(f"{name}: max |w| {top:.6g} above the cut {bound:.6g}")
+        elif values.size >= 1_000_000 and top < bound * (1 - TOP_GAP):
+            bad.append(f"{name}: max |w| {top:.6g} short of the cut {bound:.6g}")
+    return bad
+
+
+def _l2_tolerance(sizes, total):
+    """Bound on |ours - slim| for two float32 computations of sum_i decay * l2_loss(w_i).
+
+    The worst-case bound (`reduction_atol`) is void for these sums (n u >= 1 for the 25M
+    squares; still 15% for one 2.4M-value kernel), so this is Higham and Mary's statistical
+    one (see tests/tolerances.py): per tensor lam sqrt(N_i + 2) u of its term (squares, sum,
+    scale), plus lam sqrt(K) u of the total for the sum over the K tensors; terms are
+    positive, so the total is their magnitude. Twice that, for two computations.
+    """
+    return 2 * LAM * (math.sqrt(max(sizes) + 2) + math.sqrt(len(sizes))) * UNIT_ROUNDOFF * total
+
+
+def test_same_variables_and_shapes_as_slims_graph(pair):
+    assert sorted(pair["ours"]) == sorted(pair["slim"])
+    for name, value in pair["slim"].items():
+        # Our logits are Dense: slim's (1, 1, 2048, C) kernel without its singleton axes.
+        assert pair["ours"][name].size == value.size, name
+
+
+def test_every_kernel_matches_slims_mean_and_std(pair):
+    slim, ours = _kernels(pair["slim"]), _kernels(pair["ours"])
+    assert len(slim) == {"resnet_v1_50": 54, "inception_v3": 98}[pair["name"]]
+    assert _sample_mismatches(ours, slim) == []
+    ratio, error = _pooled_std_ratio(ours, slim)
+    assert abs(ratio) <= POOLED_Z * error, (ratio, error)
+
+
+def test_every_kernel_is_cut_where_slims_are(pair):
+    shapes = {n: v.shape for n, v in pair["slim"].items()}
+    assert _truncation_failures(_kernels(pair["slim"]), shapes) == []
+    assert _truncation_failures(_kernels(pair["ours"]), shapes) == []
+
+
+def test_the_sharp_checks_reject_keras_he_normal(pair):
+    """Keras' HeNormal (std exactly sqrt(2 / fan_in)) is 0.3% narrower than slim's draw."""
+    shapes = {n: v.shape for n, v in pair["slim"].items()}
+    slim = {n: v for n, v in _kernels(pair["slim"]).items() if n not in AUX_TRUNC_NORMAL}
+    he = {
+        n: tf.keras.initializers.HeNormal(seed=i)(shapes[n]).numpy().astype(np.float64).ravel()
+        for i, n in enumerate(slim)
+    }
+    ratio, error = _pooled_std_ratio(he, slim)
+    assert ratio < -POOLED_Z * error
+    assert _truncation_failures(he, shapes)
+
+
+def test_batch_norm_and_biases_start_exactly_as_slims(pair):
+    others = [n for n in pair["slim"] if not _is_kernel(n)]
+    leaves = {n.rsplit("/", 1)[1] for n in others}
+    assert leaves == (
+        {"beta", "gamma", "moving_mean", "moving_variance", "biases"}
+        if pair["name"] == "resnet_v1_50"
+        else {"beta", "moving_mean", "moving_variance", "biases"}
+    )
+    for name in others:
+        np.testing.assert_array_equal(
+            pair["ours"][name].reshape(pair["slim"][name].shape), pair["slim"][name], name
+        )
+
+
+def test_l2_term_equals_slims_regularization_loss(pair):
+    assert pair["our_regularized"] == pair["slim_regularized"]
+    assert pair["our_regularized"] == set(_kernels(pair["slim"]))
+    sizes = [pair["values"][n].size for n in pair["slim_regularized"]]
+    tolerance = _l2_tolerance(sizes, pair["slim_loss"])
+    print(
+        pair["name"],
+        abs(pair["our_loss"] - pair["slim_loss"]) / pair["slim_loss"],
+        tolerance / pair["slim_loss"],
+    )
+    assert abs(pair["our_loss"] - pair["slim_loss"]) <= tolerance
+    # And both are the hand computation weight_decay * sum(w**2) / 2, in float64.
+    expected = MODELS[pair["name"]]["weight_decay"] * sum(
+        np.sum(np.square(pair["values"][n], dtype=np.float64)) / 2 for n in pair["slim_regularized"]
+    )
+    assert abs(pair["our_loss"] - expected) <= tolerance
