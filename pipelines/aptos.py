@@ -9,6 +9,10 @@ patients contributed both eyes (and some several photographs), so a patient-leve
 is not guaranteed: images of one patient may land in two splits. That leakage is a known
 property of APTOS and inflates held-out scores a little; nothing in the files allows it
 to be removed.
+
+An id_code is read as the image's canonical path below the image folder
+(`pipelines.tables`): `./000c1434d8d7` is `000c1434d8d7`, and two rows naming one file are
+refused.
 """
 
 from __future__ import annotations
@@ -43,14 +47,17 @@ def read_aptos(
         `.jpg` or `.jpeg`).
 
     Returns:
-      One row per image, in file order, with columns `image` (the id_code), `label` (int
-      grade 0-4), `patient` (= the id_code: one patient per image), `path` (absolute),
-      `line` (line in the label file), `source`.
+      One row per image, in file order, with columns `image` (the canonical id_code: the
+      image's path below `image_dir` without the extension, e.g. '000c1434d8d7' for a row
+      spelled './000c1434d8d7'), `label` (int grade 0-4), `patient` (= `image`: one
+      patient per image), `path` (canonical, absolute), `line` (line in the label file),
+      `source`.
 
     Raises:
       DataError: naming the file and line for a missing column, a malformed row, a grade
-        outside 0-4 or not a number, an empty or duplicate id_code, or an id whose path
-        is absolute or would leave the root.
+        outside 0-4 or not a number, an empty id_code, an id whose path is absolute or
+        would leave the root, or two rows naming one image file (both lines and its path;
+        see `tables.check_one_row_per_file`).
     """
     source = os.path.join(root, labels_file)
     table = tables.read_table(source, required=("id_code", "diagnosis"))
@@ -58,13 +65,14 @@ def read_aptos(
     for cell, line in zip(table["id_code"], table["line"], strict=True):
         if not cell:
             raise DataError(f"{source} line {line}: empty id_code")
-    tables.check_unique(table, "id_code", source)
     table["label"] = tables.parse_int_labels(table, "diagnosis", GRADES, source)
     table["path"] = [
         tables.resolve_under_root(root, os.path.join(image_dir, code + extension), source, line)
         for code, line in zip(table["id_code"], table["line"], strict=True)
     ]
-    table["image"] = table["id_code"]
-    table["patient"] = table["id_code"]
+    tables.check_one_row_per_file(table, "id_code", source)
+    folder = tables.image_folder(root, image_dir)
+    table["image"] = [tables.relative_name(p, folder, extension) for p in table["path"]]
+    table["patient"] = table["image"]
     table["source"] = source
     return table[["image", "label", "patient", "path", "line", "source"]].reset_index(drop=True)

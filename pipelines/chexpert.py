@@ -7,6 +7,9 @@ whose cells are `1.0` (positive), `0.0` (negative), `-1.0` (uncertain) or blank 
 mentioned in the report). `Path` starts with the root folder's name
 (`CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg`); we drop that first
 component and resolve the rest under the root actually found, so a renamed root works.
+The image's identity (`image`) is its canonical path below that root
+(`train/patient00001/study1/view1_frontal.jpg`, whatever `./`, `..` or `//` the cell
+holds), and the patient and study come from it (`pipelines.tables`).
 
 The task (the paper's, after the CheXpert paper's competition tasks) is five pathologies,
 `TASKS`, each scored by ROC AUC. Each image gets a label vector and a mask (1 = the label
@@ -155,14 +158,16 @@ def read_chexpert(
       blank: `zero` (default) or `mask`.
 
     Returns:
-      One row per kept image, in file order, with columns `image` (the Path cell), `path`
-      (absolute), `patient` ('patient00001'), `study` ('patient00001/study1'), `view`
+      One row per kept image, in file order, with columns `image` (the canonical path
+      below the root, 'train/patient00001/study1/view1_frontal.jpg'), `path` (canonical,
+      absolute), `patient` ('patient00001'), `study` ('patient00001/study1'), `view`
       ('frontal'/'lateral'), `ap_pa`, `sex`, `age` (int), `label` and `mask` (float32
       arrays of shape (5,), in `TASKS` order), `line`, `source`.
 
     Raises:
       DataError: naming the file and line for a missing column, a malformed row, an
-        unknown cell value, a duplicate or escaping path, or when no image is left.
+        unknown cell value, an escaping path, two rows naming one image file (both lines
+        and its path; see `tables.check_one_row_per_file`), or when no image is left.
       ValueError: for unknown policies or view filters.
     """
     if views not in VIEW_FILTERS:
@@ -174,25 +179,28 @@ def read_chexpert(
     root = find_root(directory, split_file)
     source = os.path.join(root, split_file)
     table = tables.read_table(source, required=COLUMNS)
-    tables.check_unique(table, "Path", source)
     _check_values(table, "Frontal/Lateral", ("Frontal", "Lateral"), source)
     _check_values(table, "AP/PA", PROJECTIONS, source)
     _check_values(table, "Sex", SEXES, source)
     table["age"] = _parse_ages(table, source)
     values = {name: _parse_cells(table, name, source) for name in OBSERVATIONS}
 
-    paths, patients, studies = [], [], []
+    root_abs = tables.image_folder(root, "")
+    images, paths, patients, studies = [], [], [], []
     for cell, line in zip(table["Path"], table["line"], strict=True):
-        relative = _strip_root_name(cell, source, line)
-        match = _IMAGE_PATH.search(relative)
+        path = tables.resolve_under_root(root, _strip_root_name(cell, source, line), source, line)
+        image = tables.relative_name(path, root_abs)
+        match = _IMAGE_PATH.search(image)
         if match is None:
             raise DataError(
                 f"{source} line {line}: Path {cell!r} is not of the form "
                 "<root>/<split>/patientNNNNN/studyN/<view>.jpg"
             )
-        paths.append(tables.resolve_under_root(root, relative, source, line))
+        images.append(image)
+        paths.append(path)
         patients.append(match.group(1))
         studies.append(f"{match.group(1)}/{match.group(2)}")
+    tables.check_one_row_per_file(table.assign(path=paths), "Path", source)
 
     labels = np.zeros((len(table), len(TASKS)), np.float32)
     masks = np.ones((len(table), len(TASKS)), np.float32)
@@ -209,7 +217,7 @@ def read_chexpert(
 
     out = pd.DataFrame(
         {
-            "image": table["Path"],
+            "image": images,
             "path": paths,
             "patient": patients,
             "study": studies,

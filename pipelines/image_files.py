@@ -5,6 +5,15 @@ the file, so every dataset is scanned up front. The default `header` scan reads 
 first and last bytes of each file (cheap even for 35k full-size fundus photographs) and
 catches missing, empty, truncated and non-image files; the `decode` scan decodes every
 file and also catches corruption inside the compressed data.
+
+A file is complete when its end marker (JPEG end-of-image, PNG IEND chunk) follows its
+image data; bytes after the marker (padding, an appended thumbnail) are accepted, as
+TensorFlow's decoders ignore them. For a JPEG the image data starts after the first
+start-of-scan header, found by walking the marker segments from the start (reading four
+bytes per segment), so an end-of-image inside the headers (an EXIF thumbnail's) does not
+hide a cut in the image data. The end marker is searched backwards from the end of the
+file: a file with a long tail costs a read of that tail, a truncated one a read of the
+whole file.
 """
 
 from __future__ import annotations
@@ -25,8 +34,11 @@ _JPEG_END = b"\xff\xd9"
 _PNG_START = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _TIFF_STARTS = (b"II*\x00", b"MM\x00*")
-# JPEG writers may append padding after the end-of-image marker; search a short tail.
+# The end marker is searched from the end backwards, in windows growing from this size
+# (the marker is almost always in the last few bytes) up to _MAX_WINDOW.
 _TAIL_BYTES = 4096
+_MAX_WINDOW = 1 << 20
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn: markers without a length.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,18 +67,68 @@ def check_header(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
             head = f.read(16)
-            f.seek(max(0, size - _TAIL_BYTES))
-            tail = f.read()
+            if head.startswith(_JPEG_START):
+                return _check_jpeg(f, size)
+            if head.startswith(_PNG_START):
+                if _ends_after(f, _PNG_END, len(_PNG_START), size):
+                    return None
+                return "truncated PNG (no IEND chunk)"
     except OSError as e:
         return f"unreadable: {e}"
-    if head.startswith(_JPEG_START):
-        # In entropy-coded data 0xFF is always stuffed, so 0xFFD9 only marks end-of-image.
-        return None if _JPEG_END in tail else "truncated JPEG (no end-of-image marker)"
-    if head.startswith(_PNG_START):
-        return None if tail.endswith(_PNG_END) else "truncated PNG (no IEND chunk)"
     if head.startswith(_TIFF_STARTS):
         return None
     return "not a JPEG, PNG or TIFF file"
+
+
+def _check_jpeg(f, size: int) -> str | None:
+    """Why an open JPEG file is incomplete, or None: an end-of-image after its image data."""
+    # In entropy-coded data 0xFF is always stuffed, so 0xFFD9 there only marks end-of-image.
+    if _ends_after(f, _JPEG_END, _jpeg_data_start(f, size), size):
+        return None
+    return "truncated JPEG (no end-of-image marker)"
+
+
+def _jpeg_data_start(f, size: int) -> int:
+    """Offset of the first scan's data, by walking the marker segments after SOI.
+
+    Returns:
+      The offset; or 2 (just after SOI) when the walk does not reach a scan: the file
+      ends in its headers, or they are not laid out as segments (stray bytes, which
+      decoders skip, or garbage, which only decoding can judge). Any end-of-image after
+      SOI counts then.
+    """
+    offset = 2
+    while offset + 4 <= size:
+        f.seek(offset)
+        fill, marker, high, low = f.read(4)
+        if fill != 0xFF or marker in (0xD8, 0xD9):
+            return 2
+        if marker == 0xFF:  # A fill byte before a marker.
+            offset += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            offset += 2
+            continue
+        length = high * 256 + low
+        offset += 2 + length
+        if length < 2 or offset > size:
+            return 2
+        if marker == 0xDA:  # Start of scan: its header is done, the image data follows.
+            return offset
+    return 2
+
+
+def _ends_after(f, marker: bytes, start: int, size: int) -> bool:
+    """Whether `marker` occurs in the open file at or after offset `start`."""
+    end, window = size, _TAIL_BYTES
+    while end > start:
+        begin = max(start, end - window)
+        f.seek(begin)
+        # Overlap the previous window by len(marker) - 1 bytes: a marker may straddle them.
+        if marker in f.read(end - begin + len(marker) - 1):
+            return True
+        end, window = begin, min(4 * window, _MAX_WINDOW)
+    return False
 
 
 def check_decode(path: str) -> str | None:

@@ -13,10 +13,11 @@ import pandas as pd
 import tensorflow as tf
 
 from pipelines import augment as augment_lib
+from pipelines import file_cache
 from pipelines.preprocessing import get_preprocessing
 
 RESIZE_MODES = ("pad", "squash", "center_crop")
-CACHE_MODES = ("memory", "none")
+CACHE_MODES = (file_cache.IN_MEMORY, file_cache.NO_CACHE)  # Or a file prefix.
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -92,6 +93,41 @@ def _records(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+def cache_filename(
+    cache: str,
+    rows: pd.DataFrame,
+    *,
+    stream: str,
+    split_name: str | None,
+    image_size: int,
+    channels: int,
+    resize_mode: str,
+    preprocessing: str,
+) -> str:
+    """The `tf.data.Dataset.cache` filename of a stream of `rows`: '' caches in memory.
+
+    A file prefix gets files of this stream alone (`pipelines.file_cache`), keyed by the
+    stream, `split_name`, the decode settings and the rows' canonical paths and targets.
+
+    Raises:
+      ValueError: a file prefix without a split name.
+      DataError: a cache another live process is writing (`file_cache.prepare`).
+    """
+    if cache == file_cache.IN_MEMORY:
+        return ""
+    key = file_cache.cache_key(
+        stream=stream,
+        split=split_name or "",
+        image_size=image_size,
+        channels=channels,
+        resize_mode=resize_mode,
+        preprocessing=preprocessing,
+        source="files",
+        members=file_cache.membership(list(rows["path"]), targets(rows)),
+    )
+    return file_cache.prepare(cache, key)
+
+
 def train_dataset(
     rows: pd.DataFrame,
     *,
@@ -102,6 +138,7 @@ def train_dataset(
     seed: int,
     start_example: int = 0,
     cache: str = "memory",
+    split_name: str | None = None,
     augment: augment_lib.AugmentConfig | None = None,
     resize_mode: str = "pad",
 ) -> tf.data.Dataset:
@@ -121,7 +158,9 @@ def train_dataset(
       seed: seeds shuffling and augmentation.
       start_example: examples to skip (resume at step k: k * batch_size).
       cache: `memory` keeps decoded, resized uint8 images in RAM; `none` decodes every
-        time; any other string is a file prefix for an on-disk cache.
+        time; any other string is a file prefix for an on-disk cache of this stream
+        (`cache_filename`).
+      split_name: the split's name, part of a file cache's key (required with one).
       augment: what to augment (default none).
       resize_mode: see `load_image`.
 
@@ -142,14 +181,16 @@ def train_dataset(
         )
         return example
 
+    settings = dict(split_name=split_name, image_size=image_size, channels=channels)
+    settings.update(resize_mode=resize_mode, preprocessing=preprocessing)
     ds = tf.data.Dataset.from_tensor_slices(_records(rows))
-    if cache == "none":
+    if cache == file_cache.NO_CACHE:
         ds = ds.shuffle(num, seed=seed, reshuffle_each_iteration=True).repeat()
         ds = ds.enumerate().skip(start_example)
         ds = ds.map(lambda i, ex: (i, load(ex)), num_parallel_calls=AUTOTUNE, deterministic=True)
     else:
         ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-        ds = ds.cache("" if cache == "memory" else cache)
+        ds = ds.cache(cache_filename(cache, rows, stream="train", **settings))
         ds = ds.shuffle(num, seed=seed, reshuffle_each_iteration=True).repeat()
         ds = ds.enumerate().skip(start_example)
 
@@ -195,9 +236,15 @@ def eval_dataset(
     preprocessing: str,
     batch_size: int,
     cache: str = "none",
+    split_name: str | None = None,
     resize_mode: str = "pad",
 ) -> tf.data.Dataset:
     """One pass over `rows` in order, unaugmented; the last batch may be partial.
+
+    Args:
+      cache: `none`, `memory` or a file prefix (see `train_dataset`); a file cache of
+        this stream is keyed apart from the training stream's.
+      split_name: the split's name, part of a file cache's key (required with one).
 
     Returns:
       A dataset of (float32 images (batch, size, size, channels), targets (batch, ...)):
@@ -211,10 +258,12 @@ def eval_dataset(
         )
         return image, example["label"]
 
+    settings = dict(split_name=split_name, image_size=image_size, channels=channels)
+    settings.update(resize_mode=resize_mode, preprocessing=preprocessing)
     ds = tf.data.Dataset.from_tensor_slices(_records(rows))
     ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    if cache != "none":
-        ds = ds.cache("" if cache == "memory" else cache)
+    if cache != file_cache.NO_CACHE:
+        ds = ds.cache(cache_filename(cache, rows, stream="eval", **settings))
     ds = ds.map(lambda image, label: (preprocess(tf.cast(image, tf.float32)), label))
     return ds.batch(batch_size).prefetch(AUTOTUNE).with_options(options())
 

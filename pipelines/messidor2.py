@@ -86,20 +86,23 @@ def read_pairs(path: str) -> dict[str, tuple[str, int]]:
 
     Returns:
       {image_key(name): (exam id, line)}; the exam id is the two stems joined by '+', as
-      written (`20051020_43808_0100_PP+20051020_43832_0100_PP`).
+      written (`20051020_43808_0100_PP+20051020_43832_0100_PP`). Names are matched by
+      `image_key`, so `./IM000001.JPG` and `IM000001.jpg` are one image.
 
     Raises:
       DataError: naming the file (and line) when it is missing or not UTF-8 text, a line
-        does not hold exactly two names separated by ';', or an image is named twice.
+        does not hold exactly two names separated by ';', a quote is never closed (the
+        line it opened), or an image is named twice, under any spelling (both lines).
     """
     if not os.path.isfile(path):
         raise DataError(f"{path}: pairs file not found (pass pairs_file='' to pair by name)")
     pairs: dict[str, tuple[str, int]] = {}
-    first = True
+    first, start = True, 1
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=";", skipinitialspace=True)
+            reader = csv.reader(f, delimiter=";", skipinitialspace=True, strict=True)
             for record in reader:
+                start = reader.line_num + 1
                 cells = [c.strip() for c in record]
                 while cells and not cells[-1]:
                     cells.pop()  # Blank line, or a trailing ';' as spreadsheets write.
@@ -126,7 +129,7 @@ def read_pairs(path: str) -> dict[str, tuple[str, int]]:
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text ({e})") from None
     except csv.Error as e:
-        raise DataError(f"{path} line {reader.line_num}: cannot parse: {e}") from None
+        raise tables.csv_error(path, e, start=start, end=reader.line_num, delimiter=";") from None
     return pairs
 
 
@@ -181,17 +184,22 @@ def read_messidor2(
         `messidor-2.csv` when the root holds it; '' or None pairs every image by name.
 
     Returns:
-      One row per CSV row, in file order, with columns `image` (the image_id), `label`
+      One row per CSV row, in file order, with columns `image` (the canonical image_id:
+      its path below `image_dir`, e.g. 'IM000001.JPG' for a row spelled './IM000001.JPG';
+      exams are paired from it), `label`
       (int grade 0-4, `UNGRADABLE` (-1) for ungradable images), `dme` (0/1, -1 likewise),
       `gradable` (bool), `patient` (the exam), `exam_source` (`pairs_file`, or
-      `file_names` where `exam_ids` paired it), `path` (absolute), `line`, `source`.
+      `file_names` where `exam_ids` paired it), `path` (canonical, absolute: the file
+      read, after `match_extension`), `line`, `source`.
 
     Raises:
       DataError: naming the file and line for a missing column, a malformed row, a
         gradable flag other than 0/1, a grade or DME value outside its range or not a
-        number, a blank grade on a gradable image, an empty or duplicate image_id, or a
-        path that is absolute or would leave the root; for a pairs file that is named but
-        missing, or has a malformed line or an image named twice.
+        number, a blank grade on a gradable image, an empty image_id, a path that is
+        absolute or would leave the root, or two rows naming one image file (both lines
+        and its path, after `match_extension`; see `tables.check_one_row_per_file`); for
+        a pairs file that is named but missing, or has a malformed line or an image named
+        twice.
     """
     source = os.path.join(root, labels_file)
     table = tables.read_table(source, required=COLUMNS)
@@ -199,19 +207,21 @@ def read_messidor2(
     for cell, line in zip(table["image_id"], table["line"], strict=True):
         if not cell:
             raise DataError(f"{source} line {line}: empty image_id")
-    tables.check_unique(table, "image_id", source)
     gradable = tables.parse_int_labels(table, "adjudicated_gradable", (0, 1), source) == 1
     labels = _grades(table, "adjudicated_dr_grade", GRADES, gradable, source)
     dme = _grades(table, "adjudicated_dme", DME, gradable, source)
     finder = _FileFinder() if match_extension else None
-    paths = []
+    folder = tables.image_folder(root, image_dir)
+    images, paths = [], []
     for image_id, line in zip(table["image_id"], table["line"], strict=True):
         path = tables.resolve_under_root(root, os.path.join(image_dir, image_id), source, line)
+        images.append(tables.relative_name(path, folder))
         paths.append(finder.find(path) if finder else path)
-    exams, exam_source = _exams(root, list(table["image_id"]), pairs_file, source)
+    tables.check_one_row_per_file(table.assign(path=paths), "image_id", source)
+    exams, exam_source = _exams(root, images, pairs_file, source)
     return pd.DataFrame(
         {
-            "image": table["image_id"],
+            "image": images,
             "label": labels,
             "dme": dme,
             "gradable": gradable.to_numpy(),

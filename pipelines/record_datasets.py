@@ -126,8 +126,8 @@ def load_tfrecords(
         `size` only its size (no read at all).
 
     Raises:
-      DataError: no or a foreign manifest, or a shard that is missing or differs from the
-        manifest (naming the shard).
+      DataError: no or a foreign manifest, or a shard that is missing, outside `root`,
+        listed twice (in one split or two) or differs from the manifest (naming it).
       ValueError: an unknown `verify` mode.
     """
     del split_fractions, split_seed, image_scan, on_bad_image
@@ -136,13 +136,12 @@ def load_tfrecords(
     manifest = shard_manifest.read_manifest(root)
     spec = image_examples.LabelSpec.from_json(manifest["label"])
     parse = functools.partial(image_examples.parse_example, spec=spec)
-    parts = {
-        split: RecordSplit(
-            tuple(shard_manifest.verify_split(root, manifest, split, count=verify == "count")),
-            parse,
-        )
+    files = {
+        split: shard_manifest.verify_split(root, manifest, split, count=verify == "count")
         for split in manifest["splits"]
     }
+    shard_manifest.check_shards_listed_once(root, files)
+    parts = {split: RecordSplit(tuple(paths), parse) for split, paths in files.items()}
     bad = [
         image_files.BadImage(b["path"], b["reason"], b["label_file"], int(b["line"]))
         for b in manifest["skipped"]

@@ -33,6 +33,7 @@ import pandas as pd
 import tensorflow as tf
 
 from pipelines import augment as augment_lib
+from pipelines import file_cache
 from pipelines.input_pipeline import AUTOTUNE, augment_and_preprocess, decode_image, options
 from pipelines.preprocessing import get_preprocessing
 from pipelines.tables import DataError
@@ -139,9 +140,16 @@ def eval_records(
     preprocessing: str,
     batch_size: int,
     cache: str = "none",
+    split_name: str | None = None,
     resize_mode: str = "pad",
 ) -> tf.data.Dataset:
     """One pass over the records, file by file in order, unaugmented.
+
+    Args:
+      cache: `none`, `memory` or a file prefix: an on-disk cache of this stream
+        (`pipelines.file_cache`), keyed by `split_name`, the decode settings, the parse
+        function and the shards (path, size, modification time).
+      split_name: the split's name, part of a file cache's key (required with one).
 
     Returns:
       A dataset of (float32 images (batch, size, size, channels), labels (batch, ...)); the
@@ -157,8 +165,20 @@ def eval_records(
         return image, example["label"]
 
     ds = _tagged(files, 1).map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    if cache != "none":
-        ds = ds.cache("" if cache == "memory" else cache)
+    if cache == file_cache.IN_MEMORY:
+        ds = ds.cache()
+    elif cache != file_cache.NO_CACHE:
+        key = file_cache.cache_key(
+            stream="eval",
+            split=split_name or "",
+            image_size=image_size,
+            channels=channels,
+            resize_mode=resize_mode,
+            preprocessing=preprocessing,
+            source=f"records: {file_cache.describe_function(parse)}",
+            members=file_cache.membership(file_cache.shard_identities(files)),
+        )
+        ds = ds.cache(file_cache.prepare(cache, key))
     ds = ds.map(lambda image, label: (preprocess(tf.cast(image, tf.float32)), label))
     return ds.batch(batch_size).prefetch(AUTOTUNE).with_options(options())
 

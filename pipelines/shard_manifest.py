@@ -137,17 +137,20 @@ def verify_split(root: str, manifest: dict, split: str, *, count: bool = True) -
       count: also count each shard's records (header walk); False checks sizes only.
 
     Returns:
-      Absolute shard paths.
+      Absolute, normalised shard paths.
 
     Raises:
-      DataError: naming the shard that is missing, has another size, or holds another
-        number of records than the manifest says.
+      DataError: naming the shard that lies outside `root`, is missing, has another
+        size, or holds another number of records than the manifest says.
     """
     path = os.path.join(root, MANIFEST)
     entry = manifest["splits"][split]
+    root_abs = os.path.abspath(root)
     files = []
     for shard in entry["shards"]:
-        file = os.path.join(os.path.abspath(root), shard["file"])
+        file = os.path.normpath(os.path.join(root_abs, shard["file"]))
+        if os.path.commonpath([root_abs, file]) != root_abs or file == root_abs:
+            raise DataError(f"{path}: shard {shard['file']!r} of split {split!r} is not in {root}")
         if not os.path.isfile(file):
             raise DataError(f"{file}: shard missing (listed in {path}, split {split!r})")
         size = os.path.getsize(file)
@@ -168,6 +171,28 @@ def verify_split(root: str, manifest: dict, split: str, *, count: bool = True) -
             f"hold {listed}"
         )
     return files
+
+
+def check_shards_listed_once(root: str, files: Mapping[str, Sequence[str]]) -> None:
+    """Refuses a shard listed twice, in one split or in two (its records would leak).
+
+    Args:
+      root: the converted dataset's directory, for the message.
+      files: split -> its shard paths from `verify_split` (normalised, so two spellings
+        of one file are one path).
+
+    Raises:
+      DataError: naming the manifest, the shard and both splits.
+    """
+    first: dict[str, str] = {}
+    for split, paths in files.items():
+        for file in paths:
+            if file in first:
+                raise DataError(
+                    f"{os.path.join(root, MANIFEST)}: shard {file} is listed in split "
+                    f"{first[file]!r} and again in split {split!r}"
+                )
+            first[file] = split
 
 
 def label_columns(label: Mapping) -> list[str]:

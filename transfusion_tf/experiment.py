@@ -11,7 +11,7 @@ import pandas as pd
 import tensorflow as tf
 
 from pipelines import augment as augment_lib
-from pipelines import datasets, input_pipeline, record_datasets, record_input
+from pipelines import datasets, file_cache, input_pipeline, record_datasets, record_input
 from transfusion_tf import distribution, initialization, models, tasks
 
 Split = pd.DataFrame | record_datasets.RecordSplit
@@ -86,14 +86,32 @@ def augment_config(config: ml_collections.ConfigDict) -> augment_lib.AugmentConf
     return augment_lib.AugmentConfig(**dict(config.augment))
 
 
+def cache_setting(cache: str) -> str:
+    """`data.cache` for this process: a file prefix gets a per-worker suffix.
+
+    The workers of a multi-worker run each iterate their own streams, so each needs its
+    own cache files (several workers can share one host and one file system).
+    """
+    if file_cache.is_file_cache(cache) and distribution.num_workers() > 1:
+        separator = "" if cache.endswith(("/", os.sep)) else "-"
+        return f"{cache}{separator}worker{distribution.worker_index()}"
+    return cache
+
+
 def train_input(
     config: ml_collections.ConfigDict,
     split: Split,
     *,
     start_example: int,
     preprocessing: str | None = None,
+    split_name: str | None = None,
 ) -> tf.data.Dataset:
-    """The training stream of a split (rows of files or TFRecord shards)."""
+    """The training stream of a split (rows of files or TFRecord shards).
+
+    A file `data.cache` gives this stream its own cache files, keyed by `split_name`
+    (default `data.train_split`), the decode settings and the split's images
+    (`pipelines.file_cache`).
+    """
     common = dict(
         image_size=config.data.image_size,
         channels=config.data.channels,
@@ -113,7 +131,12 @@ def train_input(
             worker_index=distribution.worker_index(),
             **common,
         )
-    return input_pipeline.train_dataset(split, cache=config.data.cache, **common)
+    return input_pipeline.train_dataset(
+        split,
+        cache=cache_setting(config.data.cache),
+        split_name=split_name or config.data.train_split,
+        **common,
+    )
 
 
 def eval_input(
@@ -121,15 +144,23 @@ def eval_input(
     split: Split,
     *,
     cache: str = "none",
+    split_name: str | None = None,
     preprocessing: str | None = None,
 ) -> tf.data.Dataset:
-    """One ordered, unaugmented pass over a split."""
+    """One ordered, unaugmented pass over a split.
+
+    Args:
+      cache: `none`, `memory` or a file prefix (usually `data.cache`): a file cache of
+        this stream, apart from the training stream's and other splits'.
+      split_name: the split's name, part of a file cache's key (required with one).
+    """
     common = dict(
         image_size=config.data.image_size,
         channels=config.data.channels,
         preprocessing=preprocessing or preprocessing_name(config),
         batch_size=config.eval.batch_size,
-        cache=cache,
+        cache=cache_setting(cache),
+        split_name=split_name,
         resize_mode=config.data.resize_mode,
     )
     if isinstance(split, record_datasets.RecordSplit):

@@ -148,7 +148,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
         _write_run_header(writers["train"], config, train_split)
     preprocessing = experiment.preprocessing_name(config, workdir)
     eval_ds = experiment.eval_input(
-        config, eval_split, cache=config.data.cache, preprocessing=preprocessing
+        config,
+        eval_split,
+        cache=config.data.cache,
+        split_name=config.data.eval_split,
+        preprocessing=preprocessing,
     )
     clock = {"start": time.perf_counter(), "offset": float(ckpts.elapsed_seconds.numpy())}
 

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import shutil
 
 import numpy as np
@@ -113,6 +114,36 @@ def test_missing_column_duplicate_and_empty_ids(root):
     _rewrite(root, "000c1434d8d7,0\n,1\n")
     with pytest.raises(DataError, match=rf"{path} line 3: empty id_code"):
         aptos.read_aptos(root)
+
+
+def test_one_image_under_two_spellings_is_a_duplicate(root):
+    path = _rewrite(root, "000c1434d8d7,0\n001639a390f0,1\n./000c1434d8d7,2\n")
+    image = os.path.join(os.path.abspath(root), "train_images", "000c1434d8d7.png")
+    message = (
+        f"{path} line 4: duplicate id_code './000c1434d8d7' (first seen on line 2 as "
+        f"'000c1434d8d7'): both rows name the image file {image}"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        aptos.read_aptos(root)
+
+
+def test_a_hard_link_to_an_image_is_that_image(root):
+    folder = os.path.join(root, "train_images")
+    os.link(os.path.join(folder, "001639a390f0.png"), os.path.join(folder, "ffff00000000.png"))
+    path = _rewrite(root, "001639a390f0,0\n000c1434d8d7,1\nffff00000000,2\n")
+    message = (
+        f"{path} line 4: duplicate id_code 'ffff00000000' (first seen on line 2 as "
+        "'001639a390f0'): both rows name one image file"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        aptos.read_aptos(root)
+
+
+def test_ids_come_from_the_canonical_path(root):
+    _rewrite(root, "./000c1434d8d7,0\n../train_images/001639a390f0,2\n")
+    table = aptos.read_aptos(root)
+    assert list(table["image"]) == ["000c1434d8d7", "001639a390f0"]
+    assert list(table["patient"]) == list(table["image"])
 
 
 def test_paths_that_escape_the_root(root):

@@ -1,6 +1,7 @@
 """The CheXpert reader on a hand-typed fixture: policies counted by hand, every bad input."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -69,7 +70,9 @@ def test_ap_pa_filter_drops_the_frontal_ll_view(parent):
 def test_rows_carry_paths_patients_studies_and_lines(parent):
     table = chexpert.read_chexpert(parent, "train.csv", views="all")
     first = table.iloc[2]  # Line 4.
-    assert first["line"] == 4 and first["image"].startswith("CheXpert-v1.0-small/train/")
+    # The identity is the canonical path below the root, without the root folder's name.
+    assert first["line"] == 4
+    assert first["image"] == "train/patient00002/study1/view1_frontal.jpg"
     root = os.path.join(os.path.abspath(parent), "CheXpert-v1.0-small")
     assert first["path"] == os.path.join(root, "train/patient00002/study1/view1_frontal.jpg")
     assert (first["patient"], first["study"], first["view"], first["ap_pa"]) == (
@@ -100,7 +103,8 @@ def test_both_root_names_a_renamed_root_and_the_root_itself(tmp_path):
         assert len(table) == 6
         assert all(p.startswith(os.path.abspath(root) + os.sep) for p in table["path"])
         assert all(os.path.exists(p) for p in table["path"])
-    assert chexpert.read_chexpert(full, "train.csv")["image"].iloc[0].startswith("CheXpert-v1.0/")
+        # One identity whatever the root's name: the path below it.
+        assert table["image"].iloc[0] == "train/patient00001/study1/view1_frontal.jpg"
 
 
 def test_two_roots_side_by_side_are_ambiguous(tmp_path):
@@ -201,6 +205,50 @@ def test_paths_that_escape_the_root_or_break_the_layout(root, image, message):
 def test_duplicate_path(root):
     row = "{root}/train/patient00002/study1/view1_frontal.jpg" + GOOD_ROW[GOOD_ROW.index(",") :]
     _raises(root, row, r"duplicate Path .* \(first seen on line 4\)")
+
+
+LINE_4 = "CheXpert-v1.0-small/train/patient00002/study1/view1_frontal.jpg"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "..././train/patient00002/study1/view1_frontal.jpg",
+        "CheXpert-v1.0-small/./train/patient00002/study1/view1_frontal.jpg",
+        "CheXpert-v1.0-small/train//patient00002/study1/view1_frontal.jpg",
+        "train/patient00002/study1/view1_frontal.jpg",
+        "CheXpert-v1.0-small/train/patient00001/../patient00002/study1/view1_frontal.jpg",
+    ],
+)
+def test_one_image_under_two_spellings_is_a_duplicate(root, spelling):
+    path = _append(root, spelling + GOOD_ROW[GOOD_ROW.index(",") :])
+    image = os.path.join(os.path.abspath(root), "train/patient00002/study1/view1_frontal.jpg")
+    message = (
+        f"{path} line 10: duplicate Path '{spelling}' (first seen on line 4 as '{LINE_4}'): "
+        f"both rows name the image file {image}"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        chexpert.read_chexpert(root, "train.csv")
+
+
+def test_image_patient_and_study_come_from_the_canonical_path(root):
+    _append(
+        root,
+        "..././train/patient00009/./study2//view1_frontal.jpg" + GOOD_ROW[GOOD_ROW.index(",") :],
+    )
+    last = chexpert.read_chexpert(root, "train.csv").iloc[-1]
+    assert last["image"] == "train/patient00009/study2/view1_frontal.jpg"
+    assert (last["patient"], last["study"]) == ("patient00009", "patient00009/study2")
+    assert last["path"] == os.path.join(os.path.abspath(root), last["image"])
+
+
+def test_a_train_image_spelled_into_valid_csv_is_refused(root):
+    path = os.path.join(root, "valid.csv")
+    with open(path, "a") as f:
+        f.write("CheXpert-v1.0-small/valid/../train/patient00002/study1/view1_frontal.jpg")
+        f.write(",Male,1,Frontal,AP" + ",0.0" * 14 + "\n")
+    with pytest.raises(DataError, match=rf"{path} line 5: patient patient00002 is also in"):
+        _load(root)
 
 
 def test_blank_lines_keep_line_numbers_exact(root):

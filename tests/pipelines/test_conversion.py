@@ -428,3 +428,41 @@ def test_the_binary_converts_and_reports(small_eyepacs, tmp_path):
     assert summary["totals"]["downscaled"] == 20  # 16 px images, --max_side=8.
     refused = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert refused.returncode == 1 and "already holds a converted dataset" in refused.stderr
+
+
+def test_spelled_ids_convert_and_inspect_under_their_canonical_identity(tmp_path):
+    # Issue 14: ids spelled `./3_left` or `../train/3_right` must be the images `3_left`,
+    # `3_right` of patient 3 everywhere: splits, membership.csv, `pipelines.inspect`.
+    from pipelines import inspection
+
+    root = fixtures.write_eyepacs(str(tmp_path / "eyepacs"), fixtures.balanced_grades(10))
+    labels = os.path.join(root, "trainLabels.csv")
+    lines = open(labels).read().splitlines()
+    spelled = [lines[0]] + [
+        ("./" if k % 2 else "../train/") + line if k % 3 else line
+        for k, line in enumerate(lines[1:])
+    ]
+    with open(labels, "w") as f:
+        f.write("\n".join(spelled) + "\n")
+    out = str(tmp_path / "out")
+    manifest = conversion.convert_dataset("eyepacs", root, out, split_fractions=HALVES)
+    table = shard_manifest.read_membership(out, manifest)
+    expected = {f"{p}_{eye}" for p in range(1, 11) for eye in ("left", "right")}
+    assert set(table["image"]) == expected and len(table) == 20
+    assert list(table["patient"]) == [i.split("_")[0] for i in table["image"]]
+    assert list(table["source_path"]) == [f"train/{i}.jpeg" for i in table["image"]]
+    by_split = {split: set(rows["patient"]) for split, rows in table.groupby("split")}
+    assert len(by_split["train"]) == 5 and not by_split["train"] & by_split["valid"]
+    os.remove(os.path.join(root, "train", "3_left.jpeg"))
+    assert spelled[5].startswith("../train/3_left,")  # Line 6.
+    report = inspection.inspect_dataset("eyepacs", root, split_fractions=HALVES)
+    assert sum(s["patients"] for s in report["splits"].values()) == 10
+    problems = [p for s in report["splits"].values() for p in s["problems"]]
+    assert problems == [
+        {
+            "path": os.path.join(os.path.abspath(root), "train", "3_left.jpeg"),
+            "reason": "missing file",
+            "label_file": labels,
+            "line": 6,
+        }
+    ]

@@ -59,6 +59,43 @@ def test_duplicate_image_id(root):
         eyepacs.read_eyepacs(root)
 
 
+@pytest.mark.parametrize("spelling", ["./20_left", "../train/20_left", "./sub/../20_left"])
+def test_one_image_under_two_spellings_is_a_duplicate(root, spelling):
+    # Issue 14: `./20_left` beside `20_left` passed the id check and the patient grouping
+    # while both rows read one file, which could land in train and in test.
+    path = _rewrite_labels(root, f"image,level\n20_left,0\n20_right,1\n{spelling},2\n")
+    image = os.path.join(os.path.abspath(root), "train", "20_left.jpeg")
+    message = (
+        f"{path} line 4: duplicate image '{spelling}' (first seen on line 2 as '20_left'): "
+        f"both rows name the image file {image}"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        eyepacs.read_eyepacs(root)
+
+
+def test_a_link_to_an_image_is_that_image(root):
+    os.symlink("20_left.jpeg", os.path.join(root, "train", "99_left.jpeg"))
+    path = _rewrite_labels(root, "image,level\n20_left,0\n99_left,1\n")
+    folder = os.path.join(os.path.abspath(root), "train")
+    message = (
+        f"{path} line 3: duplicate image '99_left' (first seen on line 2 as '20_left'): both "
+        f"rows name one image file ({folder}/20_left.jpeg and {folder}/99_left.jpeg are links "
+        "to it)"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        eyepacs.read_eyepacs(root)
+
+
+def test_ids_and_patients_come_from_the_canonical_path(root):
+    _rewrite_labels(root, "image,level\n./20_left,0\n../train/20_right,1\n 21_left ,2\n")
+    table = eyepacs.read_eyepacs(root)
+    assert list(table["image"]) == ["20_left", "20_right", "21_left"]
+    assert list(table["patient"]) == ["20", "20", "21"]
+    assert list(table["eye"]) == ["left", "right", "left"]
+    folder = os.path.join(os.path.abspath(root), "train")
+    assert list(table["path"]) == [os.path.join(folder, f"{i}.jpeg") for i in table["image"]]
+
+
 def test_missing_required_column(root):
     path = _rewrite_labels(root, "image,grade\n1_left,0\n")
     with pytest.raises(DataError, match=rf"{path}: missing required column\(s\) \['level'\]"):

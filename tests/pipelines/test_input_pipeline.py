@@ -60,6 +60,7 @@ def _stream(rows, start, cache="memory", batches=6, augment=ROTATE_AND_FLIP):
         seed=5,
         start_example=start,
         cache=cache,
+        split_name="train",
         augment=augment,
     )
     return [(x.numpy(), y.numpy()) for x, y in ds.take(batches)]
@@ -77,10 +78,22 @@ def test_cache_modes_give_the_same_stream(rows, tmp_path):
     memory = _stream(rows, start=16)
     none = _stream(rows, start=16, cache="none")
     disk = _stream(rows, start=16, cache=str(tmp_path / "cache"))
-    for (a, la), (b, _), (c, lc) in zip(memory, none, disk, strict=True):
+    reread = _stream(rows, start=16, cache=str(tmp_path / "cache"))  # From the files.
+    assert len(list(tmp_path.glob("cache-train-train-*.index"))) == 1
+    for (a, la), (b, _), (c, lc), (d, ld) in zip(memory, none, disk, reread, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(a, d)
         np.testing.assert_array_equal(la, lc)
+        np.testing.assert_array_equal(la, ld)
+
+
+def test_a_file_cache_needs_the_split_name(rows, tmp_path):
+    with pytest.raises(ValueError, match=r"a file cache needs the split's name"):
+        input_pipeline.train_dataset(
+            rows, image_size=24, channels=3, preprocessing="inception", batch_size=8, seed=5,
+            cache=str(tmp_path / "cache"),
+        )  # fmt: skip
 
 
 def test_each_pass_is_a_new_permutation_of_all_rows(rows):

@@ -3,6 +3,7 @@
 import csv
 import logging
 import os
+import re
 
 import numpy as np
 import pytest
@@ -178,6 +179,16 @@ def test_images_the_pairs_file_does_not_list_fall_back_to_the_name_rule_and_are_
             "image 'im000001.JPG' is named twice \\(first on line 1\\)",
         ),
         ("IM000005.jpg;IM000005.png\n", 1, "image 'IM000005.png' is named twice"),
+        (
+            "IM000001.jpg;IM000002.jpg\nIM000003.jpg;./IM000001.jpg\n",
+            2,
+            "image './IM000001.jpg' is named twice \\(first on line 1\\)",
+        ),
+        (
+            'left;right\nIM000001.jpg;IM000002.jpg\n"IM000003.jpg;IM000004.jpg\nIM5;IM6\n',
+            3,
+            "cannot parse CSV: a quote opened on this line is never closed .* at line 4",
+        ),
     ],
 )
 def test_bad_pairs_file_lines_name_file_and_line(root, text, line, message):
@@ -281,6 +292,36 @@ def test_file_names_differing_in_case_or_extension_are_found(root):
     assert table["path"].iloc[0].endswith("20051020_43808_0100_PP.jpeg")
     table = messidor2.read_messidor2(root, match_extension=False)
     assert table["path"].iloc[4].endswith("IM000001.jpg")
+
+
+@pytest.mark.parametrize(
+    ("spelling", "message_path"),
+    [("./IM000001.jpg", "IM000001.jpg"), ("IM000001.tif", "IM000001.jpg")],
+)
+def test_one_image_under_two_spellings_is_a_duplicate(root, spelling, message_path):
+    # The second spelling resolves to the file of line 6: `./`, or another extension that
+    # `match_extension` maps to it.
+    path = _rewrite(root, ROWS + f"{spelling},2,0,1\n")
+    image = os.path.join(os.path.abspath(root), "IMAGES", message_path)
+    message = (
+        f"{path} line 8: duplicate image_id '{spelling}' (first seen on line 6 as "
+        f"'IM000001.jpg'): both rows name the image file {image}"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        messidor2.read_messidor2(root)
+
+
+def test_spelled_ids_are_canonical_and_pair_into_their_exams(root):
+    _rewrite(
+        root, ROWS.replace("IM000001.jpg", "./IM000001.jpg").replace("IM000002", "x/../IM000002")
+    )
+    table = messidor2.read_messidor2(root, pairs_file="")
+    assert list(table["image"])[4:] == ["IM000001.jpg", "IM000002.jpg"]
+    assert list(table["patient"])[4:] == ["IM000001+IM000002"] * 2
+    _pairs(root, "left;right\n./IM000001.JPG;IMAGES/IM000002.JPG\n")
+    table = messidor2.read_messidor2(root)
+    assert list(table["patient"])[4:] == ["IM000001+IM000002"] * 2
+    assert list(table["exam_source"])[4:] == ["pairs_file"] * 2
 
 
 def test_image_folder_is_an_option(root):

@@ -87,6 +87,24 @@ def test_eval_records_are_in_file_order_with_their_labels(shards):
     np.testing.assert_allclose(images[:, 4, 4, 0] * 255, labels + 1, atol=1.5)
 
 
+def test_eval_records_file_cache_is_keyed_by_split_parse_and_shards(shards, tmp_path):
+    def labels(files, parse=PARSE, split="validation"):
+        ds = record_input.eval_records(
+            files, parse=parse, image_size=8, channels=1, preprocessing="unit", batch_size=7,
+            cache=str(tmp_path / "cache"), split_name=split,
+        )  # fmt: skip
+        return np.concatenate([y.numpy() for _, y in ds])
+
+    np.testing.assert_array_equal(labels(shards), np.arange(30))
+    np.testing.assert_array_equal(labels(shards), np.arange(30))  # Read from the cache.
+    np.testing.assert_array_equal(labels(shards[:1]), np.arange(10))  # Other shards.
+    offset = functools.partial(imagenet.parse_example, num_classes=40, label_offset=0)
+    np.testing.assert_array_equal(labels(shards, parse=offset), np.arange(1, 31))
+    np.testing.assert_array_equal(labels(shards, split="train"), np.arange(30))
+    assert len(list(tmp_path.glob("cache-eval-validation-*.index"))) == 3
+    assert len(list(tmp_path.glob("cache-eval-train-*.index"))) == 1
+
+
 def test_preview_and_empty_input(shards):
     preview = record_input.preview_records(
         shards, parse=PARSE, count=4, image_size=8, channels=3, seed=0

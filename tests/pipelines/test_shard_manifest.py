@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 import tensorflow as tf
@@ -84,3 +85,27 @@ def test_a_missing_or_foreign_manifest_is_refused(tmp_path):
     (tmp_path / "manifest.json").write_text("{")
     with pytest.raises(DataError, match="not valid JSON"):
         shard_manifest.read_manifest(str(tmp_path))
+
+
+def test_a_shard_outside_the_root_or_listed_twice_is_refused(tmp_path):
+    root = tmp_path / "converted"
+    root.mkdir()
+    manifest = _shards(str(root))
+    shards = manifest["splits"]["train"]["shards"]
+    first = dict(shards[0])
+    escaping = dict(first, file="../" + first["file"])
+    manifest["splits"]["valid"] = {"examples": first["examples"], "shards": [escaping]}
+    path = root / "manifest.json"
+    with pytest.raises(DataError, match=rf"{path}: shard '../train-00000-of-00002' of split "):
+        shard_manifest.verify_split(str(root), manifest, "valid")
+    # The same shard under another spelling, in another split: its records would leak.
+    manifest["splits"]["valid"]["shards"] = [dict(first, file="./" + first["file"])]
+    files = {s: shard_manifest.verify_split(str(root), manifest, s) for s in ("train", "valid")}
+    assert files["valid"] == [str(root / first["file"])]
+    message = (
+        f"{path}: shard {root / first['file']} is listed in split 'train' and again in "
+        "split 'valid'"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        shard_manifest.check_shards_listed_once(str(root), files)
+    shard_manifest.check_shards_listed_once(str(root), {"train": files["train"]})
