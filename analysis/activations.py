@@ -71,7 +71,7 @@ def as_activation_pair(
     return x, y
 
 
-# --- Conv activations to datapoints (SPEC §6) -------------------------------------------------
+# --- Conv activations to datapoints ----------------------------------------------------------
 #
 # A conv endpoint gives (images, h, w, c); each (image, h, w) position is a datapoint. Two
 # networks are compared on the same images and the same positions: when their grids differ

@@ -1,4 +1,4 @@
-"""Canonical correlation analysis between two layers: CCA, SVCCA and PWCCA (SPEC §6).
+"""Canonical correlation analysis between two layers: CCA, SVCCA and PWCCA.
 
 Activations are x (p, n) and y (q, n): neurons by datapoints, the same datapoints in the
 same order. Every neuron is centred over the datapoints.
