@@ -209,7 +209,8 @@ def endpoint_summary(table: pd.DataFrame, by: str) -> dict:
     compared networks at initialisation and after training, each with its floor.
 
     Returns:
-      {measure: {group: {endpoint: {"count": n, column: mean, column + "_std": std}}}}.
+      {measure: {group: {endpoint: {"count": n, <column>: mean, <column>_std: std}}}}, the
+      "value" column being named "mean" and "std" as in `fig2_summary`.
     """
     columns = [c for c in (*FLOOR_COLUMNS, *FIG4_COLUMNS) if c in table.columns]
     summary = {}
