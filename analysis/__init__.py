@@ -1,4 +1,4 @@
-"""Representation analysis: CCA, SVCCA, PWCCA and CKA between layers (SPEC §6).
+"""Representation analysis: CCA, SVCCA, PWCCA and CKA between layers.
 
 Activations are `(neurons, datapoints)` arrays throughout; for conv layers every
 (image, h, w) position is a datapoint. `analysis.similarity.similarity` is the entry point

@@ -71,13 +71,17 @@ def as_activation_pair(
     return x, y
 
 
-# --- Conv activations to datapoints (SPEC §6) -------------------------------------------------
+# --- Conv activations to datapoints ----------------------------------------------------------
 #
 # A conv endpoint gives (images, h, w, c); each (image, h, w) position is a datapoint. Two
 # networks are compared on the same images and the same positions: when their grids differ
 # (other input size or architecture) both are brought to the smaller grid by area
 # averaging, and the positions are drawn on that grid from a generator seeded by
 # (seed, image index, grid), so every network compared on that grid gets the same ones.
+#
+# How many: independent random layers of p and q channels have mean squared canonical
+# correlation max(p, q) / (n - 1), so n must grow with the channels for CCA to mean
+# anything; the default asks for 10 datapoints per channel of the larger layer of a pair.
 
 SAMPLING_MODES = ("subsample", "pool")
 
@@ -87,10 +91,12 @@ class SpatialSampling:
     """How conv activations become datapoints.
 
     Attributes:
-      mode: "subsample" keeps `ceil(datapoints / images)` seeded positions per image (all
-        of them when the grid is smaller); "pool" area-averages each image's map to
+      mode: "subsample" keeps `positions_per_image` seeded positions per image (all of them
+        when the grid is smaller); "pool" area-averages each image's map to
         `pool_grid` x `pool_grid` (1: global average pooling) and keeps every cell.
-      datapoints: subsample mode: the target total over all images.
+      datapoints: subsample mode: the minimum total over all images of a compared pair.
+      per_channel: subsample mode: datapoints per channel of the larger layer of the pair;
+        the target is max(datapoints, per_channel * max(p, q)). 0: `datapoints` alone.
       pool_grid: pool mode: side of the pooled grid.
       seed: seeds the positions.
     """
@@ -99,6 +105,7 @@ class SpatialSampling:
     datapoints: int = 10_000
     pool_grid: int = 1
     seed: int = 0
+    per_channel: int = 10
 
     def __post_init__(self):
         if self.mode not in SAMPLING_MODES:
@@ -109,6 +116,8 @@ class SpatialSampling:
             raise ValueError(
                 f"datapoints and pool_grid must be >= 1, got {self.datapoints}, {self.pool_grid}"
             )
+        if self.per_channel < 0:
+            raise ValueError(f"per_channel must be >= 0, got {self.per_channel}")
 
     def target_grid(self, grid: tuple[int, int]) -> tuple[int, int]:
         """The grid the datapoints are taken from, given the common endpoint grid."""
@@ -116,12 +125,20 @@ class SpatialSampling:
             return (min(grid[0], self.pool_grid), min(grid[1], self.pool_grid))
         return tuple(grid)
 
-    def positions_per_image(self, grid: tuple[int, int], num_images: int) -> int:
-        """Datapoints each image contributes on `grid` (its target grid)."""
+    def target_datapoints(self, channels: int = 0) -> int:
+        """Datapoints asked for a pair whose larger layer has `channels` channels."""
+        return max(self.datapoints, self.per_channel * int(channels))
+
+    def positions_per_image(self, grid: tuple[int, int], num_images: int, channels: int = 0) -> int:
+        """Datapoints each image contributes on `grid` (its target grid).
+
+        Subsample: ceil(target / images), the same for every image (the null floor pairs
+        whole images), at most the grid's cells. Pool: every pooled cell.
+        """
         cells = grid[0] * grid[1]
         if self.mode == "pool":
             return cells
-        return min(cells, -(-self.datapoints // num_images))
+        return min(cells, -(-self.target_datapoints(channels) // num_images))
 
 
 def spatial_grid(shape) -> tuple[int, int]:
@@ -196,6 +213,30 @@ def sample_positions(
     return np.sort(rng.choice(cells, size=count, replace=False))
 
 
+def take_positions(
+    maps: np.ndarray, count: int, image_indices, *, grid: tuple[int, int], seed: int
+) -> np.ndarray:
+    """Each map's values at the positions `sample_positions` draws for a given image.
+
+    Args:
+      maps: (b, h * w, c) activations on `grid`, one flattened map per image.
+      count: positions per image.
+      image_indices: (b,) for map i, the image whose positions to take (its own index for
+        the value; the index of the image it is paired with for the null floor).
+      grid: (h, w).
+      seed: the position seed.
+
+    Returns:
+      (b, count, c): row i holds map i at image_indices[i]'s positions.
+    """
+    if count >= maps.shape[1]:
+        return maps
+    index = np.stack(
+        [sample_positions(grid, count, image_index=int(i), seed=seed) for i in image_indices]
+    )
+    return np.take_along_axis(maps, index[:, :, None], axis=1)
+
+
 def to_datapoints(
     acts: np.ndarray,
     *,
@@ -203,6 +244,7 @@ def to_datapoints(
     first_image: int,
     num_images: int,
     sampling: SpatialSampling,
+    channels: int = 0,
 ) -> np.ndarray:
     """One batch of endpoint activations as (neurons, datapoints).
 
@@ -213,6 +255,7 @@ def to_datapoints(
       first_image: index of the batch's first image in the selected set (seeds positions).
       num_images: size of the selected set (sets positions per image).
       sampling: subsampling or pooling.
+      channels: channels of the larger layer of the compared pair (sets the target count).
 
     Returns:
       (c, b * k) float32, image-major: the k datapoints of image 0, then of image 1, ...
@@ -220,14 +263,7 @@ def to_datapoints(
     target = sampling.target_grid(grid)
     maps = resize_to_grid(acts, target)
     b, gh, gw, c = maps.shape
-    flat = maps.reshape(b, gh * gw, c)
-    k = sampling.positions_per_image(target, num_images)
-    if k < gh * gw:
-        index = np.stack(
-            [
-                sample_positions(target, k, image_index=first_image + i, seed=sampling.seed)
-                for i in range(b)
-            ]
-        )
-        flat = np.take_along_axis(flat, index[:, :, None], axis=1)
+    k = sampling.positions_per_image(target, num_images, channels)
+    images = range(first_image, first_image + b)
+    flat = take_positions(maps.reshape(b, gh * gw, c), k, images, grid=target, seed=sampling.seed)
     return flat.reshape(b * k, c).T

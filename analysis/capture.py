@@ -1,12 +1,14 @@
 """Endpoint activations of run checkpoints over the same images, streamed into CCA.
 
 A `Network` is one checkpoint of one training workdir (`load_network`). `select_images`
-draws a seeded subset of a split; `compare` feeds those images through every network
-(each with its own input size and preprocessing, from its own config), turns each batch
-of endpoint activations into (neurons, datapoints) with `analysis.activations.to_datapoints`
-(common grid, same positions for both sides) and streams it into one
-`analysis.cca_streaming.CCAAccumulator` per compared endpoint pair, so memory stays at one
-batch of activations plus (p+q+1)^2 numbers per pair, whatever the image size.
+draws a seeded subset of a split, in a seeded order; `compare` feeds those images through
+every network (each with its own input size and preprocessing, from its own config), turns
+each batch of endpoint activations into datapoints (`analysis.activations`: common grid,
+same positions for both sides, 10 datapoints per channel of the larger layer by default)
+and streams them into one `analysis.null_floor.FlooredAccumulator` per compared endpoint
+pair: the similarity and its null floor (the same measure with the images paired at
+random). Memory stays at one batch of activations, one floor group's datapoints and
+2 (p+q+1)^2 numbers per pair, whatever the image size.
 
 Nothing here cares how a run was initialised: random, pretrained or transfused runs are
 all read from `checkpoints/init/ckpt-0` and the periodic checkpoints.
@@ -24,8 +26,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from analysis.activations import SpatialSampling, common_grid, spatial_grid, to_datapoints
-from analysis.cca_streaming import CCAAccumulator
+from analysis.activations import SpatialSampling, common_grid, resize_to_grid, spatial_grid
+from analysis.null_floor import FlooredAccumulator, FloorPairing, floor_pairing, image_datapoints
 from transfusion_tf import checkpointing, experiment, models
 
 # Measures the streaming accumulator computes; debiased CKA needs every datapoint's norm,
@@ -137,13 +139,16 @@ def checkpoint_step(path: str) -> int:
 def select_images(
     config: ml_collections.ConfigDict, *, split: str, num_images: int, seed: int
 ) -> pd.DataFrame:
-    """A seeded subset of one split of a run's dataset, in file order.
+    """A seeded subset of one split of a run's dataset, in a seeded random order.
+
+    The order matters to the null floor only (`analysis.null_floor` pairs images that are
+    close in this order); in file order a patient's images would be neighbours.
 
     Args:
       config: a run's config (its dataset, root and patient split are used).
       split: e.g. "test" or "valid".
       num_images: how many; the whole split if it holds fewer.
-      seed: seeds the choice.
+      seed: seeds the choice and the order.
 
     Returns:
       The chosen rows (columns `path`, `label`, `patient`, ...), index reset.
@@ -155,10 +160,8 @@ def select_images(
     if split not in data.splits:
         raise ValueError(f"unknown split {split!r}; this dataset has {sorted(data.splits)}")
     rows = data.splits[split]
-    if num_images < len(rows):
-        chosen = np.sort(np.random.default_rng(seed).choice(len(rows), num_images, replace=False))
-        rows = rows.iloc[chosen]
-    return rows.reset_index(drop=True)
+    chosen = np.random.default_rng(seed).permutation(len(rows))[:num_images]
+    return rows.iloc[chosen].reset_index(drop=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,13 +191,18 @@ def compare(
     sampling: SpatialSampling | None = None,
     measures: Sequence[str] = STREAMING_MEASURES,
     batch_size: int = 16,
+    floor_seed: int = 0,
 ) -> list[dict]:
-    """Similarity of endpoint pairs between networks, on the same images and positions.
+    """Similarity of endpoint pairs between networks, with null floors, on the same images.
 
     Every network runs once per batch, however many comparisons it is part of. Conv
     endpoints of a pair are area-averaged to their common grid, then subsampled or pooled
     (`sampling`); (batch, c) endpoints count as 1x1 grids, so a conv endpoint compared with
-    a vector one is globally average-pooled.
+    a vector one is globally average-pooled. Each pair gets
+    `sampling.positions_per_image(grid, images, max(p, q))` positions from every image
+    (the target: max(sampling.datapoints, sampling.per_channel * max(p, q)) datapoints;
+    every position when the images cannot supply it). Its null floor is the same measure
+    with the images paired by `analysis.null_floor.floor_pairing(images, seed=floor_seed)`.
 
     Args:
       networks: name -> network.
@@ -203,15 +211,19 @@ def compare(
       sampling: conv positions to datapoints; default `SpatialSampling()`.
       measures: names from `STREAMING_MEASURES`.
       batch_size: images per forward pass.
+      floor_seed: seeds the image pairing of the null floors.
 
     Returns:
       One dict per (comparison, endpoint pair): a, b, endpoint_a, endpoint_b, grid ("hxw"
-      of the grid the datapoints came from), datapoints, neurons_a, neurons_b, and one key
-      per measure.
+      of the grid the datapoints came from), datapoints (used), neurons_a, neurons_b,
+      images, positions_per_image, target_datapoints, supply_limited (True when the images
+      held fewer positions than the target), and per measure m: m (the value) and
+      f"{m}_floor".
 
     Raises:
-      ValueError: unknown network, endpoint or measure (listing the valid ones), or fewer
-        datapoints than neurons for some pair (checked before any image is read).
+      ValueError: unknown network, endpoint or measure (listing the valid ones), fewer
+        datapoints than neurons for some pair, or fewer than 2 images (checked before any
+        image is read).
     """
     sampling = sampling or SpatialSampling()
     unknown = [m for m in measures if m not in STREAMING_MEASURES]
@@ -220,10 +232,13 @@ def compare(
             f"unknown or non-streaming measures {unknown}; valid: {', '.join(STREAMING_MEASURES)}"
         )
     plan = _plan(networks, comparisons, len(rows), sampling)
-    accumulators = {key: CCAAccumulator(p["neurons_a"], p["neurons_b"]) for key, p in plan.items()}
+    pairing = floor_pairing(len(rows), seed=floor_seed)
+    accumulators = {
+        key: FlooredAccumulator(p["neurons_a"], p["neurons_b"], pairing) for key, p in plan.items()
+    }
     used = {name for c in comparisons for name in (c.a, c.b)}
     needed = {
-        (p[net], p[endpoint], p["grid"])
+        (p[net], p[endpoint], p["grid"], p["positions_per_image"])
         for p in plan.values()
         for net, endpoint in (("a", "endpoint_a"), ("b", "endpoint_b"))
     }
@@ -236,31 +251,35 @@ def compare(
         # A network's endpoint on one grid serves every comparison it is in (Fig 4 pairs
         # each run with every other): resize and sample it once per batch.
         sides = {
-            (net, endpoint, grid): to_datapoints(
-                outputs[net][endpoint].numpy(),
-                grid=grid,
-                first_image=first,
-                num_images=len(rows),
-                sampling=sampling,
-            )
-            for net, endpoint, grid in needed
+            side: _datapoints(outputs[side[0]][side[1]].numpy(), side, first, pairing, sampling)
+            for side in needed
         }
         for key, p in plan.items():
-            accumulators[key].update(
-                sides[(p["a"], p["endpoint_a"], p["grid"])],
-                sides[(p["b"], p["endpoint_b"], p["grid"])],
-            )
+            side_a = (p["a"], p["endpoint_a"], p["grid"], p["positions_per_image"])
+            side_b = (p["b"], p["endpoint_b"], p["grid"], p["positions_per_image"])
+            accumulators[key].update(first, sides[side_a][0], *sides[side_b])
         first += int(next(iter(inputs.values())).shape[0])
     results = []
     for key, p in plan.items():
-        acc = accumulators[key]
+        record = {k: v for k, v in p.items() if k != "grid"}
         grid = sampling.target_grid(p["grid"])
-        record = {k: p[k] for k in ("a", "b", "endpoint_a", "endpoint_b", "neurons_a", "neurons_b")}
-        record.update(grid=f"{grid[0]}x{grid[1]}", datapoints=acc.num_datapoints)
+        record["grid"] = f"{grid[0]}x{grid[1]}"
+        assert accumulators[key].value.num_datapoints == p["datapoints"], key
         for m in measures:
-            record[m] = acc.similarity(m, **_MEASURE_OPTIONS.get(m, {}))
+            value, floor = accumulators[key].similarity(m, **_MEASURE_OPTIONS.get(m, {}))
+            record |= {m: value, f"{m}_floor": floor}
         results.append(record)
     return results
+
+
+def _datapoints(acts, side, first: int, pairing: FloorPairing, sampling: SpatialSampling):
+    """One batch of one side: (own, served) datapoints, see `null_floor.image_datapoints`."""
+    _, _, grid, count = side
+    target = sampling.target_grid(grid)
+    maps = resize_to_grid(acts, target)
+    b, gh, gw, c = maps.shape
+    flat = maps.reshape(b, gh * gw, c)
+    return image_datapoints(flat, count, first, pairing, grid=target, seed=sampling.seed)
 
 
 def _plan(networks, comparisons, num_images: int, sampling: SpatialSampling) -> dict:
@@ -275,9 +294,9 @@ def _plan(networks, comparisons, num_images: int, sampling: SpatialSampling) -> 
             shape_b = networks[c.b].endpoint_shape(endpoint_b)
             grid = common_grid(spatial_grid(shape_a), spatial_grid(shape_b))
             target = sampling.target_grid(grid)
-            per_image = sampling.positions_per_image(target, num_images)
-            datapoints = per_image * num_images
             neurons = (int(shape_a[-1]), int(shape_b[-1]))
+            per_image = sampling.positions_per_image(target, num_images, max(neurons))
+            datapoints = per_image * num_images
             if datapoints < max(neurons):
                 raise ValueError(
                     f"{c.a}:{endpoint_a} vs {c.b}:{endpoint_b}: {datapoints} datapoints "
@@ -285,14 +304,20 @@ def _plan(networks, comparisons, num_images: int, sampling: SpatialSampling) -> 
                     f"{max(neurons)} neurons; CCA needs at least as many datapoints as "
                     "neurons: use more images or datapoints, or leave the endpoint out"
                 )
+            wanted = sampling.target_datapoints(max(neurons))
             plan[(c.a, c.b, endpoint_a, endpoint_b)] = {
                 "a": c.a,
                 "b": c.b,
                 "endpoint_a": endpoint_a,
                 "endpoint_b": endpoint_b,
                 "grid": grid,
+                "datapoints": datapoints,
                 "neurons_a": neurons[0],
                 "neurons_b": neurons[1],
+                "images": num_images,
+                "positions_per_image": per_image,
+                "target_datapoints": wanted,
+                "supply_limited": datapoints < wanted,
             }
     return plan
 

@@ -1,4 +1,4 @@
-"""Canonical correlation analysis between two layers: CCA, SVCCA and PWCCA (SPEC §6).
+"""Canonical correlation analysis between two layers: CCA, SVCCA and PWCCA.
 
 Activations are x (p, n) and y (q, n): neurons by datapoints, the same datapoints in the
 same order. Every neuron is centred over the datapoints.
@@ -25,11 +25,17 @@ dropped exactly; duplicated or linearly dependent units leave singular values at
 level (~1e-15) and are dropped, while genuine directions down to rtol are kept, so inputs
 with condition numbers up to ~1/rtol are handled exactly.
 
-Algorithm: the Householder R factor of the centred [x^T, y^T] (see `analysis.centred_qr`)
-carries every inner product between neurons in at most (p+q)^2 numbers. Each side's columns
-of R are orthonormalised by QR (rank-revealing SVD only when a shifted Cholesky cannot
-certify full rank) and the canonical correlations are the singular values of the product of
-the two bases. No covariance matrix is formed, so the condition number is never squared.
+Algorithms (`method`):
+- "qr", exact for any conditioning: the Householder R factor of the centred [x^T, y^T] (see
+  `analysis.centred_qr`) carries every inner product between neurons in at most (p+q)^2
+  numbers. Each side's columns of R are orthonormalised by QR (rank-revealing SVD only when
+  a shifted Cholesky cannot certify full rank) and the canonical correlations are the
+  singular values of the product of the two bases. No covariance matrix is formed, so the
+  condition number is never squared.
+- "auto" (default): the Gram/Cholesky route of `analysis.cca_gram` when its certificate
+  says every rho is within 1e-9 of the exact value (well-conditioned layers, dead units
+  allowed), the "qr" route otherwise (ill-conditioned, duplicated or dependent units). SVCCA
+  always takes the "qr" route. `CCAResult.route` says which one ran.
 """
 
 from __future__ import annotations
@@ -41,10 +47,12 @@ import scipy.linalg
 from scipy.linalg import lapack
 
 from analysis.activations import as_activation_pair
+from analysis.cca_gram import GramFactor, gram_factor, gram_rhos, robust_svd
 from analysis.centred_qr import CentredRFactor
 
 RTOL_FLOOR = 1e-12
 PWCCA_WEIGHTS_FROM = ("x", "y", "symmetric")
+METHODS = ("auto", "qr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +65,14 @@ class CCAResult:
       ranks: (rank_x, rank_y), the number of directions kept on each side.
       rtol: the relative tolerance of the rank truncation.
       num_datapoints: n.
+      route: "gram" (certified Gram/Cholesky route) or "qr" (Householder route).
     """
 
     rhos: np.ndarray
     ranks: tuple[int, int]
     rtol: float
     num_datapoints: int
+    route: str = "qr"
 
     @property
     def mean(self) -> float:
@@ -86,7 +96,12 @@ def default_rtol(*arrays) -> float:
 
 
 def canonical_correlations(
-    x, y, *, rtol: float | None = None, variance_kept: float | None = None
+    x,
+    y,
+    *,
+    rtol: float | None = None,
+    variance_kept: float | None = None,
+    method: str = "auto",
 ) -> CCAResult:
     """Canonical correlations between the neurons of x and of y.
 
@@ -96,20 +111,28 @@ def canonical_correlations(
       rtol: rank tolerance, in (0, 1); default `default_rtol(x, y)`.
       variance_kept: if set, in (0, 1]: first keep on each side the top singular directions
         explaining this fraction of the variance (SVCCA); None keeps every direction.
+      method: "auto" (certified Gram route, else QR) or "qr"; see the module docstring.
 
     Returns:
       A `CCAResult`; symmetric in x and y up to rounding.
 
     Raises:
-      ValueError: bad shapes (see `as_activation_pair`), NaN/inf, or a bad rtol.
+      ValueError: bad shapes (see `as_activation_pair`), NaN/inf, a bad rtol or method.
     """
     rtol = default_rtol(x, y) if rtol is None else rtol
+    x, y = as_activation_pair(x, y)
+    _check_arguments(rtol, variance_kept, method, x.shape[1], (x.shape[0], y.shape[0]))
+    if method == "auto" and variance_kept is None:
+        factor, _ = gram_factor(x, y, rtol=rtol)
+        if factor is not None:
+            ranks = (factor.coords_x.shape[0], factor.coords_y.shape[0])
+            return CCAResult(gram_rhos(factor), ranks, float(rtol), x.shape[1], "gram")
     return factor_canonical_correlations(_factor(x, y), rtol=rtol, variance_kept=variance_kept)
 
 
-def mean_cca(x, y, *, rtol: float | None = None) -> float:
+def mean_cca(x, y, *, rtol: float | None = None, method: str = "auto") -> float:
     """Mean of all canonical correlations; see `canonical_correlations` for the arguments."""
-    return canonical_correlations(x, y, rtol=rtol).mean
+    return canonical_correlations(x, y, rtol=rtol, method=method).mean
 
 
 def svcca(x, y, *, variance_kept: float = 0.99, rtol: float | None = None) -> float:
@@ -124,7 +147,9 @@ def svcca(x, y, *, variance_kept: float = 0.99, rtol: float | None = None) -> fl
     return canonical_correlations(x, y, rtol=rtol, variance_kept=variance_kept).mean
 
 
-def pwcca(x, y, *, weights_from: str = "x", rtol: float | None = None) -> float:
+def pwcca(
+    x, y, *, weights_from: str = "x", rtol: float | None = None, method: str = "auto"
+) -> float:
     """Projection-weighted CCA (Morcos et al. 2018), with canonical variates as the weights.
 
     Args:
@@ -134,11 +159,20 @@ def pwcca(x, y, *, weights_from: str = "x", rtol: float | None = None) -> float:
         variate h_i accounts for (the published definition, pwcca(L1, L2)); "y" uses y's
         side; "symmetric" averages the two and does not depend on the argument order.
       rtol: rank tolerance, see `canonical_correlations`.
+      method: "auto" or "qr", see `canonical_correlations`.
 
     Returns:
       The weighted mean of the canonical correlations, in [0, 1].
     """
     rtol = default_rtol(x, y) if rtol is None else rtol
+    x, y = as_activation_pair(x, y)
+    _check_arguments(rtol, None, method, x.shape[1], (x.shape[0], y.shape[0]))
+    if weights_from not in PWCCA_WEIGHTS_FROM:
+        raise ValueError(f"weights_from must be one of {PWCCA_WEIGHTS_FROM}, got {weights_from!r}")
+    if method == "auto":
+        factor, _ = gram_factor(x, y, rtol=rtol)
+        if factor is not None:
+            return _weighted(*_gram_sides(factor), weights_from)
     return factor_pwcca(_factor(x, y), rtol=rtol, weights_from=weights_from)
 
 
@@ -173,7 +207,7 @@ def factor_canonical_correlations(
     if min(side_x.rank, side_y.rank) == 0:
         rhos = np.zeros(0)
     else:
-        rhos = _svd(_cross(side_x, side_y), compute_uv=False)
+        rhos = robust_svd(_cross(side_x, side_y), compute_uv=False)
     # Cosines of principal angles: rounding can leave 1 + 1e-16.
     return CCAResult(
         np.clip(rhos, 0.0, 1.0), (side_x.rank, side_y.rank), float(rtol), factor.num_datapoints
@@ -187,7 +221,12 @@ def factor_pwcca(factor: CentredRFactor, *, rtol: float, weights_from: str) -> f
     side_x, side_y = _sides(factor, rtol, None)
     if min(side_x.rank, side_y.rank) == 0:
         return 0.0
-    u, rhos, vt = _svd(_cross(side_x, side_y), compute_uv=True)
+    return _weighted(side_x, side_y, _cross(side_x, side_y), weights_from)
+
+
+def _weighted(side_x: _Side, side_y: _Side, cross: np.ndarray, weights_from: str) -> float:
+    """PWCCA from the two sides and their cross matrix (rank_x, rank_y)."""
+    u, rhos, vt = robust_svd(cross, compute_uv=True)
     rhos = np.clip(rhos, 0.0, 1.0)
     values = {
         "x": lambda: _projection_weighted(side_x, u, rhos),
@@ -216,6 +255,28 @@ class _Side:
     rank: int
 
 
+def _check_arguments(rtol, variance_kept, method, num_datapoints, widths) -> None:
+    if not 0.0 < rtol < 1.0:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    if variance_kept is not None and not 0.0 < variance_kept <= 1.0:
+        raise ValueError(f"variance_kept must be in (0, 1], got {variance_kept}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    p, q = widths
+    if num_datapoints < max(p, q):
+        raise ValueError(
+            f"{num_datapoints} datapoints for {p} and {q} neurons: CCA needs at least "
+            "as many datapoints as neurons (with fewer, every correlation is 1)"
+        )
+
+
+def _gram_sides(factor: GramFactor) -> tuple[_Side, _Side, np.ndarray]:
+    """The two `_Side`s of a certified Gram factor (basis: the whitened coordinates)."""
+    side_x = _Side(None, factor.coords_x, None, factor.coords_x.shape[0])
+    side_y = _Side(None, factor.coords_y, None, factor.coords_y.shape[0])
+    return side_x, side_y, factor.cross
+
+
 def _factor(x, y) -> CentredRFactor:
     x, y = as_activation_pair(x, y)
     factor = CentredRFactor((x.shape[0], y.shape[0]))
@@ -226,16 +287,8 @@ def _factor(x, y) -> CentredRFactor:
 def _sides(factor: CentredRFactor, rtol: float, variance_kept: float | None):
     """The x and y `_Side`s of a two-block factor, dead units dropped."""
     assert len(factor.widths) == 2, factor.widths
-    if not 0.0 < rtol < 1.0:
-        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
-    if variance_kept is not None and not 0.0 < variance_kept <= 1.0:
-        raise ValueError(f"variance_kept must be in (0, 1], got {variance_kept}")
-    p, q = factor.widths
-    if factor.num_datapoints < max(p, q):
-        raise ValueError(
-            f"{factor.num_datapoints} datapoints for {p} and {q} neurons: CCA needs at least "
-            "as many datapoints as neurons (with fewer, every correlation is 1)"
-        )
+    _check_arguments(rtol, variance_kept, "qr", factor.num_datapoints, factor.widths)
+    p, _ = factor.widths
     r = factor.centred_r()
     # Dead units have exactly zero columns (see CentredRFactor); they span nothing.
     live = np.linalg.norm(r, axis=0) > 0.0
@@ -262,14 +315,14 @@ def _make_side(block, triangular: bool, rtol: float, variance_kept: float | None
         basis, tri = scipy.linalg.qr(unit, mode="economic", overwrite_a=True, check_finite=False)
     coords = tri * norms
     if variance_kept is not None:
-        u, s, _ = _svd(coords, compute_uv=True)
+        u, s, _ = robust_svd(coords, compute_uv=True)
         energy = np.cumsum(s**2)
         by_variance = int(np.searchsorted(energy, variance_kept * energy[-1])) + 1
         rank = min(by_variance, int(np.count_nonzero(s > rtol * s[0])))
         return _Side(basis, coords, u[:, :rank], rank)
     if tri.shape[0] == tri.shape[1] and _certified_full_rank(tri, rtol):
         return _Side(basis, coords, None, tri.shape[1])
-    u, s, _ = _svd(tri, compute_uv=True)
+    u, s, _ = robust_svd(tri, compute_uv=True)
     rank = int(np.count_nonzero(s > rtol * s[0]))
     return _Side(basis, coords, u[:, :rank], rank)
 
@@ -322,18 +375,3 @@ def _projection_weighted(side: _Side, directions: np.ndarray, rhos: np.ndarray) 
     # <h_i, x_j> for every variate i and neuron j: coordinates in the same orthonormal basis.
     alpha = np.abs(directions.T @ side.coords).sum(axis=1)
     return float(alpha @ rhos / alpha.sum())
-
-
-def _svd(a: np.ndarray, *, compute_uv: bool):
-    try:
-        return scipy.linalg.svd(a, full_matrices=False, compute_uv=compute_uv, check_finite=False)
-    except np.linalg.LinAlgError:
-        # Divide and conquer (gesdd) can fail to converge on rare inputs; the QR-iteration
-        # driver (gesvd) is slower and more robust.
-        return scipy.linalg.svd(
-            a,
-            full_matrices=False,
-            compute_uv=compute_uv,
-            check_finite=False,
-            lapack_driver="gesvd",
-        )

@@ -6,11 +6,15 @@
 Reads every `fig2_*.csv`, `fig3_*.csv`, `fig4_*.csv` in the directory (one per model label)
 and writes `fig2`, `fig3`, `fig4` (.png, .pdf) for those present:
 - fig2: per model, each pair's similarity averaged over the top two stages, random vs
-  random beside random vs pretrained (boxes or violins, every pair drawn as a point);
+  random beside random vs pretrained (boxes or violins, every pair drawn as a point); the
+  null floor as a dashed line (mean over pairs) in a grey band (its range over pairs);
 - fig3: per model, similarity between a run at init and after training per endpoint, one
-  line per start (mean over runs; thin lines: single runs);
+  line per start (mean over runs; thin lines: single runs), its floor dashed;
 - fig4: per model, similarity at initialisation (x) vs at convergence (y), one point per
-  pair of runs and endpoint, coloured by endpoint; the dashed line is y = x.
+  pair of runs and endpoint, coloured by endpoint; crosses: each endpoint's floors (init,
+  final); the dashed line is y = x.
+The floor (`analysis.null_floor`) is what the same measure gives with the images paired at
+random; files written before floors existed are drawn without them.
 """
 
 from __future__ import annotations
@@ -60,10 +64,13 @@ def plot_fig2(tables: dict[str, pd.DataFrame], measure: str, style: str = "box")
         raise ValueError(f"unknown fig2 style {style!r}; valid: {', '.join(FIG2_STYLES)}")
     fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(tables), 3.6))
     ticks, names = [], []
+    layers = {label: ", ".join(pd.unique(t["endpoint"])) for label, t in tables.items()}
+    shared = len(set(layers.values())) == 1
     for i, (label, table) in enumerate(tables.items()):
-        per_pair = table.groupby(["comparison", "run_a", "run_b"], sort=False)["value"].mean()
+        columns = ["value", "floor"] if "floor" in table.columns else ["value"]
+        per_pair = table.groupby(["comparison", "run_a", "run_b"], sort=False)[columns].mean()
         for j, comparison in enumerate(pd.unique(table["comparison"])):
-            values = per_pair[comparison].to_numpy()
+            values = per_pair.loc[comparison, "value"].to_numpy()
             x = 3 * i + j
             colour = _COLOURS.get(comparison, "tab:gray")
             if style == "violin" and len(values) >= 2 and np.ptp(values) > 0:
@@ -73,12 +80,30 @@ def plot_fig2(tables: dict[str, pd.DataFrame], measure: str, style: str = "box")
             else:
                 ax.boxplot(values, positions=[x], widths=0.6, showmeans=True)
             ax.scatter(np.full(len(values), x), values, color=colour, zorder=3, s=14)
+            if "floor" in columns:
+                _floor_band(ax, x, per_pair.loc[comparison, "floor"].to_numpy(), first=not ticks)
             ticks.append(x)
-            names.append(f"{label}\n{comparison.replace('_vs_', ' vs ')}")
+            where = "" if shared else f"\n({layers[label]})"
+            names.append(f"{label}\n{comparison.replace('_vs_', ' vs ')}{where}")
     ax.set_xticks(ticks, names, fontsize=7)
-    ax.set_ylabel(f"{measure} (mean over top-stage endpoints)")
+    over = next(iter(layers.values())) if shared else "each model's top two stages"
+    ax.set_ylabel(f"{measure}, mean over {over}")
     ax.set_title("Representations: random vs random and random vs pretrained")
+    if any("floor" in t.columns for t in tables.values()):
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the boxes
     return fig
+
+
+def _floor_band(ax, x: float, floors: np.ndarray, *, first: bool) -> None:
+    """The null floor at one box: dashed at the mean over pairs, a band over their range."""
+    ax.fill_between(
+        [x - 0.4, x + 0.4], floors.min(), floors.max(), color="0.85", zorder=0, lw=0,
+        label="null floor: range over pairs" if first else None,
+    )  # fmt: skip
+    ax.hlines(
+        floors.mean(), x - 0.4, x + 0.4, colors="k", linestyles="--", lw=1,
+        label="null floor (images paired at random)" if first else None,
+    )  # fmt: skip
 
 
 def plot_fig3(tables: dict[str, pd.DataFrame], measure: str):
@@ -93,10 +118,14 @@ def plot_fig3(tables: dict[str, pd.DataFrame], measure: str):
             for _, row in wide.iterrows():
                 ax.plot(x, row.to_numpy(), color=colour, alpha=0.3, lw=0.8)
             ax.plot(x, wide.mean().to_numpy(), "o-", color=colour, label=f"{start} init")
+            if "floor" in group.columns:
+                floor = group.groupby("endpoint", sort=False)["floor"].mean()[order]
+                ax.plot(x, floor.to_numpy(), "--", color=colour, lw=1, label=f"{start}: null floor")
         ax.set_xticks(x, order, rotation=45, ha="right", fontsize=7)
+        ax.set_xlabel("endpoint (layer)")
         ax.set_ylim(0, 1.02)
         ax.set_title(label)
-        ax.set_ylabel(f"{measure}(init, trained)")
+        ax.set_ylabel(f"{measure}(init, trained), per endpoint")
         ax.legend(fontsize=7)
     return fig
 
@@ -126,12 +155,23 @@ def plot_fig4(tables: dict[str, pd.DataFrame], measure: str):
             plt.Line2D([], [], ls="", marker=markers[c], color="k", label=c.replace("_vs_", " vs "))
             for c in comparisons
         ]
+        if "init_floor" in table.columns:
+            floors = table.groupby("endpoint", sort=False)[["init_floor", "final_floor"]].mean()
+            ax.scatter(
+                floors["init_floor"],
+                floors["final_floor"],
+                c=[colours[e] for e in floors.index],
+                marker="x",
+                s=30,
+            )
+            label_floor = "null floor (x: init, y: final)"
+            handles.append(plt.Line2D([], [], ls="", marker="x", color="k", label=label_floor))
         ax.legend(handles=handles, fontsize=6, loc="upper left")
         ax.plot([0, 1], [0, 1], "k--", lw=0.8)
         ax.set_xlim(0, 1.02)
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel(f"{measure} at initialisation")
-        ax.set_ylabel(f"{measure} at convergence")
+        ax.set_xlabel(f"{measure} at initialisation, per endpoint")
+        ax.set_ylabel(f"{measure} at convergence, per endpoint")
         ax.set_title(label)
     return fig
 

@@ -8,12 +8,20 @@
 - Fig 4 (`fig4`): per endpoint and pair of runs, x = similarity of the two runs' initial
   weights' representations, y = their similarity at convergence.
 
+Every similarity is saved with its null floor (`analysis.null_floor`: the same measure with
+the images paired at random, same datapoints) and the difference, value - floor: columns
+`value, floor, minus_floor` (fig2, fig3) and `init_value, final_value, init_floor,
+final_floor, init_minus_floor, final_minus_floor` (fig4). The datapoints actually used per
+endpoint pair (`datapoints, images, positions_per_image, target_datapoints,
+supply_limited`, channels in `neurons_a, neurons_b`) are columns too.
+
 Runs come in two groups, "random" and "pretrained" (any non-random start: ImageNet,
 transfusion, ...); the analyses read only checkpoints, so how a run was initialised does
 not matter. All studies asked for in one call share one pass over the images: every
 network runs once per batch. Outputs, in `out_dir`: `<study>_<label>.csv` (long format,
-one row per measure) and `<study>_<label>.json` (inputs, images, sampling, provenance and,
-for fig2, the summary).
+one row per measure) and `<study>_<label>.json` (inputs, images, sampling, null floor,
+datapoints per endpoint, provenance and a `summary`; see `fig2_summary` and
+`endpoint_summary`).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis import capture
+from analysis import capture, null_floor
 from analysis.activations import SpatialSampling
 from transfusion_tf import checkpointing, experiment, provenance
 
@@ -58,6 +66,7 @@ class StudyOptions:
       sampling: conv positions to datapoints (see `analysis.activations.SpatialSampling`).
       measures: names from `analysis.capture.STREAMING_MEASURES`.
       batch_size: images per forward pass.
+      floor_seed: seeds the image pairing of the null floors.
     """
 
     checkpoint: str = checkpointing.LATEST
@@ -67,6 +76,7 @@ class StudyOptions:
     sampling: SpatialSampling = dataclasses.field(default_factory=SpatialSampling)
     measures: tuple[str, ...] = capture.STREAMING_MEASURES
     batch_size: int = 16
+    floor_seed: int = 0
 
 
 def top_stages(model_name: str) -> tuple[str, str]:
@@ -148,6 +158,7 @@ def representation_studies(
         sampling=options.sampling,
         measures=options.measures,
         batch_size=options.batch_size,
+        floor_seed=options.floor_seed,
     )
     by_key = {(r["a"], r["b"], r["endpoint_a"]): r for r in results}
     os.makedirs(out_dir, exist_ok=True)
@@ -157,9 +168,8 @@ def representation_studies(
         table.insert(0, "label", label)
         stem = os.path.join(out_dir, f"{study}_{label}")
         table.to_csv(stem + ".csv", index=False)
-        meta = _metadata(study, label, runs, networks, rows, options, plan)
-        if study == "fig2":
-            meta["summary"] = fig2_summary(table)
+        meta = _metadata(study, label, runs, networks, rows, options, plan, table)
+        meta["summary"] = _SUMMARIES[study](table)
         provenance.write_json(stem + ".json", meta)
         tables[study] = table
     return tables
@@ -169,23 +179,56 @@ def fig2_summary(table: pd.DataFrame) -> dict:
     """Per measure and comparison: each pair's mean over endpoints, their mean and std.
 
     Args:
-      table: a fig2 table (columns comparison, run_a, run_b, endpoint, measure, value).
+      table: a fig2 table (columns comparison, run_a, run_b, endpoint, measure, value,
+        floor, minus_floor).
 
     Returns:
-      {measure: {comparison: {"pairs": n, "mean": m, "std": s (ddof 0), "per_pair": [...]}}}
+      {measure: {comparison: {"pairs": n, "mean": m, "std": s (ddof 0), "floor": mean
+      floor, "floor_std", "minus_floor": mean of value - floor, "minus_floor_std",
+      "per_pair": [{"run_a", "run_b", "value", "floor", "minus_floor"}, ...]}}}; a pair's
+      numbers are means over the endpoints. Tables without floors (older files) give the
+      value keys only.
     """
-    per_pair = table.groupby(["measure", "comparison", "run_a", "run_b"], sort=False)["value"]
+    columns = [c for c in FLOOR_COLUMNS if c in table.columns]
+    per_pair = table.groupby(["measure", "comparison", "run_a", "run_b"], sort=False)[columns]
     per_pair = per_pair.mean().reset_index()
     summary = {}
     for (measure, comparison), group in per_pair.groupby(["measure", "comparison"], sort=False):
-        values = group["value"].to_numpy()
-        summary.setdefault(measure, {})[comparison] = {
-            "pairs": len(values),
-            "mean": float(values.mean()),
-            "std": float(values.std()),
-            "per_pair": group[["run_a", "run_b", "value"]].to_dict("records"),
-        }
+        entry = {"pairs": len(group)} | _mean_std(group, columns)
+        entry["per_pair"] = group[["run_a", "run_b", *columns]].to_dict("records")
+        summary.setdefault(measure, {})[comparison] = entry
     return summary
+
+
+def endpoint_summary(table: pd.DataFrame, by: str) -> dict:
+    """Per measure, group and endpoint: the mean and std (ddof 0) of every value column.
+
+    Fig 3 (`by="start"`): value, floor, minus_floor of each run at init against itself
+    trained. Fig 4 (`by="comparison"`): init_value, final_value, init_floor, final_floor,
+    init_minus_floor, final_minus_floor of each pair of runs: the similarity of the
+    compared networks at initialisation and after training, each with its floor.
+
+    Returns:
+      {measure: {group: {endpoint: {"count": n, <column>: mean, <column>_std: std}}}}, the
+      "value" column being named "mean" and "std" as in `fig2_summary`.
+    """
+    columns = [c for c in (*FLOOR_COLUMNS, *FIG4_COLUMNS) if c in table.columns]
+    summary = {}
+    keys = ["measure", by, "endpoint"]
+    for (measure, group, endpoint), rows in table.groupby(keys, sort=False):
+        entry = {"count": len(rows)} | _mean_std(rows, columns)
+        summary.setdefault(measure, {}).setdefault(group, {})[endpoint] = entry
+    return summary
+
+
+def _mean_std(rows: pd.DataFrame, columns) -> dict:
+    out = {}
+    for column in columns:
+        values = rows[column].to_numpy(dtype=float)
+        stem = "mean" if column == "value" else column
+        out[stem] = float(values.mean())
+        out["std" if column == "value" else f"{column}_std"] = float(values.std())
+    return out
 
 
 def _group_runs(random_runs, pretrained_runs) -> dict[str, tuple[str, str]]:
@@ -265,27 +308,63 @@ def _plan_fig4(runs, networks, final, endpoints):
 
 
 _PLANNERS = {"fig2": _plan_fig2, "fig3": _plan_fig3, "fig4": _plan_fig4}
+_SUMMARIES = {
+    "fig2": fig2_summary,
+    "fig3": lambda table: endpoint_summary(table, "start"),
+    "fig4": lambda table: endpoint_summary(table, "comparison"),
+}
+# Per endpoint pair: the datapoints actually used and how they were drawn.
+SHAPE_COLUMNS = (
+    "datapoints",
+    "neurons_a",
+    "neurons_b",
+    "images",
+    "positions_per_image",
+    "target_datapoints",
+    "supply_limited",
+)
+FLOOR_COLUMNS = ("value", "floor", "minus_floor")
+FIG4_COLUMNS = (
+    "init_value",
+    "final_value",
+    "init_floor",
+    "final_floor",
+    "init_minus_floor",
+    "final_minus_floor",
+)
 
 
 def _table(plan, by_key, measures) -> pd.DataFrame:
     rows = []
     for comparisons, columns in plan:
-        value_names = ("value",) if len(comparisons) == 1 else ("init_value", "final_value")
+        prefixes = ("",) if len(comparisons) == 1 else ("init_", "final_")
         for endpoint, _ in comparisons[-1].endpoint_pairs:
             records = [by_key[(c.a, c.b, endpoint)] for c in comparisons]
             last = records[-1]
             for measure in measures:
+                values = {f"{p}value": r[measure] for p, r in zip(prefixes, records, strict=True)}
+                floors = {
+                    f"{p}floor": r[f"{measure}_floor"]
+                    for p, r in zip(prefixes, records, strict=True)
+                }
+                differences = {
+                    f"{p}minus_floor": values[f"{p}value"] - floors[f"{p}floor"] for p in prefixes
+                }
                 rows.append(
                     {**columns, "endpoint": endpoint, "grid": last["grid"]}
-                    | {k: last[k] for k in ("datapoints", "neurons_a", "neurons_b")}
+                    | {k: last[k] for k in SHAPE_COLUMNS}
                     | {"measure": measure}
-                    | {v: r[measure] for v, r in zip(value_names, records, strict=True)}
+                    | values
+                    | floors
+                    | differences
                 )
     return pd.DataFrame(rows)
 
 
-def _metadata(study, label, runs, networks, rows, options, plan) -> dict:
+def _metadata(study, label, runs, networks, rows, options, plan, table) -> dict:
     used = sorted({n for cs, _ in plan for c in cs for n in (c.a, c.b)})
+    per_endpoint = table.drop_duplicates("endpoint")[["endpoint", "grid", *SHAPE_COLUMNS]]
+    limited = per_endpoint[per_endpoint["supply_limited"]]
     return {
         "analysis": study,
         "label": label,
@@ -307,6 +386,25 @@ def _metadata(study, label, runs, networks, rows, options, plan) -> dict:
             "paths": rows["path"].tolist(),
         },
         "sampling": dataclasses.asdict(options.sampling),
+        "datapoint_rule": (
+            f"max({options.sampling.datapoints}, {options.sampling.per_channel} x the larger "
+            "layer's channels), spread evenly over the images; every position where the "
+            "images hold fewer"
+        ),
+        "datapoints": per_endpoint.to_dict("records"),
+        "supply_limited": (
+            f"images x positions held fewer datapoints than the rule asks at "
+            f"{', '.join(limited['endpoint'])}: all were used"
+            if len(limited)
+            else ""
+        ),
+        "null_floor": {
+            "null": "the same measure with the y side's images permuted (positions kept)",
+            "pairing": "a seeded random single cycle through each group of images",
+            "group": null_floor.FLOOR_GROUP,
+            "seed": options.floor_seed,
+            "columns": "floor = the measure under that pairing; minus_floor = value - floor",
+        },
         "batch_size": options.batch_size,
         "git": provenance.git_state(),
         "versions": provenance.package_versions(),

@@ -7,6 +7,12 @@
 fig2/fig3/fig4 share one pass over the images (`analysis.representation_studies`); fig5
 and weights read checkpoints only (`analysis.weights`). Draw the results with
 `analysis.plot_cca` and `analysis.plot_filters`.
+
+Datapoints (subsample mode): each compared endpoint pair takes
+max(--datapoints, --datapoints_per_channel x the larger layer's channels) datapoints, the
+same number of positions from every image (all positions where the images hold fewer,
+recorded as supply_limited). Every similarity is saved with its null floor: the same
+measure with the images paired at random (seeded by --floor_seed), and value - floor.
 """
 
 from absl import app, flags, logging
@@ -47,7 +53,15 @@ _SAMPLING = flags.DEFINE_enum(
     "sampling", "subsample", SAMPLING_MODES, "Conv positions: seeded subsample or area pool."
 )
 _DATAPOINTS = flags.DEFINE_integer(
-    "datapoints", 10_000, "subsample: target datapoints per endpoint over all images."
+    "datapoints",
+    10_000,
+    "subsample: the minimum datapoints per compared endpoint pair, over all images.",
+)
+_PER_CHANNEL = flags.DEFINE_integer(
+    "datapoints_per_channel",
+    10,
+    "subsample: datapoints per channel of the larger layer of a pair; the count used is "
+    "max(--datapoints, this x channels), capped by what the images hold (0: --datapoints).",
 )
 _POOL_GRID = flags.DEFINE_integer("pool_grid", 1, "pool: side of the pooled grid (1: global).")
 _POSITION_SEED = flags.DEFINE_integer("position_seed", 0, "Seeds the subsampled positions.")
@@ -55,6 +69,9 @@ _MEASURES = flags.DEFINE_list(
     "measures", list(STREAMING_MEASURES), f"Similarity measures: {', '.join(STREAMING_MEASURES)}."
 )
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Images per forward pass.")
+_FLOOR_SEED = flags.DEFINE_integer(
+    "floor_seed", 0, "Seeds the random image pairing of the null floors."
+)
 _FILTER_LAYER = flags.DEFINE_string(
     "filter_layer", None, "fig5: Conv2D layer to save; default the model's first conv."
 )
@@ -80,9 +97,11 @@ def main(argv):
                 datapoints=_DATAPOINTS.value,
                 pool_grid=_POOL_GRID.value,
                 seed=_POSITION_SEED.value,
+                per_channel=_PER_CHANNEL.value,
             ),
             measures=tuple(_MEASURES.value),
             batch_size=_BATCH.value,
+            floor_seed=_FLOOR_SEED.value,
         )
         tables = representation_studies.representation_studies(
             _OUT.value,

@@ -1,4 +1,4 @@
-"""One entry point for the layer-similarity measures the analyses compute (SPEC §6)."""
+"""One entry point for the layer-similarity measures the analyses compute."""
 
 from __future__ import annotations
 

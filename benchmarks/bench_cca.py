@@ -1,11 +1,13 @@
-"""CCA speed, accuracy and memory against the textbook covariance route (SPEC §8, issue 7).
+"""CCA speed, accuracy and memory against google/svcca's algorithm (issue 7, issue 16).
 
-Side by side in one process on one thread:
-1. `analysis.cca.canonical_correlations` against `textbook_cca` (covariances, pseudo-
-   inverses, eigen square roots, full SVD: the route of google/svcca, written here from the
-   formula) at 64x5000, 256x20000 and 2048x10000: seconds (min over repeats, the two run
-   alternately), the ratio, max |delta rho| and peak memory.
-2. Y = W X with an ill-conditioned W: every rho is 1; how far each route lands from it.
+Side by side in one process, on one thread, CPU time (`time.process_time`):
+1. `analysis.cca.canonical_correlations` with its default method ("auto": the certified
+   Gram/Cholesky route of `analysis.cca_gram`, else QR), the exact Householder route
+   (method="qr"), and `svcca_reference` (google/svcca's `get_cca_similarity`, epsilon
+   1e-10, rewritten here from its description) at 64x5000, 256x20000 and 2048x10000:
+   seconds (min over repeats, the three run alternately), the ratios, max |delta rho|
+   against the QR route, the route taken and peak memory.
+2. Y = W X with an ill-conditioned W: every rho is 1; how far each method lands from it.
 3. Streaming (`CCAAccumulator`, fixed batch) against one-shot as n grows: peak memory and
    max |delta rho|.
 
@@ -18,7 +20,8 @@ Run from the repository root: python -m benchmarks.bench_cca [--repeats 3]
 
 import os
 
-# One thread, before numpy loads its BLAS (the machine is shared and timings must compare).
+# One thread, before numpy loads its BLAS (the machine is shared and timings must compare);
+# threadpoolctl, when installed, also limits the BLAS scipy ships separately.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
@@ -34,37 +37,59 @@ import scipy  # noqa: E402
 from analysis.cca import canonical_correlations  # noqa: E402
 from analysis.cca_streaming import CCAAccumulator  # noqa: E402
 
+try:
+    import threadpoolctl
+except ImportError:  # the environment variables above then do the job alone
+    threadpoolctl = None
 
-def textbook_cca(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Canonical correlations from the textbook formula.
 
-    rho = singular values of Sxx^{-1/2} Sxy Syy^{-1/2}, with sample covariances, the inverse
-    by pseudo-inverse and the square root by eigendecomposition.
+def svcca_reference(x: np.ndarray, y: np.ndarray, epsilon: float = 1e-10) -> np.ndarray:
+    """Canonical correlations by google/svcca's algorithm (cca_core.get_cca_similarity).
+
+    Written from its published description, not copied: the covariance of the stacked
+    activations (np.cov, ddof 1); each auto-covariance block divided by its largest
+    magnitude and the cross block by the geometric mean of the two; neurons whose rescaled
+    variance is below epsilon dropped (its dead-neuron rule); epsilon added to the
+    diagonals; the inverse square roots as eigen square roots (eigh) of the pseudo-inverses
+    (pinv); the full SVD (with vectors, as it computes them) of
+    invsqrt_xx @ sigma_xy @ invsqrt_yy. Its coefficient bookkeeping (copies of O(p^2)
+    arrays into masks) is left out, which only flatters it.
 
     Args:
       x: (p, n), neurons by datapoints.
       y: (q, n).
 
     Returns:
-      (min(p, q),) descending.
+      (min(p', q'),) descending, p' and q' the neurons kept; NaN where a negative
+      eigenvalue of a pseudo-inverse met the square root, as in the original.
     """
-    n = x.shape[1]
-    xc = x - x.mean(axis=1, keepdims=True)
-    yc = y - y.mean(axis=1, keepdims=True)
-    sxx = xc @ xc.T / (n - 1)
-    syy = yc @ yc.T / (n - 1)
-    sxy = xc @ yc.T / (n - 1)
+    p = x.shape[0]
+    cov = np.cov(x, y)
+    sxx, sxy, syy = cov[:p, :p], cov[:p, p:], cov[p:, p:]
+    scale_x, scale_y = np.max(np.abs(sxx)), np.max(np.abs(syy))
+    sxx, syy = sxx / scale_x, syy / scale_y
+    sxy = sxy / np.sqrt(scale_x * scale_y)
+    keep_x = np.abs(np.diag(sxx)) >= epsilon
+    keep_y = np.abs(np.diag(syy)) >= epsilon
+    sxx = sxx[np.ix_(keep_x, keep_x)] + epsilon * np.eye(int(keep_x.sum()))
+    syy = syy[np.ix_(keep_y, keep_y)] + epsilon * np.eye(int(keep_y.sum()))
+    sxy = sxy[np.ix_(keep_x, keep_y)]
 
-    def psd_sqrt(a):
+    def eigen_sqrt(a):
         w, v = np.linalg.eigh(a)
-        return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+        with np.errstate(invalid="ignore"):
+            return v @ (np.sqrt(w)[:, None] * v.T)
 
-    whitened = psd_sqrt(np.linalg.pinv(sxx)) @ sxy @ psd_sqrt(np.linalg.pinv(syy))
-    return np.linalg.svd(whitened)[1][: min(x.shape[0], y.shape[0])]
+    whitened = eigen_sqrt(np.linalg.pinv(sxx)) @ (sxy @ eigen_sqrt(np.linalg.pinv(syy)))
+    return np.abs(np.linalg.svd(whitened)[1])
 
 
-def ours(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return canonical_correlations(x, y).rhos
+def ours(x: np.ndarray, y: np.ndarray):
+    return canonical_correlations(x, y)
+
+
+def ours_qr(x: np.ndarray, y: np.ndarray):
+    return canonical_correlations(x, y, method="qr")
 
 
 def correlated_pair(p: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,9 +101,10 @@ def correlated_pair(p: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def timed(fn, *args) -> tuple[float, object]:
-    start = time.perf_counter()
+    """CPU seconds of one call (one thread: close to wall time on an idle core)."""
+    start = time.process_time()
     out = fn(*args)
-    return time.perf_counter() - start, out
+    return time.process_time() - start, out
 
 
 def peak_mib(fn, *args) -> float:
@@ -90,50 +116,60 @@ def peak_mib(fn, *args) -> float:
         tracemalloc.stop()
 
 
-def side_by_side(sizes, repeats: int) -> None:
-    print("\n## CCA against the textbook route (seconds: min over repeats)\n")
-    print("| p x n (p = q) | ours s | textbook s | ratio | max abs delta rho | ours MiB |", end="")
-    print(" textbook MiB |")
-    print("|---|---|---|---|---|---|---|")
+def _rhos(out) -> np.ndarray:
+    return out.rhos if hasattr(out, "rhos") else out
+
+
+def side_by_side(sizes, repeats: int, memory: bool) -> None:
+    print("\n## Ours (auto) vs our QR route vs google/svcca's algorithm (CPU s, min of repeats)\n")
+    print(
+        "| p x n (p = q) | ours s | route | QR s | svcca s | svcca / ours | QR / ours "
+        "| max abs delta rho ours vs QR | svcca vs QR | ours MiB | QR MiB | svcca MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for p, n in sizes:
         x, y = correlated_pair(p, n, seed=p)
-        times = {ours: [], textbook_cca: []}
+        methods = (ours, ours_qr, svcca_reference)
+        times = {fn: [] for fn in methods}
         outs = {}
         for _ in range(repeats):
-            for fn in times:
+            for fn in methods:
                 seconds, outs[fn] = timed(fn, x, y)
                 times[fn].append(seconds)
-        delta = np.max(np.abs(outs[ours] - outs[textbook_cca]))
-        mine, theirs = min(times[ours]), min(times[textbook_cca])
+        exact = _rhos(outs[ours_qr])
+        delta = {fn: np.max(np.abs(_rhos(outs[fn]) - exact)) for fn in (ours, svcca_reference)}
+        fast, qr, ref = (min(times[fn]) for fn in methods)
+        mib = [f"{peak_mib(fn, x, y):.0f}" if memory else "-" for fn in methods]
         print(
-            f"| {p} x {n} | {mine:.3f} | {theirs:.3f} | {theirs / mine:.2f} | {delta:.1e} "
-            f"| {peak_mib(ours, x, y):.0f} | {peak_mib(textbook_cca, x, y):.0f} |",
+            f"| {p} x {n} | {fast:.3f} | {outs[ours].route} | {qr:.3f} | {ref:.3f} "
+            f"| **{ref / fast:.2f}** | {qr / fast:.2f} | {delta[ours]:.1e} "
+            f"| {delta[svcca_reference]:.1e} | " + " | ".join(mib) + " |",
             flush=True,
         )
 
 
 def ill_conditioned(p: int, n: int, conditions) -> None:
     print(f"\n## Y = W X, cond(W) given, {p} x {n}: every rho is exactly 1\n")
-    print("| cond(W) | ours max abs(1 - rho) | ours s | textbook max abs(1 - rho) | textbook s |")
-    print("|---|---|---|---|---|")
+    print("| cond(W) | ours max abs(1 - rho) | route | ours s | svcca max abs(1 - rho) | svcca s |")
+    print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((p, n))
     for cond in conditions:
         u = np.linalg.qr(rng.standard_normal((p, p)))[0]
         v = np.linalg.qr(rng.standard_normal((p, p)))[0]
         y = (u * np.logspace(0.0, -np.log10(cond), p)) @ v.T @ x
-        cells = []
-        for fn in (ours, textbook_cca):
-            try:
-                seconds, rhos = timed(fn, x, y)
-                cells += [f"{np.max(np.abs(1.0 - rhos)):.1e}", f"{seconds:.3f}"]
-            except np.linalg.LinAlgError as err:
-                cells += [f"LinAlgError: {err}", "-"]
+        seconds, result = timed(ours, x, y)
+        cells = [f"{np.max(np.abs(1.0 - result.rhos)):.1e}", result.route, f"{seconds:.3f}"]
+        try:
+            seconds, rhos = timed(svcca_reference, x, y)
+            cells += [f"{np.max(np.abs(1.0 - rhos)):.1e}", f"{seconds:.3f}"]
+        except np.linalg.LinAlgError as err:
+            cells += [f"LinAlgError: {err}", "-"]
         print(f"| {cond:.0e} | " + " | ".join(cells) + " |", flush=True)
 
 
 def streaming_memory(p: int, batch: int, counts) -> None:
-    print(f"\n## Streaming vs one-shot, {p} x n (p = q), batches of {batch}\n")
+    print(f"\n## Streaming vs one-shot QR route, {p} x n (p = q), batches of {batch}\n")
     print("| n | streaming MiB | streaming s | one-shot MiB | one-shot s | max abs delta rho |")
     print("|---|---|---|---|---|---|")
     for n in counts:
@@ -147,10 +183,10 @@ def streaming_memory(p: int, batch: int, counts) -> None:
             return acc.result().rhos
 
         stream_s, stream_rhos = timed(stream)
-        once_s, once_rhos = timed(ours, x, y)
-        delta = np.max(np.abs(stream_rhos - once_rhos))
+        once_s, once = timed(ours_qr, x, y)
+        delta = np.max(np.abs(stream_rhos - once.rhos))
         print(
-            f"| {n} | {peak_mib(stream):.1f} | {stream_s:.2f} | {peak_mib(ours, x, y):.1f} "
+            f"| {n} | {peak_mib(stream):.1f} | {stream_s:.2f} | {peak_mib(ours_qr, x, y):.1f} "
             f"| {once_s:.2f} | {delta:.1e} |",
             flush=True,
         )
@@ -163,22 +199,36 @@ def machine() -> str:
             model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
     except (OSError, StopIteration):
         pass
-    return (
-        f"{datetime.date.today()}, {model}, 1 thread, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, Python {platform.python_version()}"
-    )
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    lines = [
+        f"{datetime.date.today()}, CPU model: {model}, numpy {np.__version__} "
+        f"(BLAS: {blas.get('name')} {blas.get('version')}), scipy {scipy.__version__}, "
+        f"Python {platform.python_version()}"
+    ]
+    if threadpoolctl is not None:
+        for pool in threadpoolctl.threadpool_info():
+            lines.append(
+                f"  thread pool: {pool['internal_api']} {pool.get('version')} "
+                f"({os.path.basename(pool['filepath'])}): {pool['num_threads']} thread(s)"
+            )
+    else:
+        lines.append("  threadpoolctl not installed: OMP/OPENBLAS/MKL_NUM_THREADS=1 only")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="64x5000,256x20000,2048x10000", help="p x n list")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each route")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each method")
+    parser.add_argument("--skip-memory", action="store_true", help="no peak-memory runs")
     parser.add_argument("--skip-ill", action="store_true", help="skip the Y = W X table")
     parser.add_argument("--skip-streaming", action="store_true", help="skip the memory table")
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    if threadpoolctl is not None:
+        threadpoolctl.threadpool_limits(1)
     print(machine())
-    side_by_side(sizes, args.repeats)
+    side_by_side(sizes, args.repeats, memory=not args.skip_memory)
     if not args.skip_ill:
         ill_conditioned(256, 20000, (1e2, 1e6, 1e10))
     if not args.skip_streaming:

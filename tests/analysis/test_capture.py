@@ -35,7 +35,7 @@ def test_load_network(nets, trained_runs):
         capture.load_network(trained_runs["random"][0], "99")
 
 
-def test_select_images_is_a_seeded_subset(nets):
+def test_select_images_is_a_seeded_subset_in_a_seeded_order(nets):
     config = nets["random0@init"].config
     everything = capture.select_images(config, split="test", num_images=1000, seed=0)
     assert len(everything) == 10  # the whole test split
@@ -43,8 +43,12 @@ def test_select_images_is_a_seeded_subset(nets):
     assert len(some) == 4 and set(some["path"]) <= set(everything["path"])
     again = capture.select_images(config, split="test", num_images=4, seed=3)
     assert list(again["path"]) == list(some["path"])
-    # In file order, so every network reads the images in the same order.
-    assert list(some["path"]) == [p for p in everything["path"] if p in set(some["path"])]
+    # Not file order: the null floor pairs neighbours in this order (a patient's images
+    # are neighbours in file order); another seed, another order.
+    assert list(everything["path"]) != sorted(everything["path"])
+    other = capture.select_images(config, split="test", num_images=1000, seed=1)
+    assert sorted(other["path"]) == sorted(everything["path"])
+    assert list(other["path"]) != list(everything["path"])
     with pytest.raises(ValueError, match=r"unknown split 'dev'; this dataset has \['test'"):
         capture.select_images(config, split="dev", num_images=4, seed=0)
 
@@ -61,11 +65,47 @@ def test_a_network_against_itself_is_one(nets):
     )
     assert [r["endpoint_a"] for r in results] == endpoints
     assert [r["grid"] for r in results] == ["16x16", "8x8", "4x4", "2x2", "1x1"]
-    # 64 datapoints over 10 images: 7 positions each, or all of a smaller grid.
-    assert [r["datapoints"] for r in results] == [70, 70, 70, 40, 10]
+    # At least 64 datapoints, and 10 per channel (4 in block1, 8 above), over 10 images:
+    # 7 or 8 positions each, or all of a smaller grid.
+    assert [r["datapoints"] for r in results] == [70, 80, 80, 40, 10]
     for r in results:
         for m in MEASURES:
             assert r[m] == pytest.approx(1.0, abs=1e-9), (r["endpoint_a"], m)
+            # The floor pairs other images: below the value, and a similarity itself.
+            assert -1e-12 <= r[f"{m}_floor"] < 1.0, (r["endpoint_a"], m)
+
+
+def test_datapoints_follow_the_channels_and_are_recorded(nets):
+    rows = capture.select_images(nets["random0@init"].config, split="test", num_images=10, seed=0)
+    endpoints = ["block1", "block2", "block3", "block4", "pre_logits"]
+    results = capture.compare(
+        nets,
+        [capture.same_endpoints("random0@init", "random0@latest", endpoints)],
+        rows,
+        sampling=SpatialSampling(datapoints=1),  # the channel rule alone: 10 per channel
+    )
+    columns = ["neurons_a", "positions_per_image", "datapoints", "target_datapoints"]
+    assert [[r[c] for c in columns] for r in results] == [
+        [4, 4, 40, 40],  # 16x16 grid: 4 of 256 positions per image
+        [8, 8, 80, 80],
+        [8, 8, 80, 80],
+        [8, 4, 40, 80],  # 2x2 grid: every position, short of the target
+        [8, 1, 10, 80],  # a vector: one datapoint per image
+    ]
+    assert [r["supply_limited"] for r in results] == [False, False, False, True, True]
+    assert {r["images"] for r in results} == {10}
+    assert all(r["neurons_b"] == r["neurons_a"] for r in results)
+    # The floor is a function of its seed (its independence of the batching is tested in
+    # test_null_floor.py; here the network's float32 outputs would differ by batch size).
+    block1 = [capture.same_endpoints("random0@init", "random0@latest", ["block1"])]
+    sampling = SpatialSampling(datapoints=1)
+    again, other = (
+        capture.compare(nets, block1, rows, sampling=sampling, floor_seed=seed)[0]
+        for seed in (0, 1)
+    )
+    assert again["mean_cca_floor"] == results[0]["mean_cca_floor"]
+    assert other["mean_cca_floor"] != results[0]["mean_cca_floor"]
+    assert other["mean_cca"] == results[0]["mean_cca"]
 
 
 def test_init_against_trained_and_cross_endpoints(nets):
@@ -119,3 +159,6 @@ def test_errors_before_reading_images(nets):
         capture.compare(nets, [capture.same_endpoints("other@init", "random0@init", [])], rows)
     with pytest.raises(ValueError, match=r"\['cka_debiased'\]; valid: mean_cca, svcca, pwcca"):
         capture.compare(nets, same, rows, measures=["cka_debiased"])
+    block1 = [capture.same_endpoints("random0@init", "random0@latest", ["block1"])]
+    with pytest.raises(ValueError, match="null floor pairs each image .* at least 2 images"):
+        capture.compare(nets, block1, rows.iloc[:1])

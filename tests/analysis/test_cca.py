@@ -204,6 +204,21 @@ def test_independent_data_fall_inside_the_finite_sample_band():
         assert low < result.mean < high
 
 
+@pytest.mark.parametrize(("p", "q"), [(256, 256), (128, 256)])
+def test_independent_gaussian_layers_have_the_exact_mean_squared_rho(p, q):
+    # After centring, E[sum rho^2] = p q / (n - 1) over min(p, q) coefficients: the mean
+    # squared canonical correlation is max(p, q) / (n - 1), the floor of unrelated layers
+    # (0.1 at 10 datapoints per channel). One draw's sd is about 5e-4 here.
+    n = 2560
+    means = []
+    for seed in range(3):
+        rng = np.random.default_rng(100 + seed)
+        rhos = canonical_correlations(rng.standard_normal((p, n)), rng.standard_normal((q, n))).rhos
+        assert rhos.size == min(p, q)
+        means.append(np.mean(rhos**2))
+    assert np.mean(means) == pytest.approx(max(p, q) / (n - 1), abs=0.005)
+
+
 def test_datapoints_close_to_neurons_stay_finite():
     rng = np.random.default_rng(5)
     p = 30

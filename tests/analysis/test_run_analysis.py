@@ -38,6 +38,7 @@ def analysis_dir(trained_runs, tmp_path_factory):
         "--pretrained_runs=" + ",".join(trained_runs["pretrained"]),
         "--num_images=10",
         "--datapoints=200",
+        "--datapoints_per_channel=30",
         "--batch_size=4",
     )
     assert "fig2: 24 rows" in stdout and "weights:" in stdout
@@ -61,6 +62,12 @@ def test_run_analysis_writes_every_file(analysis_dir):
     fig2 = pd.read_csv(os.path.join(analysis_dir, "fig2_cbr_tiny.csv"))
     assert set(fig2["measure"]) == {"mean_cca", "svcca", "pwcca", "cka"}
     assert set(fig2["comparison"]) == {"random_vs_random", "random_vs_pretrained"}
+    assert {"value", "floor", "minus_floor", "datapoints", "target_datapoints"} <= set(fig2)
+    # block3/block4 have 8 channels: 30 per channel (240) beats the minimum of 200; their
+    # 4x4 and 2x2 grids over 10 images hold fewer, so every position is used.
+    assert set(fig2["target_datapoints"]) == {240}
+    assert fig2.groupby("endpoint")["datapoints"].first().to_dict() == {"block3": 160, "block4": 40}
+    assert fig2["supply_limited"].all()
 
 
 def test_plot_scripts_draw_from_saved_results(analysis_dir, trained_runs, tmp_path):
@@ -97,8 +104,9 @@ def test_help_lists_the_flags():
         "analysis.run_analysis": [
             "--out", "--random_runs", "--pretrained_runs", "--analyses", "--label",
             "--checkpoint", "--top_endpoints", "--endpoints", "--split", "--num_images",
-            "--image_seed", "--sampling", "--datapoints", "--pool_grid", "--position_seed",
-            "--measures", "--batch_size", "--filter_layer",
+            "--image_seed", "--sampling", "--datapoints", "--datapoints_per_channel",
+            "--pool_grid", "--position_seed", "--measures", "--batch_size", "--floor_seed",
+            "--filter_layer",
         ],
         "analysis.plot_cca": ["--analysis_dir", "--out", "--measure", "--fig2_style", "--formats"],
         "analysis.plot_filters": ["--analysis_dir", "--out", "--normalize", "--max_filters"],
