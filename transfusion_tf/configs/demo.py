@@ -21,7 +21,7 @@ from transfusion_tf.configs import chexpert, retina, source_pretrain, variants
 SIZES = {
     "": {"patients": 700, "retina_px": 64, "classes": 12, "per_class": 100, "source_px": 48,
          "widths": (16, 32, 64, 128), "pretrain_steps": 200, "steps": 200, "eval_every": 20,
-         "chexpert_steps": 300, "chexpert_eval_every": 25, "images": 64},
+         "chexpert_steps": 300, "chexpert_eval_every": 25, "images": 128},
     "test": {"patients": 40, "retina_px": 32, "classes": 4, "per_class": 8, "source_px": 32,
              "widths": (4, 8, 8, 8), "pretrain_steps": 4, "steps": 4, "eval_every": 2,
              "chexpert_steps": 4, "chexpert_eval_every": 2, "images": 8},

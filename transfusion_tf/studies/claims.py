@@ -155,22 +155,22 @@ def transfer_helps_small_data(results, analyses) -> ClaimRow:
 
 def representations_differ_higher_up(results, analyses) -> ClaimRow:
     rule = (
-        "Fig 2, mean CCA of the top two stages: random-vs-random minus random-vs-pretrained "
-        "above 2 SE over pairs, with random-vs-random above its null floor: supported; "
-        "below -2 SE: contradicted; else (or at the floor) inconclusive"
+        "Fig 2, mean CCA of the top two stages above its null floor: random-vs-random minus "
+        "random-vs-pretrained above 2 SE over pairs, with random-vs-random above its floor "
+        "by 2 SE: supported; below -2 SE: contradicted; else inconclusive"
     )
     verdicts, numbers = [], []
     for name, fig2 in analyses.fig2.items():
         rr, rp = fig2.get("random_vs_random"), fig2.get("random_vs_pretrained")
         if rr is None or rp is None:
             continue
-        gap = estimate(rr.values).minus(estimate(rp.values))
-        above_floor = rr.mean - rr.floor > 2 * estimate(rr.values).se
+        above = estimate(rr.above_floor)
+        gap = above.minus(estimate(rp.above_floor))
         numbers.append(
             f"{name}: rr {rr.mean:.3f} vs rp {rp.mean:.3f} (floor {rr.floor:.3f}), "
             f"gap {gap.mean:+.3f} ± {gap.se:.3f}"
         )
-        if gap.mean > 2 * gap.se and above_floor:
+        if gap.mean > 2 * gap.se and above.mean > 2 * above.se:
             verdicts.append(SUPPORTED)
         elif gap.mean < -2 * gap.se:
             verdicts.append(CONTRADICTED)
@@ -187,9 +187,9 @@ def representations_differ_higher_up(results, analyses) -> ClaimRow:
 
 def lower_layers_move_less(results, analyses) -> ClaimRow:
     rule = (
-        "Fig 3, mean CCA of each network at init vs after training: lowest endpoint minus "
-        "highest, mean ± 2 SE over networks above 0: supported; below 0: contradicted; "
-        "else inconclusive"
+        "Fig 3, mean CCA above the floor of each network at init vs after training: lowest "
+        "endpoint minus highest, mean ± 2 SE over networks above 0: supported; below 0: "
+        "contradicted; else inconclusive"
     )
     verdicts, numbers = [], []
     for name, per_network in analyses.fig3_drop.items():

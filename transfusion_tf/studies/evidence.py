@@ -24,14 +24,23 @@ MEASURE = "mean_cca"  # The measure claims are judged on (the paper's Fig 2-3).
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """One Fig 2 box: a measure's value per pair of networks and the box's null floor."""
+    """One Fig 2 box: a measure's value and null floor per pair of networks."""
 
     values: tuple[float, ...]
-    floor: float
+    floors: tuple[float, ...]
 
     @property
     def mean(self) -> float:
         return float(np.mean(self.values)) if self.values else float("nan")
+
+    @property
+    def floor(self) -> float:
+        return float(np.mean(self.floors)) if self.floors else float("nan")
+
+    @property
+    def above_floor(self) -> tuple[float, ...]:
+        """Each pair's value minus its own floor."""
+        return tuple(v - f for v, f in zip(self.values, self.floors, strict=True))
 
 
 @dataclasses.dataclass
@@ -41,8 +50,8 @@ class AnalysisEvidence:
     Attributes:
       thresholds: the study's steps-to-threshold targets.
       fig2: analysis name -> comparison (`random_vs_random`, ...) -> its pairs (mean CCA).
-      fig3_drop: analysis name -> per network, mean CCA of its lowest endpoint at init vs
-        after training minus that of its highest endpoint.
+      fig3_drop: analysis name -> per network, mean CCA above the floor of its lowest
+        endpoint at init vs after training, minus that of its highest endpoint.
     """
 
     thresholds: tuple[float, ...] = ()
@@ -76,14 +85,17 @@ def fig2_comparisons(out: str, name: str, measure: str = MEASURE) -> dict[str, C
     return {
         comparison: Comparison(
             values=tuple(float(p["value"]) for p in value["per_pair"]),
-            floor=float(value.get("floor", math.nan)),
+            floors=tuple(float(p.get("floor", math.nan)) for p in value["per_pair"]),
         )
         for comparison, value in summary.items()
     }
 
 
 def fig3_drops(out: str, name: str, measure: str = MEASURE) -> list[float]:
-    """Per network: similarity to its init at the lowest endpoint minus at the highest."""
+    """Per network: similarity to its init above the floor, lowest endpoint minus highest.
+
+    Floors grow with a layer's channels, so layers compare by value minus floor.
+    """
     table = read_table(out, f"fig3_{name}.csv")
     if table is None:
         return []
@@ -92,8 +104,9 @@ def fig3_drops(out: str, name: str, measure: str = MEASURE) -> list[float]:
     if len(order) < 2:
         return []
     drops = []
+    column = "minus_floor" if "minus_floor" in table else "value"
     for _, rows in table.groupby("run", sort=False):
-        by_endpoint = rows.set_index("endpoint")["value"]
+        by_endpoint = rows.set_index("endpoint")[column]
         drops.append(float(by_endpoint[order[0]] - by_endpoint[order[-1]]))
     return drops
 

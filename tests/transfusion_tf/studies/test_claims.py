@@ -105,12 +105,15 @@ def test_transfusion_and_hybrid_rules():
 
 def test_representation_claims_need_the_floor():
     boxes = {
-        "random_vs_random": evidence.Comparison((0.60, 0.61, 0.62), floor=0.30),
-        "random_vs_pretrained": evidence.Comparison((0.50, 0.51, 0.52, 0.50), floor=0.30),
+        "random_vs_random": evidence.Comparison((0.60, 0.61, 0.62), (0.30, 0.31, 0.30)),
+        "random_vs_pretrained": evidence.Comparison((0.50, 0.51, 0.52, 0.50), (0.3,) * 4),
     }
     found = evidence.AnalysisEvidence(thresholds=(0.9,), fig2={"m": boxes})
-    assert claims.representations_differ_higher_up([], found).verdict == claims.SUPPORTED
-    at_floor = {k: evidence.Comparison(b.values, floor=0.61) for k, b in boxes.items()}
+    row = claims.representations_differ_higher_up([], found)
+    assert row.verdict == claims.SUPPORTED
+    # Above the floors: rr (.30, .30, .32), rp (.20, .21, .22, .20): gap .0992, SE .0082.
+    assert row.numbers == "m: rr 0.610 vs rp 0.508 (floor 0.303), gap +0.099 ± 0.008"
+    at_floor = {k: evidence.Comparison(b.values, b.values) for k, b in boxes.items()}
     found.fig2 = {"m": at_floor}  # Random-vs-random at its floor: nothing to compare.
     assert claims.representations_differ_higher_up([], found).verdict == claims.INCONCLUSIVE
     found.fig3_drop = {"m": [0.2, 0.25, 0.3]}

@@ -34,6 +34,15 @@ PAPER_FIG2 = {"resnet_v1_50/mean_cca/random_vs_random": 0.27,
               "resnet_v1_50/mean_cca/random_vs_pretrained": 0.24}  # fmt: skip
 MEASURES = "mean_cca,svcca,pwcca,cka"
 SEEDS = (0, 1, 2)  # Three seeds: three random-vs-random pairs per Fig 2 box.
+# Figs 3-4 per stage; pre_logits has more units than the analysed images have datapoints.
+ENDPOINTS = {
+    "resnet_v1_50": "conv1,block1,block2,block3,block4",
+    "inception_v3": "Conv2d_1a_3x3,Conv2d_2b_3x3,Conv2d_4a_3x3,Mixed_5d,Mixed_6e,Mixed_7c",
+    "cbr_large_t": "block1,block2,block3,block4,block5",
+    "cbr_large_w": "block1,block2,block3,block4",
+    "cbr_small": "block1,block2,block3,block4",
+    "cbr_tiny": "block1,block2,block3,block4",
+}
 
 
 def get_study(arg: str = "") -> Study:
@@ -45,7 +54,7 @@ def get_study(arg: str = "") -> Study:
         runs += grids.study_grid(
             arg, models, ("random", "imagenet"), data=data, seeds=SEEDS, prefix=prefix
         )
-        analyses += [_analysis(prefix + m, arg) for m in models]
+        analyses += [_analysis(prefix, m, arg) for m in models]
     runs = grids.unique_runs(runs)
     return Study(
         name="fig2_5" + (f":{arg}" if arg else ""),
@@ -60,8 +69,10 @@ def get_study(arg: str = "") -> Study:
     )
 
 
-def _analysis(name: str, arg: str) -> AnalysisSpec:
-    flags = {"measures": MEASURES} | ({"num_images": 64} if arg else {})
+def _analysis(prefix: str, model: str, arg: str) -> AnalysisSpec:
+    name = prefix + model
+    flags = {"measures": MEASURES, "endpoints": ENDPOINTS[model]}
+    flags |= {"num_images": 64} if arg else {}
     return AnalysisSpec(
         name=name,
         random_runs=[f"{name}_random_s{s}" for s in SEEDS],
