@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from absl import app, flags
 
+import errors
 from analysis.figure_files import FORMATS, plt, save_figure
 
 FIG2_STYLES = ("box", "violin")
@@ -201,4 +202,4 @@ def main(argv):
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["analysis_dir"])
-    app.run(main)
+    errors.run(main)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import pandas as pd
 from absl import app, flags
 
+import errors
 from analysis.figure_files import FORMATS, plt, save_figure
 from transfusion_tf.metrics import steps_to_threshold
 
@@ -181,4 +182,4 @@ def main(argv):
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["runs"])
-    app.run(main)
+    errors.run(main)

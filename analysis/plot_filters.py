@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from absl import app, flags
 
+import errors
 from analysis.figure_files import FORMATS, plt, save_figure
 
 NORMALIZATIONS = ("per_filter", "shared")
@@ -131,4 +132,4 @@ def main(argv):
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["analysis_dir"])
-    app.run(main)
+    errors.run(main)

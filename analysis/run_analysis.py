@@ -11,6 +11,7 @@ and weights read checkpoints only (`analysis.weights`). Draw the results with
 
 from absl import app, flags, logging
 
+import errors
 from analysis import representation_studies, weights
 from analysis.activations import SAMPLING_MODES, SpatialSampling
 from analysis.capture import STREAMING_MEASURES
@@ -109,4 +110,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

@@ -7,6 +7,7 @@ chexpert5 the per-pathology ROC AUCs with CIs and their mean) and predictions_<s
 
 from absl import app, flags
 
+import errors
 from transfusion_tf import evaluation
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (holds config.json).")
@@ -40,4 +41,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import ml_collections
@@ -10,9 +9,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from errors import ExpectedError
 from pipelines import augment as augment_lib
 from pipelines import datasets, input_pipeline, record_datasets, record_input
-from transfusion_tf import distribution, initialization, models, tasks
+from transfusion_tf import distribution, initialization, models, provenance, tasks
 
 Split = pd.DataFrame | record_datasets.RecordSplit
 
@@ -76,8 +76,8 @@ def preprocessing_name(config: ml_collections.ConfigDict, workdir: str | None = 
     if workdir:
         path = os.path.join(workdir, "init_report.json")
         if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)["preprocessing"]
+            remedy = "it records how the run started: restore it from a copy"
+            return provenance.read_json(path, remedy=remedy)["preprocessing"]
     return initialization.preprocessing_name(config)
 
 
@@ -243,10 +243,19 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
         f.write("\n")
 
 
+class NotARun(ExpectedError, FileNotFoundError):
+    """A directory that holds no training run (no config.json)."""
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-    """The config a run was trained with (its `config.json`)."""
+    """The config a run was trained with (its `config.json`).
+
+    Raises:
+      NotARun: no config.json in `workdir`.
+      provenance.DamagedFile: a config.json that does not parse.
+    """
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: is {workdir} a training workdir?")
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        raise NotARun(f"{path} not found: is {workdir} a training workdir?")
+    remedy = "it records the run's config: restore it from a copy"
+    return ml_collections.ConfigDict(provenance.read_json(path, remedy=remedy))

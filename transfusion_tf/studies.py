@@ -24,12 +24,14 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 
+from errors import ExpectedError
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO, "transfusion_tf", "configs")
 _PLACEHOLDER = re.compile(r"\{(data|run):([^}]+)\}|\{registry\}")
 
 
-class StudyError(ValueError):
+class StudyError(ExpectedError, ValueError):
     """A malformed study, an unknown name, or a run that failed."""
 
 

@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags
 
+import errors
 from analysis import study_report
 from transfusion_tf import studies, study_runner
 
@@ -66,7 +67,10 @@ def parse_data_roots(values: list[str], study: studies.Study) -> dict[str, str]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    study = studies.load_study(_STUDY.value)
+    try:
+        study = studies.load_study(_STUDY.value)
+    except ValueError as e:  # An unknown name or variant (StudyError is a ValueError too).
+        raise errors.UsageError(f"--study={_STUDY.value}: {e}") from e
     given = parse_data_roots(_DATA_ROOT.value, study)
     workdir = _WORKDIR.value
     roots = study_runner.resolve_data_roots(study, workdir, given)
@@ -86,4 +90,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

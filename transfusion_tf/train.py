@@ -7,6 +7,7 @@ Any config field can be overridden, e.g. `--config.model.name=cbr_tiny
 from absl import app, flags
 from ml_collections import config_flags
 
+import errors
 from transfusion_tf import trainer
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -32,4 +33,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)
