@@ -44,6 +44,7 @@ class NonFiniteLossGuard(tf.keras.callbacks.Callback):
         self.failed_step: int | None = None
         self.value: float | None = None
         self.bad_variables: list[str] = []
+        self.evaluation = ""
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -73,21 +74,25 @@ class NonFiniteLossGuard(tf.keras.callbacks.Callback):
         return not bad
 
     def error(
-        self, kept: list[str], eval_losses: dict[int, float] | None = None
+        self, kept: list[str], evaluation_problem: Callable[[str], str | None] | None = None
     ) -> NonFiniteLossError:
         """The error to raise after a failure, naming the step and the last good checkpoint.
 
-        Every kept checkpoint holds finite variables (`Periodic` checks before saving). The
-        last good one is the newest whose losses are finite too, as far as they are known:
-        the training loss of the step after it (computed with its weights) and its
-        evaluation loss, if it was evaluated. A newer checkpoint that fails this is named
-        with the reason.
+        Every kept checkpoint holds finite variables (`Periodic` checks before saving), yet
+        huge finite weights can still overflow: the last good checkpoint is the newest one
+        whose weights did not give the failing training loss (the loss of step k is
+        computed with the weights after step k - 1) and whose evaluation predictions are
+        finite. Newer kept checkpoints that fail this are named with the reason.
 
         Args:
           kept: the run's periodic checkpoint paths (`ckpt-<step>`), oldest first.
-          eval_losses: step -> evaluation loss, from eval_log.csv.
+          evaluation_problem: path -> None if the checkpoint's predictions on the
+            evaluation split are finite, else why not (the trainer evaluates checkpoints
+            eval_log.csv has no row for); None skips this check.
         """
-        if self.bad_variables:
+        if self.evaluation:
+            what = f"{self.evaluation} at the evaluation of step {self.failed_step}"
+        elif self.bad_variables:
             more = len(self.bad_variables) - 3
             names = ", ".join(self.bad_variables[:3]) + (f" and {more} more" if more > 0 else "")
             what = (
@@ -96,32 +101,41 @@ class NonFiniteLossGuard(tf.keras.callbacks.Callback):
             )
         else:
             what = f"non-finite training loss ({self.value}) at step {self.failed_step}"
+        last_good = self._last_good(kept, evaluation_problem or (lambda path: None))
         return NonFiniteLossError(
-            f"{what}; stopped without saving. {self._last_good(kept, eval_losses or {})} Lower "
-            "optimizer.learning_rate, add warmup or clipping, or check the inputs."
+            f"{what}; stopped without saving. {last_good} Lower optimizer.learning_rate, add "
+            "warmup or clipping, or check the inputs."
         )
 
-    def _last_good(self, kept: list[str], eval_losses: dict[int, float]) -> str:
-        suspect = []
+    def _last_good(self, kept: list[str], evaluation_problem) -> str:
+        rejected = []
         for path in reversed(kept):
             step = int(path.rsplit("-", 1)[1])
-            loss = eval_losses.get(step)
             if self.value is not None and step == self.failed_step - 1:
                 why = f"its weights gave the non-finite loss of step {self.failed_step}"
-            elif loss is not None and not math.isfinite(loss):
-                why = f"its evaluation loss was {loss}"
+            elif problem := evaluation_problem(path):
+                why = problem
             else:
-                last = path
-                break
-            suspect.append(f"{path} has finite weights but {why}")
-        else:
-            last = "none kept" if kept else "none (the failure came before the first checkpoint)"
-        return f"Last good checkpoint: {last}." + "".join(f" ({s}.)" for s in suspect)
+                return f"Last good checkpoint: {path}." + "".join(rejected)
+            rejected.append(f" ({path} has finite weights, but {why}.)")
+        last = "none kept" if kept else "none (the failure came before the first checkpoint)"
+        return f"Last good checkpoint: {last}." + "".join(rejected)
 
-    def _fail(self, *, value: float | None = None, bad_variables: list[str] | None = None):
+    def fail_evaluation(self, reason: str) -> None:
+        """Records that evaluating the current weights gave non-finite predictions."""
+        self._fail(evaluation=reason)
+
+    def _fail(
+        self,
+        *,
+        value: float | None = None,
+        bad_variables: list[str] | None = None,
+        evaluation: str = "",
+    ):
         self.failed_step = int(self.model.optimizer.iterations.numpy())
         self.value = value
         self.bad_variables = bad_variables or []
+        self.evaluation = evaluation
         self.model.stop_training = True
 
 
@@ -225,6 +239,8 @@ class Periodic(tf.keras.callbacks.Callback):
         step = int(self.model.optimizer.iterations.numpy())
         if step % self._eval_every == 0 or step == self._total_steps:
             self._evaluate(step)
+            if self._guard.failed_step is not None:
+                return  # Finite weights whose predictions are not: never saved either.
         if step % self._checkpoint_every == 0 or step == self._total_steps:
             self._save(step)
 

@@ -77,13 +77,16 @@ def _evaluate_run(
     model = experiment.build_model(config)
     checkpointing.restore_weights(model, path, verify=False)  # Verified above.
     samples = config.eval.bootstrap_samples if bootstrap_samples is None else bootstrap_samples
-    scores, logits, predictions = experiment.evaluate_split(
-        model,
-        config,
-        part,
-        bootstrap_samples=samples,
-        preprocessing=experiment.preprocessing_name(config, workdir),
-    )
+    try:
+        scores, logits, predictions = experiment.evaluate_split(
+            model,
+            config,
+            part,
+            bootstrap_samples=samples,
+            preprocessing=experiment.preprocessing_name(config, workdir),
+        )
+    except experiment.NonFiniteLogits as e:
+        raise experiment.NonFiniteLogits(f"{path}: {e}; it cannot be scored") from None
     step = os.path.basename(path).rsplit("-", 1)[-1]
     result = {"checkpoint": path, "step": int(step)}
     if "patient" in predictions:

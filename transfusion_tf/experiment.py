@@ -174,6 +174,9 @@ def evaluate_split(
         runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
         across workers, while every worker here scores the whole split (the chief writes).
 
+    Raises:
+      NonFiniteLogits: a NaN or infinite logit (counted).
+
     Returns:
       (metrics, logits (n, num_outputs) float32 per example, not aggregated, and a table
       with one row per example for predictions CSVs: `image`, `patient`, `study` where the
@@ -190,6 +193,12 @@ def evaluate_split(
     else:
         logits = model.predict(dataset, verbose=0)
     logits = logits.astype(np.float32)
+    bad = int((~np.isfinite(logits).all(axis=1)).sum())
+    if bad:  # Scores would be NaN or (scikit-learn) an anonymous ValueError.
+        raise NonFiniteLogits(
+            f"non-finite logits for {bad} of {len(logits)} examples (finite weights that "
+            "overflow float32 activations)"
+        )
     aggregate = config.eval.get("aggregate", "none")
     if isinstance(split, record_datasets.RecordSplit):
         # Converted image-file datasets carry their rows' fields: score them as files are.
@@ -241,6 +250,10 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json(indent=2))
         f.write("\n")
+
+
+class NonFiniteLogits(ExpectedError, ValueError):
+    """A model whose predictions on a split are NaN or infinite."""
 
 
 class NotARun(ExpectedError, FileNotFoundError):

@@ -182,14 +182,18 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     )
 
     def evaluate(at_step: int) -> None:
-        scores, _, _ = experiment.evaluate_split(
-            model,
-            config,
-            eval_split,
-            bootstrap_samples=config.eval.log_bootstrap_samples,
-            dataset=eval_ds,
-            local=distribution.num_workers() > 1,
-        )
+        try:
+            scores, _, _ = experiment.evaluate_split(
+                model,
+                config,
+                eval_split,
+                bootstrap_samples=config.eval.log_bootstrap_samples,
+                dataset=eval_ds,
+                local=distribution.num_workers() > 1,
+            )
+        except experiment.NonFiniteLogits as error:
+            guard.fail_evaluation(str(error))  # Stops training; these weights are not saved.
+            return
         row = {
             "step": at_step,
             "examples_seen": at_step * config.train.batch_size,
@@ -215,6 +219,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
         ckpts.save(at_step)
 
     guard = callbacks.NonFiniteLossGuard()
+    guard.set_model(model)  # Before fit: an evaluation at step 0 may record a failure.
     periodic = callbacks.Periodic(
         guard=guard,
         evaluate=evaluate,
@@ -225,7 +230,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     )
     if step == 0 and config.train.eval_at_start:
         evaluate(0)
-    if step < config.train.total_steps:
+    if step < config.train.total_steps and guard.failed_step is None:
         train_ds = experiment.train_input(
             config,
             train_split,
@@ -241,9 +246,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
             verbose=0,
         )
     if guard.failed_step is not None:
-        rows = eval_log.rows()
-        losses = dict(zip(rows["step"], rows["loss"], strict=True)) if "loss" in rows else {}
-        raise guard.error(ckpts.kept, losses)
+        evaluated = set(eval_log.rows().get("step", ()))  # Rows exist only for finite ones.
+
+        def evaluation_problem(path: str) -> str | None:
+            if int(path.rsplit("-", 1)[1]) in evaluated:
+                return None
+            checkpointing.restore_weights(model, path)
+            try:
+                experiment.evaluate_split(
+                    model, config, eval_split, bootstrap_samples=0, dataset=eval_ds, local=True
+                )
+            except experiment.NonFiniteLogits as error:
+                return f"evaluating it gives {error}"
+            return None
+
+        raise guard.error(ckpts.kept, evaluation_problem)
     result = _summarize(config, eval_log, logger, int(model.optimizer.iterations.numpy()))
     for writer in writers.values():
         writer.close()
