@@ -89,7 +89,7 @@ class RunCheckpoints:
 
         Raises:
           NoIntactCheckpoint: checkpoints are recorded but none is intact; they are set
-            aside, so rerunning starts again from the initial weights.
+            aside with the state file, so rerunning starts again from the initial weights.
         """
         owner = os.path.abspath(self.directory) == os.path.abspath(self._restore_directory)
         candidates = recorded_checkpoints(self._restore_directory)
@@ -114,6 +114,8 @@ class RunCheckpoints:
                     _write_state(self.directory, path, kept)
             return path
         if damaged:
+            if owner:  # Nothing left to resume from: the next run starts afresh.
+                _set_aside(os.path.join(self._restore_directory, "checkpoint"), suffixes=("",))
             raise NoIntactCheckpoint(
                 f"no intact checkpoint in {self._restore_directory}: {', '.join(damaged)} "
                 f"are damaged (train.log says how) and were moved to "
@@ -224,10 +226,10 @@ def restore_weights(model, path: str, *, verify: bool = True) -> None:
     ).expect_partial().assert_existing_objects_matched()
 
 
-def _set_aside(path: str) -> str:
+def _set_aside(path: str, suffixes: tuple[str, ...] = (".*",)) -> str:
     """Moves a checkpoint's files into `damaged/` beside it; says where they went."""
     directory = os.path.join(os.path.dirname(path), DAMAGED)
-    files = tf.io.gfile.glob(path + ".*")
+    files = [f for suffix in suffixes for f in tf.io.gfile.glob(path + suffix)]
     if not files:
         return "no files to set aside"
     os.makedirs(directory, exist_ok=True)
@@ -237,9 +239,14 @@ def _set_aside(path: str) -> str:
 
 
 def _write_state(directory: str, latest: str, kept: list[str]) -> None:
-    """Rewrites the checkpoint state file (relative paths, as CheckpointManager writes)."""
+    """Rewrites the checkpoint state file as CheckpointManager does: relative paths, and
+    timestamps after the last preserved one, so the manager keeps rotating them."""
+    kept = [p for p in kept if os.path.exists(p + ".index")]
+    times = [os.path.getmtime(p + ".index") for p in kept]
     tf.compat.v1.train.update_checkpoint_state(
         directory,
         os.path.basename(latest),
         all_model_checkpoint_paths=[os.path.basename(p) for p in kept],
+        all_model_checkpoint_timestamps=times,
+        last_preserved_timestamp=min(times) - 1,
     )

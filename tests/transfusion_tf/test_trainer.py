@@ -1,3 +1,4 @@
+import glob
 import json
 import os
 import re
@@ -28,10 +29,10 @@ def _config(root, **changes):
 
 
 @pytest.fixture(scope="module")
-def finished_run(eyepacs_root, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run"))
-    summary = trainer.train_and_evaluate(_config(eyepacs_root), workdir)
-    return workdir, summary
+def finished_run(retina_run, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run") / "run")
+    shutil.copytree(retina_run[0], workdir)
+    return workdir, retina_run[1]
 
 
 def test_run_writes_everything_it_promises(finished_run):
@@ -338,3 +339,78 @@ def test_skipped_images_are_named_and_counted_in_the_log(eyepacs_root, tmp_path)
     assert f"skipped bad image {truncated}: truncated JPEG" in log
     assert f"skipped bad image {missing}: missing file" in log
     assert "skipped 2 bad images in all" in log
+
+
+def _copy(run, tmp_path):
+    """A copy of a finished run, less train_summary.json (a killed run never wrote it)."""
+    workdir = str(tmp_path / "run")
+    shutil.copytree(run, workdir)
+    os.remove(os.path.join(workdir, "train_summary.json"))
+    return workdir
+
+
+def _remove_checkpoints(workdir, steps, latest):
+    """Deletes ckpt-<step> for `steps` and records the state a kill before them leaves."""
+    directory = os.path.join(workdir, "checkpoints")
+    for step in steps:
+        for name in glob.glob(os.path.join(directory, f"ckpt-{step}.*")):
+            os.remove(name)
+    state = os.path.join(directory, "checkpoint")
+    os.remove(state)
+    if latest:
+        kept = [f"ckpt-{s}" for s in range(2, latest + 1, 2)]
+        tf.compat.v1.train.update_checkpoint_state(directory, kept[-1], kept)
+
+
+def _eval_rows(workdir):
+    return pd.read_csv(os.path.join(workdir, "eval_log.csv"))
+
+
+@pytest.mark.parametrize(
+    ("removed", "latest", "rows_left", "resumed"),
+    [
+        ((6,), 4, 3, "at step 4"),  # Killed after evaluating step 6, before ckpt-6.
+        ((2, 4, 6), 0, 1, None),  # Killed after evaluating step 2, before ckpt-2.
+    ],
+    ids=["after_an_evaluation", "before_the_first_checkpoint"],
+)
+def test_a_rerun_after_a_kill_logs_each_evaluation_once(
+    retina_run, eyepacs_root, tmp_path, removed, latest, rows_left, resumed
+):
+    workdir = _copy(retina_run[0], tmp_path)
+    _remove_checkpoints(workdir, removed, latest)
+    path = os.path.join(workdir, "eval_log.csv")
+    lines = open(path).read().splitlines(keepends=True)
+    with open(path, "w") as f:
+        f.writelines(lines[: rows_left + 1])
+    trainer.train_and_evaluate(_config(eyepacs_root), workdir)
+    rows, straight = _eval_rows(workdir), _eval_rows(retina_run[0])
+    assert list(rows["step"]) == [2, 4, 6]
+    # The redone evaluations score the same weights: deterministic resume.
+    np.testing.assert_allclose(rows["loss"], straight["loss"], rtol=1e-5)
+    log = open(os.path.join(workdir, "train.log")).read()
+    assert (resumed in log) if resumed else ("resumed from" not in log)
+
+
+def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_resumes_before_it(
+    retina_run, eyepacs_root, tmp_path
+):
+    workdir = _copy(retina_run[0], tmp_path)
+    data = os.path.join(workdir, "checkpoints", "ckpt-6.data-00000-of-00001")
+    with open(data, "r+b") as f:
+        f.truncate(100)
+    trainer.train_and_evaluate(_config(eyepacs_root), workdir)
+    log = open(os.path.join(workdir, "train.log")).read()
+    assert f"damaged checkpoint {data} is truncated: reading variable" in log
+    ckpt4 = os.path.join(workdir, "checkpoints", "ckpt-4")
+    assert f"resuming from {ckpt4}, the newest intact checkpoint" in log
+    assert "at step 4" in log
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints", "damaged"))) == [
+        "ckpt-6.data-00000-of-00001",
+        "ckpt-6.index",
+    ]
+    assert list(_eval_rows(workdir)["step"]) == [2, 4, 6]
+    again = tf.train.load_checkpoint(checkpointing.checkpoint_path(workdir))
+    straight = tf.train.load_checkpoint(checkpointing.checkpoint_path(retina_run[0]))
+    key = "model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"
+    np.testing.assert_allclose(again.get_tensor(key), straight.get_tensor(key), atol=1e-6)
