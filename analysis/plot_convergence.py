@@ -164,17 +164,20 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    for path in plot_convergence(
-        FLAGS.runs,
-        FLAGS.out,
-        labels=FLAGS.labels,
-        metric=FLAGS.metric,
-        thresholds=[float(t) for t in FLAGS.thresholds],
-        x=FLAGS.x,
-        stem=FLAGS.stem,
-        formats=FLAGS.formats,
-    ):
-        print(path)
+    # The drawing call's documented errors: ValueError for a bad argument,
+    # FileNotFoundError for missing inputs (named in the message).
+    with errors.documented(usage=(ValueError,), failure=(FileNotFoundError,)):
+        for path in plot_convergence(
+            FLAGS.runs,
+            FLAGS.out,
+            labels=FLAGS.labels,
+            metric=FLAGS.metric,
+            thresholds=[float(t) for t in FLAGS.thresholds],
+            x=FLAGS.x,
+            stem=FLAGS.stem,
+            formats=FLAGS.formats,
+        ):
+            print(path)
     with open(os.path.join(FLAGS.out, f"{FLAGS.stem}_steps_to_threshold.csv")) as f:
         print(f.read(), end="")
 

@@ -23,6 +23,7 @@ class subclasses `ExpectedError` (or `UsageError`) and the builtin it always was
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -41,6 +42,26 @@ class UsageError(ExpectedError, ValueError):
     """A flag or config value that cannot work; the command must change (exit 2)."""
 
     exit_code = USAGE
+
+
+@contextlib.contextmanager
+def documented(
+    *, usage: tuple[type[Exception], ...] = (), failure: tuple[type[Exception], ...] = ()
+):
+    """Treats exceptions a called function documents for bad input as expected.
+
+    For a binary over a library function whose docstring promises, e.g., `ValueError` for a
+    bad argument: inside the block, a `usage` type becomes `UsageError` (exit 2) and a
+    `failure` type `ExpectedError` (exit 1), message unchanged. Keep the block to that call.
+    """
+    try:
+        yield
+    except ExpectedError:
+        raise
+    except usage as error:
+        raise UsageError(str(error)) from error
+    except failure as error:
+        raise ExpectedError(message(error)) from error
 
 
 def exit_code(error: BaseException) -> int | None:

@@ -152,6 +152,7 @@ ERROR_CLASSES = [
     (fetch.MissingMember, 1),
     (surgery.SurgeryError, 1),
     (studies.StudyError, 1),
+    (studies.UnknownStudy, 2),
     (callbacks.NonFiniteLossError, 1),
     (provenance.WorkdirLocked, 1),
     (provenance.WorkdirNotWritable, 1),
@@ -178,3 +179,22 @@ def test_bad_parameters_in_the_lower_layers_are_usage_errors():
         flag_values.parse_key_values(["views"])
     with pytest.raises(errors.UsageError, match="must be numbers"):
         flag_values.parse_fractions("train=a")
+
+
+def _raise_inside_documented(error, **kinds):
+    with errors.documented(**kinds):
+        raise error
+
+
+def test_documented_exceptions_of_a_call_become_expected():
+    both = {"usage": (ValueError,), "failure": (FileNotFoundError,)}
+    with pytest.raises(errors.UsageError, match="^unknown x axis 'z'$") as info:
+        _raise_inside_documented(ValueError("unknown x axis 'z'"), **both)
+    assert isinstance(info.value.__cause__, ValueError)
+    with pytest.raises(errors.ExpectedError, match="^no fig5_.npz in /a$") as info:
+        _raise_inside_documented(FileNotFoundError("no fig5_.npz in /a"), **both)
+    assert errors.exit_code(info.value) == 1
+    with pytest.raises(DataError):  # Already expected: kept as it is.
+        _raise_inside_documented(DataError("x.csv line 2: bad"), **both)
+    with pytest.raises(KeyError):
+        _raise_inside_documented(KeyError("a bug"), **both)

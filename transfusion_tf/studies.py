@@ -24,7 +24,7 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 
-from errors import ExpectedError
+from errors import USAGE, ExpectedError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO, "transfusion_tf", "configs")
@@ -33,6 +33,12 @@ _PLACEHOLDER = re.compile(r"\{(data|run):([^}]+)\}|\{registry\}")
 
 class StudyError(ExpectedError, ValueError):
     """A malformed study, an unknown name, or a run that failed."""
+
+
+class UnknownStudy(StudyError):
+    """A study name or file that does not exist: a usage error (exit status 2)."""
+
+    exit_code = USAGE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,11 +199,11 @@ def _config_module(name: str):
     if name.endswith(".py"):
         path = os.path.abspath(name)
         if not os.path.exists(path):
-            raise StudyError(f"study file {path} not found")
+            raise UnknownStudy(f"study file {path} not found")
     elif name in STUDY_FILES:
         path = os.path.join(CONFIG_DIR, STUDY_FILES[name])
     else:
-        raise StudyError(
+        raise UnknownStudy(
             f"unknown study {name!r}; valid: {', '.join(list_studies())} or a path to a "
             ".py file defining get_study(variant)"
         )

@@ -67,10 +67,8 @@ def parse_data_roots(values: list[str], study: studies.Study) -> dict[str, str]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
+    with errors.documented(usage=(ValueError,)):  # Configs refuse unknown variants so.
         study = studies.load_study(_STUDY.value)
-    except ValueError as e:  # An unknown name or variant (StudyError is a ValueError too).
-        raise errors.UsageError(f"--study={_STUDY.value}: {e}") from e
     given = parse_data_roots(_DATA_ROOT.value, study)
     workdir = _WORKDIR.value
     roots = study_runner.resolve_data_roots(study, workdir, given)
