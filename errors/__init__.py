@@ -11,8 +11,8 @@ and where. Two kinds, told apart by exit status:
      its subclasses, and an `OSError` that names its file.
 
 Every binary runs its `main` through `run`, which prints an expected failure as ONE line,
-`error: <message>`, on stderr and exits with its status; any other exception is a bug and
-keeps its traceback.
+`error: <message>`, on stderr (the few messages that list many items continue on indented
+lines) and exits with its status; any other exception is a bug and keeps its traceback.
 
 This package sits below every other layer: `pipelines`, `slim_weights`, `transfusion_tf`
 and `analysis` import it, and it imports none of them (only absl, lazily), so a library
@@ -87,6 +87,12 @@ def message(error: BaseException) -> str:
     return str(error)
 
 
+def error_lines(error: BaseException) -> str:
+    """`error: <message>`; a message's further lines (long lists) follow, indented."""
+    first, *rest = message(error).splitlines() or [""]
+    return "\n".join([f"error: {first}", *(f"  {line}" for line in rest)])
+
+
 def wrap(main: Callable[[list[str]], object]) -> Callable[[list[str]], object]:
     """`main`, printing an expected failure as one `error:` line and exiting with its status."""
 
@@ -98,7 +104,7 @@ def wrap(main: Callable[[list[str]], object]) -> Callable[[list[str]], object]:
             code = exit_code(error)
             if code is None:
                 raise
-            print(f"error: {message(error)}", file=sys.stderr, flush=True)
+            print(error_lines(error), file=sys.stderr, flush=True)
             sys.exit(code)
 
     return wrapped

@@ -115,6 +115,14 @@ def test_an_unexpected_failure_keeps_its_traceback(capsys, error):
     assert errors.exit_code(error) is None
 
 
+def test_a_long_list_continues_on_indented_lines(capsys):
+    error = errors.ExpectedError("checkpoint and model do not match.\n1 unused: ['a']")
+    assert _exit_of(_raiser(error), capsys) == (
+        1,
+        "error: checkpoint and model do not match.\n  1 unused: ['a']\n",
+    )
+
+
 def test_a_successful_main_returns_its_value():
     assert errors.wrap(lambda argv: len(argv))(["prog", "x"]) == 2
 
