@@ -3,6 +3,8 @@
 Writes metrics.json (the task's metrics: for dr_grade the exact referable-DR ROC AUC with a
 patient-bootstrap 95% CI, AUPRC, quadratic weighted kappa, per-grade one-vs-rest AUC; for
 chexpert5 the per-pathology ROC AUCs with CIs and their mean) and predictions_<split>.csv.
+An unknown split or checkpoint name is one `error:` line and exit status 2; a missing run
+or checkpoint, a damaged file or checkpoint, or bad data exit with 1, before any scoring.
 """
 
 from absl import app, flags

@@ -51,6 +51,7 @@ def evaluate_run(
       provenance.DamagedFile: a damaged config.json or metrics.json.
       provenance.WorkdirNotWritable: a read-only or full workdir.
       slim_weights.checkpoint.CheckpointReadError: a damaged checkpoint, named.
+      experiment.NonFiniteLogits: weights whose logits on the split are not finite.
       DataError: bad data, including an image only decoding shows to be corrupt.
     """
     config = experiment.load_config(workdir)

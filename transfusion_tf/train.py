@@ -2,6 +2,9 @@
 
 Any config field can be overridden, e.g. `--config.model.name=cbr_tiny
 --config.train.total_steps=2000`. Rerunning the same command in the same workdir resumes.
+A bad flag or config value stops before any data is read, as one `error:` line and exit
+status 2; other foreseen failures (bad data, an unwritable workdir, a damaged file, a NaN
+loss) exit with 1.
 """
 
 from absl import app, flags
