@@ -430,8 +430,8 @@ ROWS = [
     Row("total_steps not a multiple of the loop", config({"train.total_steps": 7}, root=EMPTY), train, UsageError, r"train.total_steps=7 must be a positive multiple of gcd\(train.checkpoint_every, train.eval_every\)=2", 2),  # noqa: E501
     Row("eval split the dataset does not have", config({"data.eval_split": "validation"}, root=EMPTY), train, UsageError, r"data.eval_split='validation' is not a split of this dataset; it has \['test', 'train', 'valid'\]", 2),  # noqa: E501
     Row("split fractions not summing to 1", config({"data.split_fractions.valid": 0.5}, root=EMPTY), train, UsageError, r"data.split_fractions=.* must be >= 0 and sum to 1", 2),  # noqa: E501
-    Row("unknown model name", config({"model.name": "nope"}, root=EMPTY), train, UsageError, r"model.name='nope' is not one of cbr_", 2),  # noqa: E501
-    Row("unknown dataset name", config({"data.name": "nope"}, root=EMPTY), train, UsageError, r"data.name='nope' is not one of aptos", 2),  # noqa: E501
+    Row("unknown model name", config({"model.name": "nope"}, root=EMPTY), train, UsageError, r"bad config: model.name: unknown model 'nope'; valid: cbr_large_t, ", 2),  # noqa: E501
+    Row("unknown dataset name", config({"data.name": "nope"}, root=EMPTY), train, UsageError, r"bad config: data.name: unknown dataset 'nope'; valid: aptos, ", 2),  # noqa: E501
     Row("unknown init kind", config({"init.kind": "nope"}, root=EMPTY), train, initialization.InitError, r"unknown init.kind 'nope'; valid: random, imagenet", 2),  # noqa: E501
     Row("bad flag value", value(["--workdir=w", "--total_steps=abc"]), bad_flags, flags.IllegalFlagValueError, r"flag --total_steps=abc: invalid literal", 2),  # noqa: E501
     Row("missing required flag", value(["--total_steps=3"]), bad_flags, flags.IllegalFlagValueError, r"flag --workdir=None: Flag --workdir must have a value", 2),  # noqa: E501

@@ -79,20 +79,20 @@ def _number_problems(config: ml_collections.ConfigDict) -> list[str]:
 
 
 def _name_problems(config: ml_collections.ConfigDict) -> list[str]:
-    choices = {
-        "precision": precision.PRECISIONS,
-        "data.name": datasets.list_datasets(),
-        "data.resize_mode": input_pipeline.RESIZE_MODES,
-        "data.image_scan": image_files.SCAN_MODES,
-        "data.on_bad_image": image_files.BAD_IMAGE_POLICIES,
-        "model.name": models.list_models(),
-        "optimizer.name": schedule.OPTIMIZERS,
-        "schedule.name": schedule.SCHEDULES,
-        "eval.aggregate": tasks.AGGREGATIONS,
+    choices = {  # field: (what it names, the valid names)
+        "precision": ("precision", precision.PRECISIONS),
+        "data.name": ("dataset", datasets.list_datasets()),
+        "data.resize_mode": ("resize mode", input_pipeline.RESIZE_MODES),
+        "data.image_scan": ("image scan", image_files.SCAN_MODES),
+        "data.on_bad_image": ("bad-image policy", image_files.BAD_IMAGE_POLICIES),
+        "model.name": ("model", models.list_models()),
+        "optimizer.name": ("optimizer", schedule.OPTIMIZERS),
+        "schedule.name": ("schedule", schedule.SCHEDULES),
+        "eval.aggregate": ("aggregation", tasks.AGGREGATIONS),
     }
     problems = [
-        f"{field}={_get(config, field)!r} is not one of {', '.join(valid)}"
-        for field, valid in choices.items()
+        f"{field}: unknown {what} {_get(config, field)!r}; valid: {', '.join(valid)}"
+        for field, (what, valid) in choices.items()
         if _get(config, field) not in valid
     ]
     try:

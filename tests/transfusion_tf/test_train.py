@@ -46,6 +46,22 @@ def test_help_lists_the_flags():
     assert "--config" in out and "--workdir" in out and "resumes" in out
 
 
+def test_a_bad_config_value_is_one_line_and_exit_status_2_before_anything(tmp_path):
+    command = _command(str(tmp_path / "no_data"), str(tmp_path / "run"), 6)
+    result = subprocess.run(
+        [*command, "--config.train.checkpoint_every=0"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=_env(),
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: bad config: train.checkpoint_every=0 must be >= 1"
+    )
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
 BINARIES = ("train.py", "evaluate.py", "study.py", "register_weights.py")
 FLAG_MODULES = ("absl.flags", "ml_collections.config_flags")
 
