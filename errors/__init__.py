@@ -118,7 +118,13 @@ def parse_flags(argv: list[str], flag_values=None) -> list[str]:
     try:
         return flag_values(argv)
     except flags.Error as error:
-        text = " ".join(str(error).split())
+        text = str(error)
+        # ml_collections puts a config file's whole traceback into the message: keep its
+        # last line, the exception itself.
+        head, traceback, rest = text.partition("Traceback (most recent call last):")
+        if traceback and rest.strip():
+            text = head + rest.strip().splitlines()[-1]
+        text = " ".join(text.split())
         print(f"error: {text} (--helpfull lists the flags)", file=sys.stderr, flush=True)
         sys.exit(USAGE)
 

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
+from ml_collections import config_flags
 
 import errors
 from errors import UsageError
@@ -385,6 +386,12 @@ def bad_flags(inputs, argv):
     return errors.parse_flags(["prog", *argv], values)
 
 
+def config_flag(inputs, argv):
+    values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "Experiment config.", flag_values=values)
+    return errors.parse_flags(["prog", *argv], values)
+
+
 def call(function, *args, **kwargs):
     return lambda inputs, _: function(*args, **kwargs)
 
@@ -434,6 +441,7 @@ ROWS = [
     Row("unknown dataset name", config({"data.name": "nope"}, root=EMPTY), train, UsageError, r"bad config: data.name: unknown dataset 'nope'; valid: aptos, ", 2),  # noqa: E501
     Row("unknown init kind", config({"init.kind": "nope"}, root=EMPTY), train, initialization.InitError, r"unknown init.kind 'nope'; valid: random, imagenet", 2),  # noqa: E501
     Row("bad flag value", value(["--workdir=w", "--total_steps=abc"]), bad_flags, flags.IllegalFlagValueError, r"flag --total_steps=abc: invalid literal", 2),  # noqa: E501
+    Row("unknown config variant", value([f"--config={retina.__file__}:nope"]), config_flag, flags.IllegalFlagValueError, r"^flag --config=.*/retina.py:nope: Error whilst parsing config file: ValueError: unknown retina config variant 'nope'; valid: '', 'demo', 'test' \(--helpfull lists the flags\)$", 2),  # noqa: E501
     Row("missing required flag", value(["--total_steps=3"]), bad_flags, flags.IllegalFlagValueError, r"flag --workdir=None: Flag --workdir must have a value", 2),  # noqa: E501
     Row("unknown study", value(None), call(studies.load_study, "nope"), studies.UnknownStudy, r"unknown study 'nope'; valid: ", 2),  # noqa: E501
     Row("unknown dataset to inspect", value(None), call(inspection.inspect_dataset, "nope", "/x"), UsageError, r"cannot inspect dataset 'nope'", 2),  # noqa: E501

@@ -206,3 +206,23 @@ def test_documented_exceptions_of_a_call_become_expected():
         _raise_inside_documented(DataError("x.csv line 2: bad"), **both)
     with pytest.raises(KeyError):
         _raise_inside_documented(KeyError("a bug"), **both)
+
+
+class _FailingParser(flags.ArgumentParser):
+    def parse(self, argument):
+        raise ValueError(
+            "Error whilst parsing config file: Traceback (most recent call last):\n"
+            '  File "c.py", line 3, in get_config\n'
+            "ValueError: unknown variant 'nope'"
+        )
+
+
+def test_a_traceback_inside_a_flag_error_is_cut_to_its_last_line(capsys):
+    values = flags.FlagValues()
+    flags.DEFINE(_FailingParser(), "config", None, "Config.", flag_values=values)
+    with pytest.raises(SystemExit):
+        errors.parse_flags(["prog", "--config=c.py:nope"], values)
+    assert capsys.readouterr().err == (
+        "error: flag --config=c.py:nope: Error whilst parsing config file: ValueError: unknown "
+        "variant 'nope' (--helpfull lists the flags)\n"
+    )

@@ -32,7 +32,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    config = _CONFIG.value
+    try:
+        config.get("seed")  # ml_collections defers a config file that failed to load to here.
+    except OSError as e:
+        raise errors.UsageError(f"--config: {' '.join(str(e).split())}") from e
+    trainer.train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":
