@@ -246,21 +246,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
             verbose=0,
         )
     if guard.failed_step is not None:
-        evaluated = set(eval_log.rows().get("step", ()))  # Rows exist only for finite ones.
-
-        def evaluation_problem(path: str) -> str | None:
-            if int(path.rsplit("-", 1)[1]) in evaluated:
-                return None
-            checkpointing.restore_weights(model, path)
-            try:
-                experiment.evaluate_split(
-                    model, config, eval_split, bootstrap_samples=0, dataset=eval_ds, local=True
-                )
-            except experiment.NonFiniteLogits as error:
-                return f"evaluating it gives {error}"
-            return None
-
-        raise guard.error(ckpts.kept, evaluation_problem)
+        problem = _evaluation_problem(model, config, eval_split, eval_ds, eval_log)
+        raise guard.error(ckpts.kept, problem)
     result = _summarize(config, eval_log, logger, int(model.optimizer.iterations.numpy()))
     for writer in writers.values():
         writer.close()
@@ -271,6 +258,27 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
         # Written last: its presence means the run, final evaluations included, is complete.
         provenance.write_json(os.path.join(workdir, "train_summary.json"), result)
     return result
+
+
+def _evaluation_problem(model, config, split, dataset, eval_log: callbacks.EvalLog):
+    """For the NaN stop: checkpoint path -> why its evaluation logits are not finite, or
+    None. Steps eval_log.csv has a row for passed (rows are only written for finite
+    logits); others are restored into `model` and evaluated now."""
+    evaluated = set(eval_log.rows().get("step", ()))
+
+    def problem(path: str) -> str | None:
+        if int(path.rsplit("-", 1)[1]) in evaluated:
+            return None
+        checkpointing.restore_weights(model, path)
+        try:
+            experiment.evaluate_split(
+                model, config, split, bootstrap_samples=0, dataset=dataset, local=True
+            )
+        except experiment.NonFiniteLogits as error:
+            return f"evaluating it gives {error}"
+        return None
+
+    return problem
 
 
 def _private_dir(workdir: str) -> str:
