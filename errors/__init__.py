@@ -111,13 +111,16 @@ def wrap(main: Callable[[list[str]], object]) -> Callable[[list[str]], object]:
 
 
 def parse_flags(argv: list[str], flag_values=None) -> list[str]:
-    """Parses flags like absl, but a bad flag is one `error:` line and exit status 2."""
+    """Parses flags like absl, but a bad flag (or a file a flag names that cannot be
+    loaded) is one `error:` line and exit status 2."""
     from absl import flags
 
     flag_values = flags.FLAGS if flag_values is None else flag_values
     try:
         return flag_values(argv)
-    except flags.Error as error:
+    # OSError: ml_collections raises it for a config file that failed to load, once a
+    # --config.<field> override touches it; parsing only reads files that flags name.
+    except (flags.Error, OSError) as error:
         text = str(error)
         # ml_collections puts a config file's whole traceback into the message: keep its
         # last line, the exception itself.

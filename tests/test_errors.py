@@ -226,3 +226,19 @@ def test_a_traceback_inside_a_flag_error_is_cut_to_its_last_line(capsys):
         "error: flag --config=c.py:nope: Error whilst parsing config file: ValueError: unknown "
         "variant 'nope' (--helpfull lists the flags)\n"
     )
+
+
+class _UnloadableFileParser(flags.ArgumentParser):
+    def parse(self, argument):
+        raise OSError("Configuration is not available because of an earlier failure to load")
+
+
+def test_a_file_a_flag_names_that_cannot_load_is_a_usage_error(capsys):
+    values = flags.FlagValues()
+    flags.DEFINE(_UnloadableFileParser(), "config", None, "Config.", flag_values=values)
+    with pytest.raises(SystemExit) as info:
+        errors.parse_flags(["prog", "--config=nope.py"], values)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        "error: Configuration is not available because of an earlier failure to load"
+    )
