@@ -82,15 +82,3 @@ def test_bad_archives_and_checkpoints_exit_1_with_a_message(server, tmp_path):
         for text in expected:
             assert text in result.stderr, (name, result.stderr)
     assert (tmp_path / "page" / "page.tar.gz.bad").exists()
-
-
-def test_a_url_ending_in_a_slash_is_a_usage_error_and_leaves_dir_alone(server, tmp_path):
-    server.files["/"] = b"<html>index of /</html>"
-    target = tmp_path / "ckpt"
-    result = _run("--model=resnet_v1_50", f"--dir={target}", f"--url={server_url(server, '')}")
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.splitlines()[-1].startswith(
-        f"error: URL {server_url(server, '')} names no file; give the tarball's own URL"
-    )
-    assert "Traceback" not in result.stderr
-    assert not target.exists() and server.requests == []
