@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from absl import app, flags
 
+import errors
 from analysis.figure_files import FORMATS, plt, save_figure
 
 FIG2_STYLES = ("box", "violin")
@@ -228,17 +229,20 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    for path in plot_all(
-        FLAGS.analysis_dir,
-        out_dir=FLAGS.out,
-        measure=FLAGS.measure,
-        fig2_style=FLAGS.fig2_style,
-        formats=FLAGS.formats,
-    ):
-        print(path)
+    # The drawing call's documented errors: ValueError for a bad argument,
+    # FileNotFoundError for missing inputs (named in the message).
+    with errors.documented(usage=(ValueError,), failure=(FileNotFoundError,)):
+        for path in plot_all(
+            FLAGS.analysis_dir,
+            out_dir=FLAGS.out,
+            measure=FLAGS.measure,
+            fig2_style=FLAGS.fig2_style,
+            formats=FLAGS.formats,
+        ):
+            print(path)
 
 
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["analysis_dir"])
-    app.run(main)
+    errors.run(main)

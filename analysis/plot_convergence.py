@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import pandas as pd
 from absl import app, flags
 
+import errors
 from analysis.figure_files import FORMATS, plt, save_figure
 from transfusion_tf.metrics import steps_to_threshold, summarize_steps
 
@@ -215,17 +216,20 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    for path in plot_convergence(
-        FLAGS.runs,
-        FLAGS.out,
-        labels=FLAGS.labels,
-        metric=FLAGS.metric,
-        thresholds=[float(t) for t in FLAGS.thresholds],
-        x=FLAGS.x,
-        stem=FLAGS.stem,
-        formats=FLAGS.formats,
-    ):
-        print(path)
+    # The drawing call's documented errors: ValueError for a bad argument,
+    # FileNotFoundError for missing inputs (named in the message).
+    with errors.documented(usage=(ValueError,), failure=(FileNotFoundError,)):
+        for path in plot_convergence(
+            FLAGS.runs,
+            FLAGS.out,
+            labels=FLAGS.labels,
+            metric=FLAGS.metric,
+            thresholds=[float(t) for t in FLAGS.thresholds],
+            x=FLAGS.x,
+            stem=FLAGS.stem,
+            formats=FLAGS.formats,
+        ):
+            print(path)
     with open(os.path.join(FLAGS.out, f"{FLAGS.stem}_steps_to_threshold.csv")) as f:
         print(f.read(), end="")
 
@@ -233,4 +237,4 @@ def main(argv):
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["runs"])
-    app.run(main)
+    errors.run(main)

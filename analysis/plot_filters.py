@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from absl import app, flags
 
+import errors
 from analysis.figure_files import FORMATS, plt, save_figure
 
 NORMALIZATIONS = ("per_filter", "shared")
@@ -133,17 +134,20 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    for path in plot_all(
-        FLAGS.analysis_dir,
-        out_dir=FLAGS.out,
-        normalize=FLAGS.normalize,
-        max_filters=FLAGS.max_filters,
-        formats=FLAGS.formats,
-    ):
-        print(path)
+    # The drawing call's documented errors: ValueError for a bad argument,
+    # FileNotFoundError for missing inputs (named in the message).
+    with errors.documented(usage=(ValueError,), failure=(FileNotFoundError,)):
+        for path in plot_all(
+            FLAGS.analysis_dir,
+            out_dir=FLAGS.out,
+            normalize=FLAGS.normalize,
+            max_filters=FLAGS.max_filters,
+            formats=FLAGS.formats,
+        ):
+            print(path)
 
 
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["analysis_dir"])
-    app.run(main)
+    errors.run(main)

@@ -17,6 +17,7 @@ measure with the images paired at random (seeded by --floor_seed), and value - f
 
 from absl import app, flags, logging
 
+import errors
 from analysis import representation_studies, weights
 from analysis.activations import SAMPLING_MODES, SpatialSampling
 from analysis.capture import STREAMING_MEASURES
@@ -128,4 +129,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

@@ -34,6 +34,7 @@ import pandas as pd
 import tensorflow as tf
 from PIL import Image
 
+from errors import UsageError
 from pipelines import datasets, image_examples, image_files, shard_manifest
 from pipelines.tables import DataError
 
@@ -196,7 +197,7 @@ def convert_dataset(
       ValueError: a record dataset (already TFRecords) or a bad argument.
     """
     if max_side < 0 or not 1 <= jpeg_quality <= 100:
-        raise ValueError(f"max_side={max_side} must be >= 0, jpeg_quality={jpeg_quality} 1-100")
+        raise UsageError(f"max_side={max_side} must be >= 0, jpeg_quality={jpeg_quality} 1-100")
     _check_out(out)
     data = datasets.load_dataset(
         name,
@@ -209,7 +210,7 @@ def convert_dataset(
         **options,
     )
     if not isinstance(data, datasets.LoadedDataset):
-        raise ValueError(f"{name} is stored as TFRecords already; nothing to convert")
+        raise UsageError(f"{name} is stored as TFRecords already; nothing to convert")
     spec = label_spec(data)
     root_abs = os.path.abspath(root)
     total = sum(len(rows) for rows in data.splits.values())

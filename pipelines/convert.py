@@ -12,19 +12,18 @@ Writes `<out>/<split>-NNNNN-of-MMMMM` and `<out>/manifest.json`
 and reader options of your config: the splits are fixed here. `--max_side=N` downscales
 every image whose longer side exceeds N once, here, instead of every epoch (e.g. 3-10 MP
 EyePACS photographs to 1024 px for a 587 px model). Exit status 1 when the dataset is
-refused (the message names the file and line).
+refused (one `error:` line naming the file and line), 2 for a bad flag value.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 from absl import app, flags
 
+import errors
 from pipelines import conversion, flag_values, inspection
-from pipelines.tables import DataError
 
 _DATASET = flags.DEFINE_string("dataset", None, "Registered image-file dataset.", required=True)
 _ROOT = flags.DEFINE_string("root", None, "Dataset root, as for training.", required=True)
@@ -69,26 +68,22 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     fractions = flag_values.parse_fractions(_SPLIT_FRACTIONS.value)
     start = time.monotonic()
-    try:
-        manifest = conversion.convert_dataset(
-            _DATASET.value,
-            _ROOT.value,
-            _OUT.value,
-            split_fractions=fractions or inspection.DEFAULT_SPLIT_FRACTIONS.get(_DATASET.value, {}),
-            split_seed=_SPLIT_SEED.value,
-            on_bad_image=_ON_BAD_IMAGE.value,
-            shuffle_seed=_SHUFFLE_SEED.value,
-            num_shards=_NUM_SHARDS.value or None,
-            shard_mb=_SHARD_MB.value,
-            max_side=_MAX_SIDE.value,
-            jpeg_quality=_JPEG_QUALITY.value,
-            workers=_WORKERS.value,
-            progress=lambda done, total: _print_progress(start, done, total),
-            **flag_values.parse_key_values(_OPTIONS.value),
-        )
-    except (DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    manifest = conversion.convert_dataset(
+        _DATASET.value,
+        _ROOT.value,
+        _OUT.value,
+        split_fractions=fractions or inspection.DEFAULT_SPLIT_FRACTIONS.get(_DATASET.value, {}),
+        split_seed=_SPLIT_SEED.value,
+        on_bad_image=_ON_BAD_IMAGE.value,
+        shuffle_seed=_SHUFFLE_SEED.value,
+        num_shards=_NUM_SHARDS.value or None,
+        shard_mb=_SHARD_MB.value,
+        max_side=_MAX_SIDE.value,
+        jpeg_quality=_JPEG_QUALITY.value,
+        workers=_WORKERS.value,
+        progress=lambda done, total: _print_progress(start, done, total),
+        **flag_values.parse_key_values(_OPTIONS.value),
+    )
     splits = {
         split: {"examples": e["examples"], "shards": len(e["shards"]), "bytes": e["bytes"]}
         for split, e in manifest["splits"].items()
@@ -108,4 +103,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

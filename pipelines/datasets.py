@@ -34,13 +34,16 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from errors import UsageError
 from pipelines import (
     aptos,
     chexpert,
     eyepacs,
     image_files,
+    imagenet,
     messidor2,
     record_datasets,
+    shard_manifest,
     splits,
     subsets,
 )
@@ -187,7 +190,7 @@ def _load_chexpert(
 ) -> LoadedDataset:
     """train.csv split by patient into `split_fractions`; valid.csv as the split `valid`."""
     if CHEXPERT_EVAL_SPLIT in split_fractions:
-        raise ValueError(
+        raise UsageError(
             f"split name {CHEXPERT_EVAL_SPLIT!r} is the official valid.csv; name the splits of "
             f"train.csv otherwise, e.g. {{'train': 0.9, 'valid_internal': 0.1}}"
         )
@@ -227,6 +230,22 @@ TIFF_EXTENSIONS = (".tif", ".tiff")
 
 def list_datasets() -> list[str]:
     return sorted(_DATASETS)
+
+
+def split_names(name: str, root: str, *, split_fractions: Mapping[str, float]) -> list[str]:
+    """The split names `load_dataset` returns, read from a manifest at most (a config check).
+
+    Raises:
+      ValueError: an unknown dataset name (the message lists the valid ones).
+      DataError: a `tfrecords` root without a readable manifest.
+    """
+    if name not in _DATASETS:
+        raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}")
+    if name == "imagenet":
+        return list(imagenet.SPLITS)
+    if name == "tfrecords":
+        return list(shard_manifest.read_manifest(root)["splits"])
+    return [*split_fractions, CHEXPERT_EVAL_SPLIT] if name == "chexpert" else list(split_fractions)
 
 
 def load_dataset(
@@ -272,7 +291,7 @@ def load_dataset(
     try:
         loader = _DATASETS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}") from None
+        raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}") from None
     data = loader(
         root,
         split_fractions=split_fractions,
@@ -283,7 +302,7 @@ def load_dataset(
     )
     if isinstance(data, record_datasets.RecordDataset):
         if any(dict(subset_sizes or {}).values()):
-            raise ValueError(f"{name}: training subsets need an image-file dataset, not records")
+            raise UsageError(f"{name}: training subsets need an image-file dataset, not records")
         return data
     if not allow_tiff:
         _refuse_tiff(name, root, data)
@@ -291,7 +310,7 @@ def load_dataset(
         if not n:
             continue
         if split not in data.splits:
-            raise ValueError(f"subset of unknown split {split!r}; splits: {sorted(data.splits)}")
+            raise UsageError(f"subset of unknown split {split!r}; splits: {sorted(data.splits)}")
         rows = data.splits[split]
         by = "label" if len(rows) and np.ndim(rows["label"].iloc[0]) == 0 else None
         data.splits[split] = subsets.stratified_subset(rows, n, seed=subset_seed, stratify_by=by)

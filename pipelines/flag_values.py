@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from errors import UsageError
+
 
 def parse_key_values(pairs: Iterable[str]) -> dict:
     """['a=1', 'b=x', 'c=(1, 2)'] -> {'a': 1, 'b': 'x', 'c': (1, 2)}.
@@ -18,7 +20,7 @@ def parse_key_values(pairs: Iterable[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"expected key=value, got {pair!r}")
+            raise UsageError(f"expected key=value, got {pair!r}")
         try:
             options[key.strip()] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -38,4 +40,4 @@ def parse_fractions(text: str) -> dict[str, float] | None:
     try:
         return {k: float(v) for k, v in pairs.items()}
     except (TypeError, ValueError):
-        raise ValueError(f"split fractions must be numbers, got {text!r}") from None
+        raise UsageError(f"split fractions must be numbers, got {text!r}") from None

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 from absl import app, flags
 
+import errors
+from errors import UsageError
 from pipelines import flag_values, synthetic_chexpert, synthetic_fundus_sets, synthetic_retina
 
 _DATASET = flags.DEFINE_string("dataset", "eyepacs", "Which synthetic dataset to write.")
@@ -62,7 +64,7 @@ def get_generator(name: str) -> Callable[..., dict]:
     try:
         return GENERATORS[name]
     except KeyError:
-        raise ValueError(
+        raise UsageError(
             f"unknown dataset {name!r}; valid names: {', '.join(sorted(GENERATORS))}"
         ) from None
 
@@ -99,4 +101,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

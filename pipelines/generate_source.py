@@ -15,6 +15,7 @@ import time
 
 from absl import app, flags
 
+import errors
 from pipelines import synthetic_source
 
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
@@ -55,4 +56,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

@@ -24,6 +24,7 @@ import os
 
 import pandas as pd
 
+from errors import UsageError
 from pipelines.tables import DataError
 
 SCAN_MODES = ("none", "header", "decode")
@@ -172,9 +173,9 @@ def scan_images(
       ValueError: for an unknown mode or policy.
     """
     if mode not in SCAN_MODES:
-        raise ValueError(f"unknown image scan mode {mode!r}; valid: {', '.join(SCAN_MODES)}")
+        raise UsageError(f"unknown image scan mode {mode!r}; valid: {', '.join(SCAN_MODES)}")
     if on_bad not in BAD_IMAGE_POLICIES:
-        raise ValueError(f"unknown bad-image policy {on_bad!r}; valid: {BAD_IMAGE_POLICIES}")
+        raise UsageError(f"unknown bad-image policy {on_bad!r}; valid: {BAD_IMAGE_POLICIES}")
     if mode == "none" or table.empty:
         return table, []
     check = check_header if mode == "header" else check_decode

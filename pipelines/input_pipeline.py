@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from errors import UsageError
 from pipelines import augment as augment_lib
 from pipelines import file_cache
 from pipelines.preprocessing import get_preprocessing
@@ -64,7 +65,7 @@ def decode_image(
         image = tf.image.resize_with_crop_or_pad(image, side, side)
         image = tf.image.resize(image, (size, size), antialias=True)
     else:
-        raise ValueError(f"unknown resize_mode {resize_mode!r}; valid: {RESIZE_MODES}")
+        raise UsageError(f"unknown resize_mode {resize_mode!r}; valid: {RESIZE_MODES}")
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 

@@ -9,18 +9,18 @@ Prints, per split, the image count, patients, views, file formats, missing and c
 files, rows excluded by a label policy, and for each label the count of every state
 before and after the policy (`pipelines.inspection.inspect_dataset`); `--json_out` writes
 the same as JSON. Works when images are partly or wholly absent. Exit status 1 when the
-label files themselves are refused (the message names the file and line).
+label files themselves are refused (one `error:` line naming the file and line), 2 for a
+bad flag value.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 
 from absl import app, flags
 
+import errors
 from pipelines import flag_values, inspection
-from pipelines.tables import DataError
 
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name.", required=True)
 _ROOT = flags.DEFINE_string("root", None, "Dataset root, as for training.", required=True)
@@ -42,18 +42,14 @@ _MAX_PROBLEMS = flags.DEFINE_integer("max_problems", 5, "Problem files printed p
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        report = inspection.inspect_dataset(
-            _DATASET.value,
-            _ROOT.value,
-            split_fractions=flag_values.parse_fractions(_SPLIT_FRACTIONS.value),
-            split_seed=_SPLIT_SEED.value,
-            scan=_SCAN.value,
-            **flag_values.parse_key_values(_OPTIONS.value),
-        )
-    except (DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    report = inspection.inspect_dataset(
+        _DATASET.value,
+        _ROOT.value,
+        split_fractions=flag_values.parse_fractions(_SPLIT_FRACTIONS.value),
+        split_seed=_SPLIT_SEED.value,
+        scan=_SCAN.value,
+        **flag_values.parse_key_values(_OPTIONS.value),
+    )
     print(inspection.format_report(report, max_problems=_MAX_PROBLEMS.value))
     if _JSON_OUT.value:
         with open(_JSON_OUT.value, "w") as f:
@@ -62,4 +58,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from errors import UsageError
 from pipelines import chexpert, datasets, image_files, messidor2, tables
 
 # Label-file columns whose states are counted before the policy, by dataset.
@@ -84,11 +85,11 @@ def inspect_dataset(
         escaping paths: naming the file and line) or splits that come out empty.
     """
     if name not in RAW_LABEL_COLUMNS:
-        raise ValueError(
+        raise UsageError(
             f"cannot inspect dataset {name!r}; valid: {', '.join(sorted(RAW_LABEL_COLUMNS))}"
         )
     if scan not in ("header", "decode"):
-        raise ValueError(f"unknown scan {scan!r}; valid: header, decode")
+        raise UsageError(f"unknown scan {scan!r}; valid: header, decode")
     fractions = dict(split_fractions or DEFAULT_SPLIT_FRACTIONS[name])
     data = datasets.load_dataset(
         name,

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from errors import UsageError
+
 # The Caffe-converted TF-Slim ResNet checkpoints expect RGB minus these means, unscaled.
 VGG_RGB_MEANS = (123.68, 116.78, 103.94)
 
@@ -54,6 +56,6 @@ def get_preprocessing(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
     try:
         return _PREPROCESSING[name]
     except KeyError:
-        raise ValueError(
+        raise UsageError(
             f"unknown preprocessing {name!r}; valid: {', '.join(sorted(_PREPROCESSING))}"
         ) from None

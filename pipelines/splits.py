@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from errors import UsageError
 from pipelines.tables import DataError
 
 
@@ -42,7 +43,7 @@ def split_by_patient(
     names = list(fractions)
     weights = np.array([float(fractions[n]) for n in names])
     if (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
-        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {dict(fractions)}")
+        raise UsageError(f"split fractions must be >= 0 and sum to 1, got {dict(fractions)}")
     rng = np.random.default_rng(seed)
     if stratify_by is None:
         strata = {0: sorted(table["patient"].unique())}

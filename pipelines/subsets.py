@@ -24,6 +24,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from errors import UsageError
+
 ALL = 0  # A size meaning "the whole split".
 
 
@@ -84,7 +86,7 @@ def stratified_subset(
     if n == ALL:
         return rows
     if n < 0 or n > len(rows):
-        raise ValueError(
+        raise UsageError(
             f"subset of {n} images requested from a split of {len(rows)} images "
             f"({rows['patient'].nunique()} patients); use 0 for all of them"
         )

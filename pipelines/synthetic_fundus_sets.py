@@ -41,6 +41,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
+from errors import UsageError
 from pipelines import aptos, messidor2
 from pipelines.fundus import render_fundus, sample_camera
 from pipelines.synthetic_retina import grade_pair_probabilities
@@ -104,7 +105,7 @@ def render_file(job: dict) -> str:
 
 def _run(jobs: list[dict], workers: int, progress: Callable[[int, int], None] | None) -> None:
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise UsageError(f"workers must be >= 1, got {workers}")
     total = len(jobs)
     if workers == 1:
         results = map(render_file, jobs)
@@ -135,9 +136,9 @@ def _write_csv(path: str, header: list[str], rows: list[list], delimiter: str = 
 
 def _check(num_patients: int, jpeg_quality: int) -> None:
     if num_patients < 1:
-        raise ValueError(f"num_patients must be >= 1, got {num_patients}")
+        raise UsageError(f"num_patients must be >= 1, got {num_patients}")
     if not 1 <= jpeg_quality <= 95:
-        raise ValueError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
+        raise UsageError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
 
 
 def write_aptos(
@@ -253,7 +254,7 @@ def write_messidor2(
     """
     _check(num_patients, jpeg_quality)
     if image_format not in MESSIDOR2_FORMATS:
-        raise ValueError(
+        raise UsageError(
             f"unknown image_format {image_format!r}; valid: {sorted(MESSIDOR2_FORMATS)}"
         )
     rng = np.random.default_rng(np.random.SeedSequence([seed, _MESSIDOR2]))

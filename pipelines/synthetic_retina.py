@@ -24,6 +24,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
+from errors import UsageError
 from pipelines.fundus import render_fundus
 
 # Grades 0..4 in the Kaggle EyePACS training labels (25,810 / 2,443 / 5,292 / 873 / 708
@@ -158,11 +159,11 @@ def write_eyepacs(
       ValueError: on num_patients < 1, workers < 1 or jpeg_quality outside 1..95.
     """
     if num_patients < 1:
-        raise ValueError(f"num_patients must be >= 1, got {num_patients}")
+        raise UsageError(f"num_patients must be >= 1, got {num_patients}")
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise UsageError(f"workers must be >= 1, got {workers}")
     if not 1 <= jpeg_quality <= 95:
-        raise ValueError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
+        raise UsageError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, _PATIENT_STREAM]))
     # Kaggle ids start at 10 and skip numbers.
     patients = 10 + np.cumsum(rng.integers(1, 4, num_patients)) - 1

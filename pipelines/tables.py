@@ -23,8 +23,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from errors import ExpectedError
 
-class DataError(ValueError):
+
+class DataError(ExpectedError, ValueError):
     """A problem with a dataset on disk: the message names the file and line."""
 
 

@@ -11,11 +11,14 @@ variable (`<var>/Momentum`, `<var>/RMSProp`, `<var>/ExponentialMovingAverage`, .
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import tensorflow as tf
+
+from errors import ExpectedError
 
 # Top-level training counters written by TF1 optimizers and `tf.train` loops.
 BOOKKEEPING_NAMES = frozenset({"global_step", "beta1_power", "beta2_power"})
@@ -39,7 +42,7 @@ SLOT_SUFFIXES = frozenset(
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
-class CheckpointReadError(ValueError):
+class CheckpointReadError(ExpectedError, ValueError):
     """A checkpoint path that is missing or not a readable TF checkpoint."""
 
 
@@ -63,6 +66,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> str:
         return latest
     if os.path.isfile(path) or os.path.isfile(path + ".index"):
         return path
+    if _data_files(path):
+        raise CheckpointReadError(f"{path}.index missing (the checkpoint's data files are there)")
     raise CheckpointReadError(
         f"no checkpoint at {path}: expected a V1 checkpoint file, a V2 prefix with "
         f"{path}.index beside it, or a directory"
@@ -71,10 +76,72 @@ def resolve_checkpoint(path: str | os.PathLike) -> str:
 
 def _reader(path: str | os.PathLike):
     resolved = resolve_checkpoint(path)
+    _check_shards(resolved)
     try:
         return tf.train.load_checkpoint(resolved)
     except (tf.errors.OpError, ValueError) as e:
+        # TF's words for a V2 index cut short or overwritten.
+        if "sstable" in str(e) and os.path.isfile(resolved + ".index"):
+            raise CheckpointReadError(
+                f"{resolved}.index is damaged (truncated or not a checkpoint index: {e})"
+            ) from e
         raise CheckpointReadError(f"{resolved} is not a readable TF checkpoint: {e}") from e
+
+
+def _data_files(prefix: str) -> list[str]:
+    return sorted(glob.glob(glob.escape(prefix) + ".data-?????-of-?????"))
+
+
+def _check_shards(resolved: str) -> None:
+    """Names a V2 checkpoint's missing data shards (TF's reader would name none)."""
+    if not os.path.isfile(resolved + ".index"):
+        return  # A V1 file: one file, nothing beside it.
+    found = _data_files(resolved)
+    if not found:
+        raise CheckpointReadError(
+            f"{resolved}: data file missing (no {os.path.basename(resolved)}.data-*-of-* "
+            f"beside {resolved}.index)"
+        )
+    count = int(found[0].rsplit("-of-", 1)[1])
+    expected = [f"{resolved}.data-{i:05d}-of-{count:05d}" for i in range(count)]
+    missing = [f for f in expected if f not in found]
+    if missing:
+        raise CheckpointReadError(f"{resolved}: data shard(s) missing: {missing}")
+
+
+def _read_tensor(reader, resolved: str, name: str) -> np.ndarray:
+    try:
+        return np.asarray(reader.get_tensor(name))
+    # TF raises IndexError ("Read less bytes than requested") for a data file cut short.
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+        files = _data_files(resolved) or [resolved]
+        where = files[0] if len(files) == 1 else f"a data file of {resolved} ({files})"
+        what = "truncated" if isinstance(e, IndexError) else "damaged"
+        raise CheckpointReadError(
+            f"{where} is {what}: reading variable {name!r} failed: {e}"
+        ) from e
+
+
+def verify_checkpoint(path: str | os.PathLike) -> str:
+    """Reads every tensor of a checkpoint once, so damage shows before anything uses it.
+
+    Costs one read of the checkpoint's bytes (TF checks each tensor's CRC32C on the way).
+
+    Args:
+      path: a V1 checkpoint file, a V2 checkpoint prefix, or a directory.
+
+    Returns:
+      The checkpoint path (`resolve_checkpoint(path)`).
+
+    Raises:
+      CheckpointReadError: naming the file and what is wrong with it: missing (the index
+        or a data shard), a damaged index, a truncated or corrupt data file.
+    """
+    resolved = resolve_checkpoint(path)
+    reader = _reader(resolved)
+    for name in sorted(reader.get_variable_to_shape_map()):
+        _read_tensor(reader, resolved, name)
+    return resolved
 
 
 def read_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
@@ -110,10 +177,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Raises:
       CheckpointReadError: if the path is missing or unreadable.
     """
-    reader = _reader(path)
+    resolved = resolve_checkpoint(path)
+    reader = _reader(resolved)
     names = sorted(reader.get_variable_to_shape_map())
     return {
-        name: np.asarray(reader.get_tensor(name)) for name in names if name != _OBJECT_GRAPH_KEY
+        name: _read_tensor(reader, resolved, name) for name in names if name != _OBJECT_GRAPH_KEY
     }
 
 
@@ -171,7 +239,7 @@ def split_bookkeeping(names: Iterable[str]) -> tuple[list[str], list[str]]:
     return model, bookkeeping
 
 
-class InventoryError(ValueError):
+class InventoryError(ExpectedError, ValueError):
     """A checkpoint whose model variables differ from the expected inventory."""
 
 

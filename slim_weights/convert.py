@@ -14,15 +14,16 @@ Every checkpoint variable must be consumed (the aux head is excluded only with
 (any input size >= the model's minimum; the weights do not depend on it, except that a model
 with aux_logits needs 299 px). For a new head, load the checkpoint itself with
 `slim_weights.loading.load_into(model, variables, exclude_scopes=entry.head_scopes)`.
+A missing, damaged or mismatched checkpoint is one `error:` line naming it, exit status 1.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 from absl import app, flags
 
+import errors
 from slim_weights import checkpoint, loading, manifest
 from transfusion_tf.models import get_model
 
@@ -74,10 +75,13 @@ def convert_checkpoint(
 
     Raises:
       loading.CheckpointMismatchError: if the checkpoint does not fit the model.
-      checkpoint.CheckpointReadError: if the checkpoint cannot be read.
+      checkpoint.CheckpointReadError: if the checkpoint is missing, truncated or damaged.
+      OSError, errors.ExpectedError: if `output` cannot be written (named).
     """
     entry = manifest.get_entry(model_name)
     output = os.path.expanduser(output)
+    # Before the checkpoint is read: a directory that cannot be made fails now.
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     variables = checkpoint.read_checkpoint(checkpoint_path)
     if channels == 1:
         variables = loading.sum_rgb_channels(variables, entry.first_conv)
@@ -96,29 +100,28 @@ def convert_checkpoint(
         label_offset=offset,
         class_scopes=entry.class_scopes if offset else (),
     )
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    model.save_weights(output)
+    try:
+        model.save_weights(output)
+    except OSError as e:  # h5py's errors name no file.
+        raise errors.ExpectedError(f"cannot write {output}: {e}") from e
     return report
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        report = convert_checkpoint(
-            _MODEL.value,
-            _CHECKPOINT.value,
-            _OUTPUT.value,
-            drop_background=_DROP_BACKGROUND.value,
-            aux_logits=_AUX_LOGITS.value,
-            channels=int(_CHANNELS.value),
-        )
-    except (checkpoint.CheckpointReadError, loading.CheckpointMismatchError) as e:
-        sys.exit(f"error: {e}")
+    report = convert_checkpoint(
+        _MODEL.value,
+        _CHECKPOINT.value,
+        _OUTPUT.value,
+        drop_background=_DROP_BACKGROUND.value,
+        aux_logits=_AUX_LOGITS.value,
+        channels=int(_CHANNELS.value),
+    )
     print(report.summary())
     print(f"wrote {os.path.expanduser(_OUTPUT.value)}")
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["model", "checkpoint", "output"])
-    app.run(main)
+    errors.run(main)

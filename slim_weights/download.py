@@ -5,7 +5,9 @@ r"""Downloads and checks a released TF-Slim ImageNet checkpoint.
 
 Interrupted downloads resume when the same command is run again. The tarball is extracted
 only if no member would land outside --dir, and the checkpoint is checked against the
-manifest's variable inventory. Prints the checkpoint path on success.
+manifest's variable inventory. Prints the checkpoint path on success; otherwise one
+`error:` line and exit status 2 (a bad flag, e.g. a --url that names no file) or 1 (a
+failed download, a bad archive or checkpoint).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 
 from absl import app, flags
 
+import errors
 from slim_weights import checkpoint, fetch, manifest
 
 _MODEL = flags.DEFINE_enum(
@@ -37,18 +40,18 @@ def main(argv: list[str]) -> None:
             progress=sys.stderr,
             attempts=_ATTEMPTS.value,
         )
-    except (fetch.DownloadError, fetch.UnsafeArchiveError, checkpoint.InventoryError) as e:
-        sys.exit(f"error: {e}")
     except checkpoint.CheckpointReadError as e:
-        sys.exit(
-            f"error: {e}. The extracted checkpoint is damaged: delete it and the tarball in "
+        raise checkpoint.CheckpointReadError(
+            f"{e}. The extracted checkpoint is damaged: delete it and the tarball in "
             f"{_DIR.value} and run the same command again."
-        )
-    except FileNotFoundError as e:  # the tarball lacks the checkpoint member
-        sys.exit(f"error: {e}. Is --url the release tarball of --model={_MODEL.value}?")
+        ) from e
+    except fetch.MissingMember as e:
+        raise fetch.MissingMember(
+            f"{e}. Is --url the release tarball of --model={_MODEL.value}?"
+        ) from e
     print(path)
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["model", "dir"])
-    app.run(main)
+    errors.run(main)

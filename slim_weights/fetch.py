@@ -13,6 +13,7 @@ import gzip
 import http.client
 import os
 import pathlib
+import posixpath
 import tarfile
 import time
 import urllib.error
@@ -21,6 +22,7 @@ import urllib.request
 import zlib
 from typing import TextIO
 
+from errors import ExpectedError, UsageError
 from slim_weights import checkpoint
 from slim_weights.manifest import CheckpointEntry
 
@@ -29,12 +31,16 @@ _CHUNK = 1 << 20
 _UNREADABLE_ARCHIVE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ExpectedError, RuntimeError):
     """A download that could not complete; the message says what to do next."""
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(ExpectedError, ValueError):
     """A tarball with a member that would be written outside the target directory."""
+
+
+class MissingMember(ExpectedError, FileNotFoundError):
+    """A tarball without the checkpoint the manifest expects in it."""
 
 
 def download(
@@ -236,18 +242,30 @@ def fetch_checkpoint(
       Path of the extracted checkpoint (`<directory>/<entry.archive_member>`).
 
     Raises:
+      errors.UsageError: a URL without a file name (e.g. ending in '/').
       DownloadError: see `download`; also when the archive is not a readable tarball (it is
-        then renamed to `<archive>.bad`, so the next run downloads it again).
+        then renamed to `<archive>.bad`, so the next run downloads it again), or when
+        `directory` is a file.
       UnsafeArchiveError: see `safe_extract`.
       checkpoint.InventoryError: if the checkpoint's variables differ from the manifest.
       checkpoint.CheckpointReadError: if the extracted checkpoint is not readable.
-      FileNotFoundError: if the tarball lacks `entry.archive_member`.
+      MissingMember: if the tarball lacks `entry.archive_member` (a FileNotFoundError).
     """
     url = url or entry.url
+    name = pathlib.PurePosixPath(urllib.parse.urlparse(url).path).name
+    if not name:  # Else the download would be written over `directory` itself.
+        expected = pathlib.PurePosixPath(urllib.parse.urlparse(entry.url).path).name
+        raise UsageError(
+            f"URL {url} names no file; give the tarball's own URL (the release is {expected})"
+        )
     directory = pathlib.Path(directory).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise DownloadError(
+            f"{directory} is a file, not a directory (an earlier download may have been "
+            "saved under its name): move it away or choose another directory"
+        )
     ckpt = directory / entry.archive_member
     if not ckpt.exists():
-        name = pathlib.PurePosixPath(urllib.parse.urlparse(url).path).name
         archive = download(url, directory / name, attempts=attempts, progress=progress)
         try:
             members = safe_extract(archive, directory)
@@ -262,8 +280,9 @@ def fetch_checkpoint(
                 f"to {bad}. Run the same command again to download it afresh (check --url "
                 "or your proxy if this repeats: the server may have sent an error page)."
             ) from e
-        if entry.archive_member not in members:
-            raise FileNotFoundError(
+        # Tarballs made with `tar -C dir .` name members `./resnet_v1_50.ckpt`.
+        if entry.archive_member not in {posixpath.normpath(m) for m in members}:
+            raise MissingMember(
                 f"{archive} has no member {entry.archive_member!r}; members: {members}"
             )
     checkpoint.check_inventory(checkpoint.read_shapes(ckpt), entry.inventory(), source=str(ckpt))

@@ -20,13 +20,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from errors import ExpectedError
 from slim_weights.checkpoint import split_bookkeeping
 from slim_weights.manifest import CheckpointEntry
 
 _KERAS_TO_SLIM = (("kernel", "weights"), ("bias", "biases"))
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(ExpectedError, ValueError):
     """Checkpoint and model variables that do not correspond one to one."""
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
+import errors
 from slim_weights import manifest
 from transfusion_tf.slim_compat import slim_inventory
 
@@ -62,4 +63,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model")
-    app.run(main)
+    errors.run(main)

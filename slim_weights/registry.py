@@ -20,13 +20,14 @@ import json
 import os
 import tempfile
 
+from errors import ExpectedError
 from slim_weights import manifest
 
 DEFAULT_REGISTRY = os.path.join("~", ".transfusion_tf", "weights.json")
 _FORMAT = 1
 
 
-class RegistryError(ValueError):
+class RegistryError(ExpectedError, ValueError):
     """A registry file that cannot be read, or weights that are not registered."""
 
 

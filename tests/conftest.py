@@ -56,3 +56,19 @@ def messidor2_set(tmp_path_factory):
         root, num_patients=20, image_size=40, seed=5, ungradable_fraction=0.05
     )
     return root, summary
+
+
+@pytest.fixture(scope="session")
+def retina_run(eyepacs_root, tmp_path_factory):
+    """A finished `retina.py:test` run on `eyepacs_root`: 6 steps, checkpoints and
+    evaluations at 2, 4, 6. Read-only: copy the workdir before changing anything.
+
+    Returns (workdir, the train summary).
+    """
+    from transfusion_tf import trainer
+    from transfusion_tf.configs import retina
+
+    workdir = str(tmp_path_factory.mktemp("retina_run"))
+    config = retina.get_config("test")
+    config.data.root = eyepacs_root
+    return workdir, trainer.train_and_evaluate(config, workdir)

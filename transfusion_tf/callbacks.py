@@ -17,8 +17,11 @@ import pandas as pd
 import tensorflow as tf
 from absl import logging
 
+from errors import ExpectedError
+from transfusion_tf.provenance import DamagedFile
 
-class NonFiniteLossError(RuntimeError):
+
+class NonFiniteLossError(ExpectedError, RuntimeError):
     """Training produced a NaN/Inf loss or variables; names the step and last good checkpoint."""
 
 
@@ -41,6 +44,7 @@ class NonFiniteLossGuard(tf.keras.callbacks.Callback):
         self.failed_step: int | None = None
         self.value: float | None = None
         self.bad_variables: list[str] = []
+        self.evaluation = ""
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -69,10 +73,26 @@ class NonFiniteLossGuard(tf.keras.callbacks.Callback):
             self._fail(bad_variables=bad)
         return not bad
 
-    def error(self, last_checkpoint: str | None) -> NonFiniteLossError:
-        """The error to raise after a failure, naming the step and the last good checkpoint."""
-        last = last_checkpoint or "none (the failure came before the first checkpoint)"
-        if self.bad_variables:
+    def error(
+        self, kept: list[str], evaluation_problem: Callable[[str], str | None] | None = None
+    ) -> NonFiniteLossError:
+        """The error to raise after a failure, naming the step and the last good checkpoint.
+
+        Every kept checkpoint holds finite variables (`Periodic` checks before saving), yet
+        huge finite weights can still overflow: the last good checkpoint is the newest one
+        whose weights did not give the failing training loss (the loss of step k is
+        computed with the weights after step k - 1) and whose evaluation predictions are
+        finite. Newer kept checkpoints that fail this are named with the reason.
+
+        Args:
+          kept: the run's periodic checkpoint paths (`ckpt-<step>`), oldest first.
+          evaluation_problem: path -> None if the checkpoint's predictions on the
+            evaluation split are finite, else why not (the trainer evaluates checkpoints
+            eval_log.csv has no row for); None skips this check.
+        """
+        if self.evaluation:
+            what = f"{self.evaluation} at the evaluation of step {self.failed_step}"
+        elif self.bad_variables:
             more = len(self.bad_variables) - 3
             names = ", ".join(self.bad_variables[:3]) + (f" and {more} more" if more > 0 else "")
             what = (
@@ -81,15 +101,41 @@ class NonFiniteLossGuard(tf.keras.callbacks.Callback):
             )
         else:
             what = f"non-finite training loss ({self.value}) at step {self.failed_step}"
+        last_good = self._last_good(kept, evaluation_problem or (lambda path: None))
         return NonFiniteLossError(
-            f"{what}; stopped without saving. Last good checkpoint: {last}. Lower "
-            "optimizer.learning_rate, add warmup or clipping, or check the inputs."
+            f"{what}; stopped without saving. {last_good} Lower optimizer.learning_rate, add "
+            "warmup or clipping, or check the inputs."
         )
 
-    def _fail(self, *, value: float | None = None, bad_variables: list[str] | None = None):
+    def _last_good(self, kept: list[str], evaluation_problem) -> str:
+        rejected = []
+        for path in reversed(kept):
+            step = int(path.rsplit("-", 1)[1])
+            if self.value is not None and step == self.failed_step - 1:
+                why = f"its weights gave the non-finite loss of step {self.failed_step}"
+            elif problem := evaluation_problem(path):
+                why = problem
+            else:
+                return f"Last good checkpoint: {path}." + "".join(rejected)
+            rejected.append(f" ({path} has finite weights, but {why}.)")
+        last = "none kept" if kept else "none (the failure came before the first checkpoint)"
+        return f"Last good checkpoint: {last}." + "".join(rejected)
+
+    def fail_evaluation(self, reason: str) -> None:
+        """Records that evaluating the current weights gave non-finite predictions."""
+        self._fail(evaluation=reason)
+
+    def _fail(
+        self,
+        *,
+        value: float | None = None,
+        bad_variables: list[str] | None = None,
+        evaluation: str = "",
+    ):
         self.failed_step = int(self.model.optimizer.iterations.numpy())
         self.value = value
         self.bad_variables = bad_variables or []
+        self.evaluation = evaluation
         self.model.stop_training = True
 
 
@@ -104,11 +150,44 @@ class EvalLog:
             return pd.DataFrame()
         return pd.read_csv(self.path)
 
-    def truncate_after(self, step: int) -> None:
-        """Drops rows of steps after `step` (written by a run that was then interrupted)."""
-        rows = self.rows()
-        if len(rows) and (rows["step"] > step).any():
-            rows[rows["step"] <= step].to_csv(self.path, index=False)
+    def truncate_after(self, step: int | None) -> None:
+        """Drops the rows a (re)started run redoes: steps after `step`, all rows if None.
+
+        A run killed after an evaluation but before its checkpoint leaves rows past the
+        step it resumes from (or, before its first checkpoint, rows of a run that restarts
+        from the initial weights); a kill mid-write leaves a last line without its newline,
+        dropped too. The file is replaced atomically.
+        """
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, newline="") as f:
+            lines = f.read().splitlines(keepends=True)
+        whole = [line for line in lines if line.endswith("\n")]  # Only a kill cuts one.
+        keep = [
+            line
+            for n, line in enumerate(whole[1:], 2)
+            if step is not None and self._step(whole, n) <= step
+        ]
+        if len(whole) == len(lines) and len(keep) == len(whole) - 1:
+            return
+        if not keep:
+            os.remove(self.path)
+            return
+        tmp = f"{self.path}.tmp{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            f.writelines([whole[0], *keep])
+        os.replace(tmp, self.path)
+
+    def _step(self, lines: list[str], number: int) -> int:
+        """The step of line `number` (1-based; line 1 is the header)."""
+        try:
+            column = next(csv.reader(lines[:1])).index("step")
+            return int(next(csv.reader([lines[number - 1]]))[column])
+        except (ValueError, IndexError, StopIteration) as e:
+            raise DamagedFile(
+                f"{self.path} line {number} is damaged ({e}); move the file aside to rerun "
+                "(the rerun starts a new log from the step it resumes at)"
+            ) from e
 
     def append(self, row: dict) -> None:
         exists = os.path.exists(self.path)
@@ -132,7 +211,8 @@ class Periodic(tf.keras.callbacks.Callback):
     """At loop ends: check the variables are finite, evaluate (every `eval_every`), save.
 
     Evaluation runs first so that a kill between the two leaves no checkpoint without its
-    evaluation row; a resumed run truncates rows past its checkpoint and redoes them.
+    evaluation row; a resumed run truncates rows past its checkpoint and redoes them (a
+    run restarted before its first checkpoint drops them all).
     """
 
     def __init__(
@@ -159,6 +239,8 @@ class Periodic(tf.keras.callbacks.Callback):
         step = int(self.model.optimizer.iterations.numpy())
         if step % self._eval_every == 0 or step == self._total_steps:
             self._evaluate(step)
+            if self._guard.failed_step is not None:
+                return  # Finite weights whose predictions are not: never saved either.
         if step % self._checkpoint_every == 0 or step == self._total_steps:
             self._save(step)
 

@@ -3,10 +3,13 @@
 Writes metrics.json (the task's metrics: for dr_grade the exact referable-DR ROC AUC with a
 patient-bootstrap 95% CI, AUPRC, quadratic weighted kappa, per-grade one-vs-rest AUC; for
 chexpert5 the per-pathology ROC AUCs with CIs and their mean) and predictions_<split>.csv.
+An unknown split or checkpoint name is one `error:` line and exit status 2; a missing run
+or checkpoint, a damaged file or checkpoint, or bad data exit with 1, before any scoring.
 """
 
 from absl import app, flags
 
+import errors
 from transfusion_tf import evaluation
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (holds config.json).")
@@ -40,4 +43,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

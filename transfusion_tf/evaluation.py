@@ -8,7 +8,6 @@ multi-label tasks `label_<key>`/`mask_<key>` instead of `label`, and the study).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 
 import ml_collections
@@ -17,7 +16,8 @@ from absl import logging
 
 from pipelines import image_files, record_datasets
 from pipelines.tables import DataError
-from transfusion_tf import checkpointing, experiment, precision, provenance
+from slim_weights import checkpoint as checkpoint_files
+from transfusion_tf import checkpointing, config_checks, experiment, precision, provenance
 
 
 def evaluate_run(
@@ -41,12 +41,21 @@ def evaluate_run(
     Returns:
       The metrics of this split (also written to metrics.json under the split's name).
 
+    Everything that needs no computation is checked first: the workdir takes writes, the
+    checkpoint and split exist, metrics.json parses.
+
     Raises:
-      FileNotFoundError: no such run or checkpoint.
-      ValueError: an unknown split (the message lists the splits).
+      errors.UsageError: an unknown split (the message lists the splits), or a checkpoint
+        that is none of `latest`, `init` or a step.
+      experiment.NotARun, checkpointing.CheckpointNotFound: no such run or checkpoint.
+      provenance.DamagedFile: a damaged config.json or metrics.json.
+      provenance.WorkdirNotWritable: a read-only or full workdir.
+      slim_weights.checkpoint.CheckpointReadError: a damaged checkpoint, named.
+      experiment.NonFiniteLogits: weights whose logits on the split are not finite.
       DataError: bad data, including an image only decoding shows to be corrupt.
     """
     config = experiment.load_config(workdir)
+    provenance.check_writable(workdir)
     with naming_undecodable_images(config):
         return _evaluate_run(config, workdir, split, checkpoint, bootstrap_samples)
 
@@ -59,31 +68,32 @@ def _evaluate_run(
     bootstrap_samples: int | None,
 ) -> dict:
     path = checkpointing.checkpoint_path(workdir, checkpoint)
+    checkpoint_files.verify_checkpoint(path)
+    config_checks.check_split(config, split)
+    metrics_path = os.path.join(workdir, "metrics.json")
+    _read_metrics(metrics_path)  # A damaged one stops us now, not after the predictions.
     data = experiment.load_data(config)
-    if split not in data.splits:
-        raise ValueError(f"unknown split {split!r}; this dataset has {sorted(data.splits)}")
     part = data.splits[split]
     precision.apply_precision(config.precision)
     model = experiment.build_model(config)
-    checkpointing.restore_weights(model, path)
+    checkpointing.restore_weights(model, path, verify=False)  # Verified above.
     samples = config.eval.bootstrap_samples if bootstrap_samples is None else bootstrap_samples
-    scores, logits, predictions = experiment.evaluate_split(
-        model,
-        config,
-        part,
-        bootstrap_samples=samples,
-        preprocessing=experiment.preprocessing_name(config, workdir),
-    )
+    try:
+        scores, logits, predictions = experiment.evaluate_split(
+            model,
+            config,
+            part,
+            bootstrap_samples=samples,
+            preprocessing=experiment.preprocessing_name(config, workdir),
+        )
+    except experiment.NonFiniteLogits as e:
+        raise experiment.NonFiniteLogits(f"{path}: {e}; it cannot be scored") from None
     step = os.path.basename(path).rsplit("-", 1)[-1]
     result = {"checkpoint": path, "step": int(step)}
     if "patient" in predictions:
         result["patients"] = int(predictions["patient"].nunique())
     result.update({"bootstrap_samples": samples, "skipped_images": len(data.bad_images), **scores})
-    metrics_path = os.path.join(workdir, "metrics.json")
-    everything = {}
-    if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            everything = json.load(f)
+    everything = _read_metrics(metrics_path)  # Again: another split may have been added.
     everything[split] = result
     provenance.write_json(metrics_path, everything)
 
@@ -93,6 +103,13 @@ def _evaluate_run(
     predictions.to_csv(os.path.join(workdir, f"predictions_{split}.csv"), index=False)
     logging.info("wrote %s and predictions_%s.csv", metrics_path, split)
     return result
+
+
+def _read_metrics(path: str) -> dict:
+    if not os.path.exists(path):
+        return {}
+    remedy = "move it aside and evaluate each split again (they are merged into it)"
+    return provenance.read_json(path, remedy=remedy)
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import ml_collections
@@ -10,9 +9,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from errors import ExpectedError
 from pipelines import augment as augment_lib
 from pipelines import datasets, file_cache, input_pipeline, record_datasets, record_input
-from transfusion_tf import distribution, initialization, models, tasks
+from transfusion_tf import distribution, initialization, models, provenance, tasks
 
 Split = pd.DataFrame | record_datasets.RecordSplit
 
@@ -77,8 +77,8 @@ def preprocessing_name(config: ml_collections.ConfigDict, workdir: str | None = 
     if workdir:
         path = os.path.join(workdir, "init_report.json")
         if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)["preprocessing"]
+            remedy = "it records how the run started: restore it from a copy"
+            return provenance.read_json(path, remedy=remedy)["preprocessing"]
     return initialization.preprocessing_name(config)
 
 
@@ -206,6 +206,9 @@ def evaluate_split(
         runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
         across workers, while every worker here scores the whole split (the chief writes).
 
+    Raises:
+      NonFiniteLogits: a NaN or infinite logit (counted).
+
     Returns:
       (metrics, logits (n, num_outputs) float32 per example, not aggregated, and a table
       with one row per example for predictions CSVs: `image`, `patient`, `study` where the
@@ -222,6 +225,12 @@ def evaluate_split(
     else:
         logits = model.predict(dataset, verbose=0)
     logits = logits.astype(np.float32)
+    bad = int((~np.isfinite(logits).all(axis=1)).sum())
+    if bad:  # Scores would be NaN or (scikit-learn) an anonymous ValueError.
+        raise NonFiniteLogits(
+            f"non-finite logits for {bad} of {len(logits)} examples (finite weights that "
+            "overflow float32 activations)"
+        )
     aggregate = config.eval.get("aggregate", "none")
     if isinstance(split, record_datasets.RecordSplit):
         # Converted image-file datasets carry their rows' fields: score them as files are.
@@ -275,10 +284,23 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
         f.write("\n")
 
 
+class NonFiniteLogits(ExpectedError, ValueError):
+    """A model whose predictions on a split are NaN or infinite."""
+
+
+class NotARun(ExpectedError, FileNotFoundError):
+    """A directory that holds no training run (no config.json)."""
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-    """The config a run was trained with (its `config.json`)."""
+    """The config a run was trained with (its `config.json`).
+
+    Raises:
+      NotARun: no config.json in `workdir`.
+      provenance.DamagedFile: a config.json that does not parse.
+    """
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: is {workdir} a training workdir?")
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        raise NotARun(f"{path} not found: is {workdir} a training workdir?")
+    remedy = "it records the run's config: restore it from a copy"
+    return ml_collections.ConfigDict(provenance.read_json(path, remedy=remedy))

@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from errors import FAILURE, UsageError
 from slim_weights import checkpoint, loading, manifest, registry
 from transfusion_tf import surgery
 from transfusion_tf.models import endpoint_names, slim_top_options, variable_endpoints
@@ -38,17 +39,28 @@ KINDS = ("random", "imagenet", "mean_var", "transfusion", "hybrid_slim", "gabor_
 HYBRID_DEFAULT_UP_TO = "block2"
 
 
-class InitError(ValueError):
+class InitError(UsageError):
     """An initialisation the config asks for that cannot be done; the message says why."""
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
+class InitCheckpointError(InitError):
+    """The pretrained checkpoint is missing or damaged: a data error (exit status 1)."""
+
+    exit_code = FAILURE
+
+
+def validate(config: ml_collections.ConfigDict, *, read_weights: bool = True) -> None:
     """Checks `config.init` before any data is read (fails fast, listing valid values).
+
+    Args:
+      config: the run config.
+      read_weights: read the pretrained checkpoint whole, so a damaged file shows now
+        (False where the caller reads it next anyway).
 
     Raises:
       InitError: unknown kind/rest/bn_mode, a transfusion without up_to, weights that are
-        not registered, a missing checkpoint, or registered weights trained with other
-        model options.
+        not registered, or registered weights trained with other model options.
+      InitCheckpointError: the checkpoint is missing or damaged (names the file).
     """
     init = config.init
     if init.kind not in KINDS:
@@ -62,7 +74,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if init.kind == "random":
         return
     entry = weights_entry(config)
-    checkpoint_path(config, entry)
+    path = checkpoint_path(config, entry)
+    if read_weights:
+        try:
+            checkpoint.verify_checkpoint(path)
+        except checkpoint.CheckpointReadError as e:
+            raise InitCheckpointError(f"init.checkpoint: {e}") from None
     if isinstance(entry, registry.TrainedEntry):
         trained = _plain(entry.model_options)
         ours = _plain(dict(config.model.options))
@@ -97,7 +114,7 @@ def checkpoint_path(config: ml_collections.ConfigDict, entry) -> str:
     try:
         checkpoint.resolve_checkpoint(path)
     except checkpoint.CheckpointReadError as e:
-        raise InitError(f"init.checkpoint: {e}") from None
+        raise InitCheckpointError(f"init.checkpoint: {e}") from None
     return path
 
 
@@ -132,7 +149,10 @@ def pretrained_variables(
     Returns:
       ({name: array}, bookkeeping names ignored).
     """
-    raw = checkpoint.read_checkpoint(path)
+    try:
+        raw = checkpoint.read_checkpoint(path)
+    except checkpoint.CheckpointReadError as e:
+        raise InitCheckpointError(f"init.checkpoint: {e}") from None
     names, ignored = checkpoint.split_bookkeeping(raw)
     values = {n: raw[n] for n in names}
     first = [v for v in model.variables if loading.slim_name(v.name) == entry.first_conv]
@@ -158,7 +178,7 @@ def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict) -> dict
     Raises:
       InitError: see `validate`; surgery.SurgeryError: weights that do not match.
     """
-    validate(config)
+    validate(config, read_weights=False)  # Read below, where damage is named too.
     init = config.init
     fresh = {v.name: v.numpy() for v in model.variables}
     endpoint_of = variable_endpoints(model)

@@ -8,9 +8,12 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
+
+from errors import ExpectedError
 
 PACKAGES = (
     "tensorflow",
@@ -28,8 +31,75 @@ PACKAGES = (
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class WorkdirLocked(RuntimeError):
+# The probe written into a workdir before long work: enough to meet a nearly full disk.
+PROBE_BYTES = 1 << 20
+
+
+class WorkdirLocked(ExpectedError, RuntimeError):
     """Another live process is writing this workdir."""
+
+
+class WorkdirNotWritable(ExpectedError, RuntimeError):
+    """A workdir that cannot be created or written, or lacks the space a run needs."""
+
+
+class DamagedFile(ExpectedError, ValueError):
+    """A JSON file of a run that no longer parses; names it and what to do."""
+
+
+def check_writable(workdir: str, *, need_bytes: int = 0) -> None:
+    """Proves `workdir` takes writes (creating it), before any long work starts.
+
+    Writes, fsyncs and removes a `PROBE_BYTES` probe file, so a read-only file system, a
+    missing permission or a full disk (EROFS, EACCES, ENOSPC) shows now rather than at the
+    first checkpoint or after an evaluation; then compares the free space with
+    `need_bytes`.
+
+    Raises:
+      WorkdirNotWritable: naming the workdir and the reason (free and needed MB when short).
+    """
+    probe = os.path.join(workdir, f".write_probe.{os.getpid()}")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(bytes(PROBE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise WorkdirNotWritable(
+            f"workdir {workdir} is not writable: {e.strerror or e} ({e.filename or workdir})"
+        ) from e
+    finally:
+        if os.path.exists(probe):
+            os.remove(probe)
+    free = shutil.disk_usage(workdir).free
+    if free < need_bytes:
+        raise WorkdirNotWritable(
+            f"workdir {workdir}: {free / 2**20:.1f} MB free on its file system, but this run "
+            f"needs about {need_bytes / 2**20:.1f} MB (its checkpoints); free space or choose "
+            "another --workdir"
+        )
+
+
+def read_json(path: str, *, remedy: str):
+    """Reads a JSON file a run wrote (atomically, so damage came from outside).
+
+    Args:
+      path: the file.
+      remedy: what the user can do, appended to the message.
+
+    Raises:
+      DamagedFile: the file does not parse (truncated, edited, not UTF-8), naming it,
+        where parsing stopped and `remedy`.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        where = f"line {e.lineno} column {e.colno}: {e.msg}"
+    except UnicodeDecodeError as e:
+        where = f"not UTF-8 text: {e.reason}"
+    raise DamagedFile(f"{path} is damaged ({where}); {remedy}")
 
 
 class WorkdirLock:
@@ -103,8 +173,9 @@ def record_launch(workdir: str, **extra) -> dict:
     path = os.path.join(workdir, "provenance.json")
     record = {"launches": []}
     if os.path.exists(path):
-        with open(path) as f:
-            record = json.load(f)
+        record = read_json(
+            path, remedy="move it aside to keep the earlier launches, and rerun (a new one starts)"
+        )
     launch = {
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": [sys.executable, *sys.argv],

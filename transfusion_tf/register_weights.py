@@ -17,6 +17,7 @@ import json
 
 from absl import app, flags
 
+import errors
 from slim_weights import registry
 from transfusion_tf import export
 
@@ -43,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

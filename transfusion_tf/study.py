@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags
 
+import errors
 from transfusion_tf import studies
 from transfusion_tf.studies import report, runner
 
@@ -66,7 +67,8 @@ def parse_data_roots(values: list[str], study: studies.Study) -> dict[str, str]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    study = studies.load_study(_STUDY.value)
+    with errors.documented(usage=(ValueError,)):  # Configs refuse unknown variants so.
+        study = studies.load_study(_STUDY.value)
     given = parse_data_roots(_DATA_ROOT.value, study)
     workdir = _WORKDIR.value
     roots = runner.resolve_data_roots(study, workdir, given)
@@ -85,4 +87,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

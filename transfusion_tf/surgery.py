@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from errors import ExpectedError
 from slim_weights.loading import in_scopes
 from transfusion_tf import gabor
 from transfusion_tf.surgery_report import SurgeryReport, Unused, VariableAction
@@ -44,7 +45,7 @@ REST_MODES = ("random", "mean_var")
 _WEIGHT_LEAVES = ("kernel", "bias")
 
 
-class SurgeryError(ValueError):
+class SurgeryError(ExpectedError, ValueError):
     """Weights that do not correspond, or a surgery that is not defined for them."""
 
 

@@ -2,11 +2,15 @@
 
 Any config field can be overridden, e.g. `--config.model.name=cbr_tiny
 --config.train.total_steps=2000`. Rerunning the same command in the same workdir resumes.
+A bad flag or config value stops before any data is read, as one `error:` line and exit
+status 2; other foreseen failures (bad data, an unwritable workdir, a damaged file, a NaN
+loss) exit with 1.
 """
 
 from absl import app, flags
 from ml_collections import config_flags
 
+import errors
 from transfusion_tf import trainer
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -28,8 +32,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    config = _CONFIG.value
+    try:
+        config.get("seed")  # ml_collections defers a config file that failed to load to here.
+    except OSError as e:
+        raise errors.UsageError(f"--config: {' '.join(str(e).split())}") from e
+    trainer.train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run(main)

@@ -20,9 +20,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from errors import ExpectedError, UsageError
 from transfusion_tf import (
     callbacks,
     checkpointing,
+    config_checks,
     distribution,
     evaluation,
     experiment,
@@ -48,21 +50,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       The train summary (final step, last evaluation, steps to each threshold, speed).
 
     Raises:
+      errors.UsageError: a malformed config, found before any data is read
+        (`config_checks`, `initialization.InitError`), or one that differs from the
+        workdir's earlier runs.
       callbacks.NonFiniteLossError: a NaN/Inf loss or variables; the last good checkpoint
         is kept and nothing non-finite is saved.
       pipelines.tables.DataError: bad data, including an image only decoding shows to be
         corrupt (named with its label file and line).
       provenance.WorkdirLocked: another live run holds the workdir.
-      ValueError: a config that does not fit the workdir's earlier runs or is malformed
-        (including `initialization.InitError` and `surgery.SurgeryError`).
+      provenance.WorkdirNotWritable: a read-only or full workdir, found before training.
+      provenance.DamagedFile: a damaged config.json or provenance.json of an earlier run.
+      checkpointing.NoIntactCheckpoint: every checkpoint of the run is damaged (a damaged
+        newest one is set aside and the run resumes from the newest intact one).
+      surgery.SurgeryError, slim_weights.checkpoint.CheckpointReadError: pretrained
+        weights that do not fit, or a damaged init.checkpoint.
     """
-    os.makedirs(workdir, exist_ok=True)
+    config_checks.check_config(config)  # Before anything touches the disk.
     chief = distribution.is_chief()
+    if chief:
+        provenance.check_writable(workdir)
+    else:
+        os.makedirs(workdir, exist_ok=True)
     lock = provenance.WorkdirLock(workdir) if chief else None
     handler = _log_to_file(workdir) if chief else None
     try:
         with evaluation.naming_undecodable_images(config):
             return _train(config, workdir, chief=chief)
+    except ExpectedError as error:
+        logging.error("stopped: %s", error)  # Into train.log too, beside what led to it.
+        raise
     finally:
         if not chief:
             shutil.rmtree(_private_dir(workdir), ignore_errors=True)
@@ -120,6 +136,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
             metrics=task.keras_metrics(),
         )
         model.optimizer.build(model.trainable_variables)
+    if chief:
+        provenance.check_writable(workdir, need_bytes=_space_needed(model, config.train))
     ckpts = checkpointing.RunCheckpoints(
         write_dir,
         model,
@@ -130,10 +148,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     eval_log = callbacks.EvalLog(workdir)
     restored = ckpts.restore_latest()
     step = int(model.optimizer.iterations.numpy())
+    if chief:  # Rows past the restored step (all, when restarting) are redone.
+        eval_log.truncate_after(step if restored else None)
     if restored:
         logging.info("resumed from %s at step %d", restored, step)
-        if chief:
-            eval_log.truncate_after(step)
     else:
         report = initialization.initialize(model, config)
         logging.info("%s", surgery.SurgeryReport.summary_of(report["surgery"]))
@@ -168,14 +186,18 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     )
 
     def evaluate(at_step: int) -> None:
-        scores, _, _ = experiment.evaluate_split(
-            model,
-            config,
-            eval_split,
-            bootstrap_samples=config.eval.log_bootstrap_samples,
-            dataset=eval_ds,
-            local=distribution.num_workers() > 1,
-        )
+        try:
+            scores, _, _ = experiment.evaluate_split(
+                model,
+                config,
+                eval_split,
+                bootstrap_samples=config.eval.log_bootstrap_samples,
+                dataset=eval_ds,
+                local=distribution.num_workers() > 1,
+            )
+        except experiment.NonFiniteLogits as error:
+            guard.fail_evaluation(str(error))  # Stops training; these weights are not saved.
+            return
         row = {
             "step": at_step,
             "examples_seen": at_step * config.train.batch_size,
@@ -201,6 +223,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
         ckpts.save(at_step)
 
     guard = callbacks.NonFiniteLossGuard()
+    guard.set_model(model)  # Before fit: an evaluation at step 0 may record a failure.
     periodic = callbacks.Periodic(
         guard=guard,
         evaluate=evaluate,
@@ -211,7 +234,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     )
     if step == 0 and config.train.eval_at_start:
         evaluate(0)
-    if step < config.train.total_steps:
+    if step < config.train.total_steps and guard.failed_step is None:
         train_ds = experiment.train_input(
             config,
             train_split,
@@ -227,7 +250,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
             verbose=0,
         )
     if guard.failed_step is not None:
-        raise guard.error(ckpts.latest)
+        problem = _evaluation_problem(model, config, eval_split, eval_ds, eval_log)
+        raise guard.error(ckpts.kept, problem)
     result = _summarize(config, eval_log, logger, int(model.optimizer.iterations.numpy()))
     for writer in writers.values():
         writer.close()
@@ -240,6 +264,27 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     return result
 
 
+def _evaluation_problem(model, config, split, dataset, eval_log: callbacks.EvalLog):
+    """For the NaN stop: checkpoint path -> why its evaluation logits are not finite, or
+    None. Steps eval_log.csv has a row for passed (rows are only written for finite
+    logits); others are restored into `model` and evaluated now."""
+    evaluated = set(eval_log.rows().get("step", ()))
+
+    def problem(path: str) -> str | None:
+        if int(path.rsplit("-", 1)[1]) in evaluated:
+            return None
+        checkpointing.restore_weights(model, path)
+        try:
+            experiment.evaluate_split(
+                model, config, split, bootstrap_samples=0, dataset=dataset, local=True
+            )
+        except experiment.NonFiniteLogits as error:
+            return f"evaluating it gives {error}"
+        return None
+
+    return problem
+
+
 def _private_dir(workdir: str) -> str:
     """Where a non-chief worker writes: checkpoints and summaries that nobody reads."""
     name = f"transfusion-{distribution.task_id()}-{os.path.basename(os.path.abspath(workdir))}"
@@ -247,13 +292,18 @@ def _private_dir(workdir: str) -> str:
 
 
 def _steps_per_loop(train: ml_collections.ConfigDict) -> int:
-    loop = math.gcd(train.checkpoint_every, train.eval_every)
-    if loop <= 0 or train.total_steps % loop:
-        raise ValueError(
-            f"train.total_steps={train.total_steps} must be a positive multiple of "
-            f"gcd(train.checkpoint_every, train.eval_every)={loop}"
-        )
-    return loop
+    """Steps per Keras epoch (`config_checks` made sure it divides total_steps)."""
+    return math.gcd(train.checkpoint_every, train.eval_every)
+
+
+def _space_needed(model: tf.keras.Model, train: ml_collections.ConfigDict) -> int:
+    """Bytes a run's checkpoints take at most: `keep_checkpoints` plus the one being
+    written and the initial weights, each the model and optimizer variables, plus 16 MB
+    for logs and TensorBoard events."""
+    slots = model.optimizer.variables
+    slots = slots() if callable(slots) else slots
+    each = sum(v.dtype.size * int(np.prod(v.shape)) for v in [*model.variables, *slots])
+    return each * (train.keep_checkpoints + 2) + (16 << 20)
 
 
 def _check_same_config(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -261,12 +311,16 @@ def _check_same_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         return
-    with open(path) as f:
-        old = _flatten(json.load(f))
+    old = _flatten(
+        provenance.read_json(
+            path,
+            remedy="it records the run's config: restore it from a copy, or use a new " "--workdir",
+        )
+    )
     new = _flatten(json.loads(config.to_json()))
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if changed:
-        raise ValueError(
+        raise UsageError(
             f"{workdir} holds a run with a different config (fields {changed}); resume with "
             "the same config or use a new --workdir"
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,54 @@ def test_check_inventory_lists_every_difference():
     assert "1 unexpected ['d/weights']" in message
     assert "b/weights: (2,) (expected (1,))" in message
     checkpoint.check_inventory({**expected, "global_step": ()}, expected, source="ok")
+
+
+def _cut(path, keep=0.5):
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[: int(len(data) * keep)])
+
+
+def _flip_a_byte(path):
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: _cut(p + ".data-00000-of-00001"), r"{p}\.data-00000-of-00001 is truncated: "),
+        (lambda p: _flip_a_byte(p + ".data-00000-of-00001"), r"{p}\.data-00000-of-00001 is "
+         r"damaged: reading variable '.*' failed: .*Checksum does not match"),
+        (lambda p: _cut(p + ".index"), r"{p}\.index is damaged \(truncated or not a checkpoint"),
+        (lambda p: os.remove(p + ".data-00000-of-00001"), r"{p}: data file missing"),
+        (lambda p: os.remove(p + ".index"), r"{p}\.index missing \(the checkpoint's data"),
+    ],
+    ids=["truncated_data", "corrupt_data", "truncated_index", "missing_data", "missing_index"],
+)  # fmt: skip
+def test_a_damaged_v2_checkpoint_is_named_with_what_is_wrong(tmp_path, damage, message):
+    path = checkpoint.write_checkpoint(VALUES, tmp_path / "model.ckpt")
+    assert checkpoint.verify_checkpoint(path) == path
+    damage(path)
+    for read in (checkpoint.verify_checkpoint, checkpoint.read_checkpoint):
+        with pytest.raises(checkpoint.CheckpointReadError, match=message.format(p=path)):
+            read(path)
+
+
+def test_a_missing_shard_of_several_is_named(tmp_path):
+    path = checkpoint.write_checkpoint(VALUES, tmp_path / "model.ckpt")
+    os.rename(f"{path}.data-00000-of-00001", f"{path}.data-00001-of-00002")
+    with pytest.raises(
+        checkpoint.CheckpointReadError,
+        match=rf"data shard\(s\) missing: \['{path}\.data-00000-of-00002'\]",
+    ):
+        checkpoint.verify_checkpoint(path)
+
+
+def test_a_truncated_v1_checkpoint_is_named(tmp_path):
+    path = checkpoint.write_checkpoint(VALUES, tmp_path / "model.ckpt", version="V1")
+    _cut(path, keep=0.9)
+    with pytest.raises(checkpoint.CheckpointReadError, match=f"{path}"):
+        checkpoint.read_checkpoint(path)

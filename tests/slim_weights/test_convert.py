@@ -127,3 +127,14 @@ def test_help_lists_the_flags():
         assert f"  {flag}:" in result.stdout, result.stderr
     for flag in ("drop_background", "aux_logits"):
         assert f"  --[no]{flag}:" in result.stdout
+
+
+def test_a_truncated_checkpoint_is_named_before_a_model_is_built(tmp_path):
+    values = {"resnet_v1_50/conv1/weights": np.ones((7, 7, 3, 64), np.float32)}
+    path = checkpoint.write_checkpoint(values, tmp_path / "cut.ckpt")
+    data = f"{path}.data-00000-of-00001"
+    with open(data, "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(checkpoint.CheckpointReadError, match=f"{data} is truncated: reading"):
+        convert_checkpoint("resnet_v1_50", path, str(tmp_path / "out" / "x.h5"))
+    assert not (tmp_path / "out" / "x.h5").exists()

@@ -12,6 +12,7 @@ import numpy as np
 import portpicker
 import pytest
 
+from errors import UsageError
 from slim_weights import checkpoint, fetch, manifest
 from tests.slim_weights.conftest import server_url as _url
 from tests.slim_weights.conftest import tarball as _tarball
@@ -202,3 +203,30 @@ def test_entry_url_is_used_by_default(monkeypatch, tmp_path):
     with pytest.raises(fetch.DownloadError):
         fetch.fetch_checkpoint(dataclasses.replace(ENTRY), tmp_path)
     assert seen == [(ENTRY.url, "resnet_v1_50_2016_08_28.tar.gz")]
+
+
+def test_a_dot_slash_member_name_is_the_checkpoint(server, release_tarball, tmp_path):
+    """`tar -C dir .` names members `./resnet_v1_50.ckpt`: extracted and found."""
+    with tarfile.open(fileobj=io.BytesIO(release_tarball)) as tar:
+        data = tar.extractfile("resnet_v1_50.ckpt").read()
+    server.files["/dot.tar.gz"] = _tarball({"./resnet_v1_50.ckpt": data})
+    path = fetch.fetch_checkpoint(ENTRY, tmp_path, url=_url(server, "dot.tar.gz"))
+    assert path == tmp_path / "resnet_v1_50.ckpt" and path.read_bytes() == data
+
+
+def test_a_url_without_a_file_name_is_refused_before_any_download(server, tmp_path):
+    target = tmp_path / "ckpt"
+    with pytest.raises(
+        UsageError,
+        match=r"URL http://127\.0\.0\.1:\d+/ names no file; give the tarball's own URL \(the "
+        r"release is resnet_v1_50_2016_08_28\.tar\.gz\)",
+    ):
+        fetch.fetch_checkpoint(ENTRY, target, url=_url(server, ""))
+    assert server.requests == [] and not target.exists()
+
+
+def test_a_directory_that_is_a_file_is_named(tmp_path):
+    target = tmp_path / "ckpt"
+    target.write_text("<html>index of /</html>")  # What a trailing-slash URL once left.
+    with pytest.raises(fetch.DownloadError, match=f"{target} is a file, not a directory"):
+        fetch.fetch_checkpoint(ENTRY, target, url="http://127.0.0.1:1/x.tar.gz")

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -9,17 +10,14 @@ import tensorflow as tf
 
 from transfusion_tf import evaluation, trainer
 from transfusion_tf.configs import chexpert as chexpert_config
-from transfusion_tf.configs import retina
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
-def run(eyepacs_root, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run"))
-    config = retina.get_config("test")
-    config.data.root = eyepacs_root
-    trainer.train_and_evaluate(config, workdir)
+def run(retina_run, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run") / "run")
+    shutil.copytree(retina_run[0], workdir)
     return workdir
 
 

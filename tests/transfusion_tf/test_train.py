@@ -46,6 +46,19 @@ def test_help_lists_the_flags():
     assert "--config" in out and "--workdir" in out and "resumes" in out
 
 
+def test_a_config_file_that_does_not_load_is_one_line_and_exit_status_2(tmp_path):
+    """The binary's own path (ml_collections reports such a file only on first use, here in
+    main); tests/test_bad_input_matrix.py runs the config checks in process."""
+    command = [*_command(str(tmp_path / "no_data"), str(tmp_path / "run"), 6)[:3]]
+    command += ["--config=nope.py", f"--workdir={tmp_path / 'run'}"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=_env())
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("error: --config: Configuration is not available because of an ")
+    assert "No such file or directory: 'nope.py'" in last and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 BINARIES = ("train.py", "evaluate.py", "study.py", "register_weights.py")
 FLAG_MODULES = ("absl.flags", "ml_collections.config_flags")
 

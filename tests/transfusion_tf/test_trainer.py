@@ -28,10 +28,10 @@ def _config(root, **changes):
 
 
 @pytest.fixture(scope="module")
-def finished_run(eyepacs_root, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run"))
-    summary = trainer.train_and_evaluate(_config(eyepacs_root), workdir)
-    return workdir, summary
+def finished_run(retina_run, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run") / "run")
+    shutil.copytree(retina_run[0], workdir)
+    return workdir, retina_run[1]
 
 
 def test_run_writes_everything_it_promises(finished_run):

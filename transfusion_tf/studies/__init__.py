@@ -28,7 +28,14 @@ from transfusion_tf.studies.commands import (
     shell_command,
     train_command,
 )
-from transfusion_tf.studies.spec import AnalysisSpec, DataSpec, RunSpec, Study, StudyError
+from transfusion_tf.studies.spec import (
+    AnalysisSpec,
+    DataSpec,
+    RunSpec,
+    Study,
+    StudyError,
+    UnknownStudy,
+)
 from transfusion_tf.studies.state import registered_from, run_state
 
 __all__ = [
@@ -38,6 +45,7 @@ __all__ = [
     "RunSpec",
     "Study",
     "StudyError",
+    "UnknownStudy",
     "analysis_command",
     "data_dir",
     "generate_command",

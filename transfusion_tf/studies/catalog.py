@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import os
 
-from transfusion_tf.studies.spec import Study, StudyError
+from transfusion_tf.studies.spec import Study, StudyError, UnknownStudy
 
 # Study name -> module under transfusion_tf.studies.configs.
 STUDY_MODULES = {
@@ -61,13 +61,13 @@ def study_module(name: str):
     if name in STUDY_MODULES:
         return importlib.import_module(f"transfusion_tf.studies.configs.{STUDY_MODULES[name]}")
     if not name.endswith(".py"):
-        raise StudyError(
+        raise UnknownStudy(
             f"unknown study {name!r}; valid: {', '.join(list_studies())} or a path to a "
             ".py file defining get_study(variant)"
         )
     path = os.path.abspath(name)
     if not os.path.exists(path):
-        raise StudyError(f"study file {path} not found")
+        raise UnknownStudy(f"study file {path} not found")
     spec = importlib.util.spec_from_file_location("_study_" + os.path.basename(path)[:-3], path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from transfusion_tf.studies.spec import DataSpec, RunSpec, StudyError
+from transfusion_tf.studies.spec import DataSpec, RunSpec, UnknownStudy
 
 CBRS = ("cbr_large_t", "cbr_large_w", "cbr_small", "cbr_tiny")
 RELEASED = ("resnet_v1_50", "inception_v3")
@@ -94,7 +94,7 @@ def variant(arg: str, *, study: str, paper, demo):
       StudyError: any other variant, naming the study and the valid ones.
     """
     if arg not in VARIANTS:
-        raise StudyError(f"unknown {study} variant {arg!r}; valid: '', 'demo'")
+        raise UnknownStudy(f"unknown {study} variant {arg!r}; valid: '', 'demo'")
     return paper if arg == "" else demo
 
 

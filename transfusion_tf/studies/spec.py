@@ -15,11 +15,19 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 
+from errors import USAGE, ExpectedError
+
 PLACEHOLDER = re.compile(r"\{(data|run):([^}]+)\}|\{registry\}")
 
 
-class StudyError(ValueError):
+class StudyError(ExpectedError, ValueError):
     """A malformed study, an unknown name, or a run that failed."""
+
+
+class UnknownStudy(StudyError):
+    """A study name, variant or file that does not exist: a usage error (exit status 2)."""
+
+    exit_code = USAGE
 
 
 @dataclasses.dataclass(frozen=True)

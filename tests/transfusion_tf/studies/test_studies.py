@@ -1,4 +1,4 @@
-"""Study configs, grids and commands (no training here; see test_study_runner.py)."""
+"""Study configs, grids and commands (no training here; see test_runner.py)."""
 
 import importlib
 import json

@@ -31,7 +31,7 @@ import dataclasses
 
 from transfusion_tf.configs import demo as demo_configs
 from transfusion_tf.studies import grids
-from transfusion_tf.studies.spec import AnalysisSpec, Study, StudyError
+from transfusion_tf.studies.spec import AnalysisSpec, Study, UnknownStudy
 
 MODELS = ("cbr_tiny", "cbr_small")
 RANDOM_SEEDS = (0, 1, 2)  # Three random-vs-random pairs per Fig 2 box.
@@ -41,7 +41,7 @@ ENDPOINTS = "block1,block2,block3,block4"  # pre_logits has more units than imag
 
 def get_study(arg: str = "") -> Study:
     if arg not in ("", "test"):
-        raise StudyError(f"unknown demo variant {arg!r}; valid: '', 'test'")
+        raise UnknownStudy(f"unknown demo variant {arg!r}; valid: '', 'test'")
     sizes = demo_configs.SIZES[arg]
     config = "transfusion_tf/configs/demo.py:" + (f"{arg}:" if arg else "")
     runs = grids.pretraining_runs(MODELS, config + "source")
