@@ -7,7 +7,7 @@ Usage:
       [--max_side=0] [--jpeg_quality=95] [--option=key=value ...] [--workers=4]
 
 Writes `<out>/<split>-NNNNN-of-MMMMM` and `<out>/manifest.json`
-(`pipelines.conversion.convert_dataset`). Train from the result with
+(`pipelines.records.conversion.convert_dataset`). Train from the result with
 `--config.data.name=tfrecords --config.data.root=<out>`. Pass the split fractions, seed
 and reader options of your config: the splits are fixed here. `--max_side=N` downscales
 every image whose longer side exceeds N once, here, instead of every epoch (e.g. 3-10 MP
@@ -23,8 +23,10 @@ import time
 
 from absl import app, flags
 
-from pipelines import conversion, flag_values, inspection
-from pipelines.tables import DataError
+from pipelines import flag_values
+from pipelines.errors import DataError
+from pipelines.readers import inspection
+from pipelines.records import conversion
 
 _DATASET = flags.DEFINE_string("dataset", None, "Registered image-file dataset.", required=True)
 _ROOT = flags.DEFINE_string("root", None, "Dataset root, as for training.", required=True)

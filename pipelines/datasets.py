@@ -21,7 +21,7 @@ Registered:
              `pipelines.convert`: the splits fixed at conversion, from its manifest
 
 `load_dataset(..., subset_sizes={'train': 5000})` then keeps a seeded, patient-aware,
-stratified subset of a split (`pipelines.subsets`): the paper's small-data regime.
+stratified subset of a split (`pipelines.readers.subsets`): the paper's small-data regime.
 TIFF images are refused (TensorFlow cannot decode them) unless `allow_tiff`, which only
 the TFRecord converter sets: it decodes them with Pillow.
 """
@@ -34,17 +34,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from pipelines import (
-    aptos,
-    chexpert,
-    eyepacs,
-    image_files,
-    messidor2,
-    record_datasets,
-    splits,
-    subsets,
-)
-from pipelines.tables import DataError
+from pipelines.errors import DataError
+from pipelines.readers import aptos, chexpert, eyepacs, image_files, messidor2, splits, subsets
+from pipelines.records import record_datasets
 
 
 @dataclasses.dataclass
@@ -250,7 +242,7 @@ def load_dataset(
       split_fractions: split name -> fraction of patients (for datasets without official
         splits).
       split_seed: seeds the patient assignment.
-      image_scan: `none`, `header` or `decode` (see `pipelines.image_files`).
+      image_scan: `none`, `header` or `decode` (see `pipelines.readers.image_files`).
       on_bad_image: `stop` (default) or `skip`; skipped images are returned and counted.
       subset_sizes: split -> images to keep (`subsets.stratified_subset`, stratified by
         grade for integer labels); 0 keeps the whole split. Applied after the image scan.

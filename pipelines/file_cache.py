@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from pipelines.tables import DataError
+from pipelines.errors import DataError
 
 FORMAT = "transfusion_tf.image_cache"
 VERSION = 1

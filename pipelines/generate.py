@@ -21,7 +21,10 @@ from collections.abc import Callable
 
 from absl import app, flags
 
-from pipelines import flag_values, synthetic_chexpert, synthetic_fundus_sets, synthetic_retina
+from pipelines import flag_values
+from pipelines.synthetic import chexpert as synthetic_chexpert
+from pipelines.synthetic import eyepacs as synthetic_eyepacs
+from pipelines.synthetic import fundus_sets as synthetic_fundus_sets
 
 _DATASET = flags.DEFINE_string("dataset", "eyepacs", "Which synthetic dataset to write.")
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
@@ -48,7 +51,7 @@ _WRITER_OPTIONS = flags.DEFINE_multi_string(
 GENERATORS: dict[str, Callable[..., dict]] = {
     "aptos": synthetic_fundus_sets.write_aptos,
     "chexpert": synthetic_chexpert.write_chexpert,
-    "eyepacs": synthetic_retina.write_eyepacs,
+    "eyepacs": synthetic_eyepacs.write_eyepacs,
     "messidor2": synthetic_fundus_sets.write_messidor2,
 }
 

@@ -7,7 +7,7 @@ Usage:
 
 Prints, per split, the image count, patients, views, file formats, missing and corrupt
 files, rows excluded by a label policy, and for each label the count of every state
-before and after the policy (`pipelines.inspection.inspect_dataset`); `--json_out` writes
+before and after the policy (`pipelines.readers.inspection.inspect_dataset`); `--json_out` writes
 the same as JSON. Works when images are partly or wholly absent. Exit status 1 when the
 label files themselves are refused (the message names the file and line).
 """
@@ -19,8 +19,9 @@ import sys
 
 from absl import app, flags
 
-from pipelines import flag_values, inspection
-from pipelines.tables import DataError
+from pipelines import flag_values
+from pipelines.errors import DataError
+from pipelines.readers import inspection
 
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name.", required=True)
 _ROOT = flags.DEFINE_string("root", None, "Dataset root, as for training.", required=True)

@@ -15,8 +15,9 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from pipelines import image_files, record_datasets
-from pipelines.tables import DataError
+from pipelines.errors import DataError
+from pipelines.readers import image_files
+from pipelines.records import record_datasets
 from transfusion_tf import checkpointing, experiment, precision, provenance
 
 

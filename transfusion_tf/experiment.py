@@ -11,7 +11,9 @@ import pandas as pd
 import tensorflow as tf
 
 from pipelines import augment as augment_lib
-from pipelines import datasets, file_cache, input_pipeline, record_datasets, record_input
+from pipelines import datasets, file_cache
+from pipelines.readers import file_input
+from pipelines.records import record_datasets, record_input
 from transfusion_tf import distribution, initialization, models, tasks
 
 Split = pd.DataFrame | record_datasets.RecordSplit
@@ -131,7 +133,7 @@ def train_input(
             worker_index=distribution.worker_index(),
             **common,
         )
-    return input_pipeline.train_dataset(
+    return file_input.train_dataset(
         split,
         cache=cache_setting(config.data.cache),
         split_name=split_name or config.data.train_split,
@@ -165,7 +167,7 @@ def eval_input(
     )
     if isinstance(split, record_datasets.RecordSplit):
         return record_input.eval_records(split.files, parse=split.parse, **common)
-    return input_pipeline.eval_dataset(split, **common)
+    return file_input.eval_dataset(split, **common)
 
 
 def preview(config: ml_collections.ConfigDict, split: Split, count: int = 8) -> np.ndarray:
@@ -181,7 +183,7 @@ def preview(config: ml_collections.ConfigDict, split: Split, count: int = 8) -> 
     if isinstance(split, record_datasets.RecordSplit):
         return record_input.preview_records(split.files, parse=split.parse, **common)
     common["count"] = min(count, len(split))
-    return input_pipeline.preview_images(split, **common)
+    return file_input.preview_images(split, **common)
 
 
 def evaluate_split(
@@ -237,7 +239,7 @@ def evaluate_split(
             logits,
             (pd.DataFrame({"index": np.arange(len(labels)), "label": labels})),
         )
-    labels = input_pipeline.targets(split)
+    labels = file_input.targets(split)
     groups = split["patient"].to_numpy()
     multi_label = hasattr(task, "target_columns")
     columns = [c for c in ("image", "patient", "study") if c in split]

@@ -11,7 +11,7 @@ A task turns model outputs on a split into the metrics the paper reports. Regist
 
 Targets: single-label tasks take integer labels (n,); multi-label tasks take (n, 2, k)
 float32, `[:, 0]` the labels and `[:, 1]` the mask (1 = counts, 0 = ignored), exactly what
-`pipelines.input_pipeline.targets` feeds the loss.
+`pipelines.readers.file_input.targets` feeds the loss.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import scipy.special
 import tensorflow as tf
 
-from pipelines import chexpert
+from pipelines.readers import chexpert
 from transfusion_tf import metrics
 
 REFERABLE_GRADE = 2

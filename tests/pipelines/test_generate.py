@@ -9,19 +9,16 @@ import sys
 
 import pytest
 
-from pipelines import (
-    flag_values,
-    generate,
-    synthetic_chexpert,
-    synthetic_fundus_sets,
-    synthetic_retina,
-)
+from pipelines import flag_values, generate
+from pipelines.synthetic import chexpert as synthetic_chexpert
+from pipelines.synthetic import eyepacs as synthetic_eyepacs
+from pipelines.synthetic import fundus_sets as synthetic_fundus_sets
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_registry():
-    assert generate.get_generator("eyepacs") is synthetic_retina.write_eyepacs
+    assert generate.get_generator("eyepacs") is synthetic_eyepacs.write_eyepacs
     assert generate.get_generator("chexpert") is synthetic_chexpert.write_chexpert
     assert generate.get_generator("aptos") is synthetic_fundus_sets.write_aptos
     assert generate.get_generator("messidor2") is synthetic_fundus_sets.write_messidor2
@@ -96,7 +93,7 @@ def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
 
 def test_flags_only_in_the_binary():
     binaries = {"generate.py", "generate_source.py", "inspect.py", "convert.py"}
-    for path in (_REPO / "pipelines").glob("*.py"):
+    for path in (_REPO / "pipelines").rglob("*.py"):
         if path.name not in binaries:
             assert "absl" not in path.read_text(), path
         assert "import transfusion_tf" not in path.read_text(), path

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import file_cache, input_pipeline
+from pipelines import file_cache
+from pipelines.readers import file_input
 from tests import fixtures
 from transfusion_tf import evaluation, experiment, trainer
 from transfusion_tf.configs import retina
@@ -69,7 +70,7 @@ def test_eval_at_start_does_not_feed_the_validation_images_to_training(
     assert _streams(prefix) == [("eval", "valid"), ("train", "train")]
     for base, key in _manifests(prefix):
         rows = data.splits[key["split"]]
-        members = file_cache.membership(list(rows["path"]), input_pipeline.targets(rows))
+        members = file_cache.membership(list(rows["path"]), file_input.targets(rows))
         assert {k: key[k] for k in members} == members
         assert (key["image_size"], key["channels"], key["resize_mode"]) == (32, 3, "pad")
         assert key["preprocessing"] == "inception"

@@ -130,7 +130,8 @@ def test_worker_index_counts_the_chief_first(monkeypatch):
 _RECORD_WORKER = """
 import json, sys
 import tensorflow as tf
-from pipelines import datasets, record_datasets
+from pipelines import datasets
+from pipelines.records import record_datasets
 from transfusion_tf import distribution, experiment
 from transfusion_tf.configs import retina
 
@@ -181,7 +182,8 @@ def _record_workers(root):
 
 
 def test_two_workers_train_on_disjoint_shards_and_resume_exactly(eyepacs_root, tmp_path):
-    from pipelines import conversion, datasets, record_input
+    from pipelines import datasets
+    from pipelines.records import conversion, record_input
 
     out = str(tmp_path / "tfr")
     conversion.convert_dataset(

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from pipelines.tables import DataError
+from pipelines.errors import DataError
 from transfusion_tf import callbacks, checkpointing, evaluation, experiment, provenance, trainer
 from transfusion_tf.configs import chexpert as chexpert_config
 from transfusion_tf.configs import retina
