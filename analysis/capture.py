@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from analysis.activations import SpatialSampling, common_grid, spatial_grid, to_datapoints
 from analysis.cca_streaming import CCAAccumulator
+from pipelines.readers.file_split import FileSplit
 from transfusion_tf import checkpointing, experiment, models
 
 # Measures the streaming accumulator computes; debiased CKA needs every datapoint's norm,
@@ -154,7 +155,7 @@ def select_images(
     data = experiment.load_data(config)
     if split not in data.splits:
         raise ValueError(f"unknown split {split!r}; this dataset has {sorted(data.splits)}")
-    rows = data.splits[split]
+    rows = data.splits[split].rows()
     if num_images < len(rows):
         chosen = np.sort(np.random.default_rng(seed).choice(len(rows), num_images, replace=False))
         rows = rows.iloc[chosen]
@@ -305,7 +306,7 @@ def _input_batches(networks: Sequence[Network], rows: pd.DataFrame, batch_size: 
             config = ml_collections.ConfigDict(net.config.to_dict())
             config.eval.batch_size = batch_size
             pipelines[net.input_key] = experiment.eval_input(
-                config, rows, preprocessing=net.input_key[2]
+                config, FileSplit(rows), preprocessing=net.input_key[2]
             )
     keys = list(pipelines)
     for batches in zip(*(pipelines[k] for k in keys), strict=True):

@@ -23,9 +23,8 @@ import time
 
 from absl import app, flags
 
-from pipelines import flag_values
+from pipelines import datasets, flag_values
 from pipelines.errors import DataError
-from pipelines.readers import inspection
 from pipelines.records import conversion
 
 _DATASET = flags.DEFINE_string("dataset", None, "Registered image-file dataset.", required=True)
@@ -35,7 +34,7 @@ _SPLIT_FRACTIONS = flags.DEFINE_string(
     "split_fractions",
     "",
     "As data.split_fractions, e.g. train=0.8,valid=0.1,test=0.1; '' is the dataset's "
-    "default (inspection.DEFAULT_SPLIT_FRACTIONS).",
+    "default (its DatasetSpec.split_fractions in pipelines.datasets).",
 )
 _SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "As data.split_seed.")
 _ON_BAD_IMAGE = flags.DEFINE_enum(
@@ -76,7 +75,7 @@ def main(argv: list[str]) -> None:
             _DATASET.value,
             _ROOT.value,
             _OUT.value,
-            split_fractions=fractions or inspection.DEFAULT_SPLIT_FRACTIONS.get(_DATASET.value, {}),
+            split_fractions=fractions or datasets.get_dataset(_DATASET.value).split_fractions,
             split_seed=_SPLIT_SEED.value,
             on_bad_image=_ON_BAD_IMAGE.value,
             shuffle_seed=_SHUFFLE_SEED.value,

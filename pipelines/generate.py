@@ -21,10 +21,7 @@ from collections.abc import Callable
 
 from absl import app, flags
 
-from pipelines import flag_values
-from pipelines.synthetic import chexpert as synthetic_chexpert
-from pipelines.synthetic import eyepacs as synthetic_eyepacs
-from pipelines.synthetic import fundus_sets as synthetic_fundus_sets
+from pipelines import datasets, flag_values
 
 _DATASET = flags.DEFINE_string("dataset", "eyepacs", "Which synthetic dataset to write.")
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
@@ -47,12 +44,12 @@ _WRITER_OPTIONS = flags.DEFINE_multi_string(
     "they are one, else kept as strings.",
 )
 
-# name -> writer(root, *, num_patients, image_size, seed, jpeg_quality, workers, progress).
+# name -> writer(root, *, num_patients, image_size, seed, jpeg_quality, workers, progress):
+# the datasets whose spec has a synthetic writer.
 GENERATORS: dict[str, Callable[..., dict]] = {
-    "aptos": synthetic_fundus_sets.write_aptos,
-    "chexpert": synthetic_chexpert.write_chexpert,
-    "eyepacs": synthetic_eyepacs.write_eyepacs,
-    "messidor2": synthetic_fundus_sets.write_messidor2,
+    name: spec.writer
+    for name in datasets.list_datasets()
+    if (spec := datasets.get_dataset(name)).writer is not None
 }
 
 

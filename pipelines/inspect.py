@@ -32,7 +32,7 @@ _SPLIT_FRACTIONS = flags.DEFINE_string(
     "split_fractions",
     "",
     "As data.split_fractions, e.g. train=0.8,valid=0.1,test=0.1; '' is the dataset's "
-    "default (inspection.DEFAULT_SPLIT_FRACTIONS).",
+    "default (its DatasetSpec.split_fractions in pipelines.datasets).",
 )
 _OPTIONS = flags.DEFINE_multi_string(
     "option", [], "Reader option key=value (repeatable), as data.options."

@@ -17,7 +17,6 @@ from absl import logging
 
 from pipelines.errors import DataError
 from pipelines.readers import image_files
-from pipelines.records import record_datasets
 from transfusion_tf import checkpointing, experiment, precision, provenance
 
 
@@ -141,7 +140,7 @@ def undecodable_images(config: ml_collections.ConfigDict) -> list[image_files.Ba
     rescan.data.image_scan, rescan.data.on_bad_image = "decode", "skip"
     logging.warning("decoding failed: decoding every image of %s to name it", config.data.root)
     data = experiment.load_data(rescan)
-    if isinstance(data, record_datasets.RecordDataset):
+    if data.image_scan != "decode":  # Records: checked as they are read, not scanned.
         return []
     bad = data.bad_images
     if config.data.image_scan == "header":  # The header scan stopped or skipped the rest.

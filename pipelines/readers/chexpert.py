@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.errors import DataError
-from pipelines.readers import tables
+from pipelines.readers import splits, tables
+from pipelines.readers.splits import Tables
 
 ROOT_NAMES = ("CheXpert-v1.0-small", "CheXpert-v1.0")
 OBSERVATIONS = (
@@ -70,6 +71,7 @@ VIEW_FILTERS = ("frontal", "lateral", "all")
 SEXES = ("Male", "Female", "Unknown")
 PROJECTIONS = ("AP", "PA", "LL", "RL", "")
 SPLIT_DIRS = ("train", "valid", "test")
+EVAL_SPLIT = "valid"  # The split the official valid.csv becomes.
 _CELLS = {"1.0": 1.0, "1": 1.0, "0.0": 0.0, "0": 0.0, "-1.0": -1.0, "-1": -1.0, "": np.nan}
 _IMAGE_PATH = re.compile(r"(?:^|/)(patient\d+)/(study\d+)/[^/]+$")
 
@@ -185,42 +187,11 @@ def read_chexpert(
     table["age"] = _parse_ages(table, source)
     values = {name: _parse_cells(table, name, source) for name in OBSERVATIONS}
 
-    root_abs = tables.image_folder(root, "")
-    images, paths, patients, studies = [], [], [], []
-    for cell, line in zip(table["Path"], table["line"], strict=True):
-        path = tables.resolve_under_root(root, _strip_root_name(cell, source, line), source, line)
-        image = tables.relative_name(path, root_abs)
-        match = _IMAGE_PATH.search(image)
-        if match is None:
-            raise DataError(
-                f"{source} line {line}: Path {cell!r} is not of the form "
-                "<root>/<split>/patientNNNNN/studyN/<view>.jpg"
-            )
-        images.append(image)
-        paths.append(path)
-        patients.append(match.group(1))
-        studies.append(f"{match.group(1)}/{match.group(2)}")
-    tables.check_one_row_per_file(table.assign(path=paths), "Path", source)
-
-    labels = np.zeros((len(table), len(TASKS)), np.float32)
-    masks = np.ones((len(table), len(TASKS)), np.float32)
-    for k, name in enumerate(TASKS):
-        cell = values[name]
-        labels[:, k] = cell == 1.0
-        uncertain = cell == -1.0
-        if policy[name] == "ones":
-            labels[uncertain, k] = 1.0
-        elif policy[name] == "ignore":
-            masks[uncertain, k] = 0.0
-        if blank == "mask":
-            masks[np.isnan(cell), k] = 0.0
-
+    identity = _image_identity(table, root, source)
+    labels, masks = _labels_and_masks(values, policy, blank)
     out = pd.DataFrame(
         {
-            "image": images,
-            "path": paths,
-            "patient": patients,
-            "study": studies,
+            **identity,
             "view": table["Frontal/Lateral"].str.lower(),
             "ap_pa": table["AP/PA"],
             "sex": table["Sex"],
@@ -241,6 +212,52 @@ def read_chexpert(
             f"({len(table)} rows read)"
         )
     return out
+
+
+def _image_identity(table: pd.DataFrame, root: str, source: str) -> dict[str, list[str]]:
+    """{'image', 'path', 'patient', 'study'} of every row, from its canonical path.
+
+    Raises:
+      DataError: an escaping path, a path not of the CheXpert form, or two rows naming
+        one image file.
+    """
+    root_abs = tables.image_folder(root, "")
+    out = {"image": [], "path": [], "patient": [], "study": []}
+    for cell, line in zip(table["Path"], table["line"], strict=True):
+        path = tables.resolve_under_root(root, _strip_root_name(cell, source, line), source, line)
+        image = tables.relative_name(path, root_abs)
+        match = _IMAGE_PATH.search(image)
+        if match is None:
+            raise DataError(
+                f"{source} line {line}: Path {cell!r} is not of the form "
+                "<root>/<split>/patientNNNNN/studyN/<view>.jpg"
+            )
+        out["image"].append(image)
+        out["path"].append(path)
+        out["patient"].append(match.group(1))
+        out["study"].append(f"{match.group(1)}/{match.group(2)}")
+    tables.check_one_row_per_file(table.assign(path=out["path"]), "Path", source)
+    return out
+
+
+def _labels_and_masks(
+    values: Mapping[str, np.ndarray], policy: Mapping[str, str], blank: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (n, 5) labels and masks of the `TASKS` under the policies (module docstring)."""
+    n = len(next(iter(values.values())))
+    labels = np.zeros((n, len(TASKS)), np.float32)
+    masks = np.ones((n, len(TASKS)), np.float32)
+    for k, name in enumerate(TASKS):
+        cell = values[name]
+        labels[:, k] = cell == 1.0
+        uncertain = cell == -1.0
+        if policy[name] == "ones":
+            labels[uncertain, k] = 1.0
+        elif policy[name] == "ignore":
+            masks[uncertain, k] = 0.0
+        if blank == "mask":
+            masks[np.isnan(cell), k] = 0.0
+    return labels, masks
 
 
 def _projections(ap_pa: str | Sequence[str]) -> tuple[str, ...]:
@@ -294,3 +311,46 @@ def _parse_cells(table: pd.DataFrame, column: str, source: str) -> np.ndarray:
             "(1.0, 0.0, -1.0 or blank)"
         )
     return parsed.to_numpy(np.float64)
+
+
+def read_tables(
+    root: str,
+    *,
+    split_fractions: Mapping[str, float],
+    split_seed: int,
+    views: str = "frontal",
+    ap_pa: str = "",
+    uncertainty: Mapping[str, str] | str | None = None,
+    blank: str = "zero",
+) -> Tables:
+    """train.csv split by patient into `split_fractions`; valid.csv as the split `valid`.
+
+    Args:
+      root: as `read_chexpert`'s `directory`.
+      split_fractions: splits of train.csv (not named `valid`).
+      split_seed: seeds the patient assignment.
+      views, ap_pa, uncertainty, blank: as `read_chexpert`.
+
+    Raises:
+      ValueError: a split of train.csv named `valid`.
+      DataError: as `read_chexpert`, or a patient in both files (naming its valid.csv line).
+    """
+    if EVAL_SPLIT in split_fractions:
+        raise ValueError(
+            f"split name {EVAL_SPLIT!r} is the official valid.csv; name the splits of "
+            f"train.csv otherwise, e.g. {{'train': 0.9, 'valid_internal': 0.1}}"
+        )
+    policy = {"views": views, "ap_pa": ap_pa, "uncertainty": uncertainty, "blank": blank}
+    train = read_chexpert(root, "train.csv", **policy)
+    valid = read_chexpert(root, "valid.csv", **policy)
+    source = train["source"].iloc[0]
+    shared = set(train["patient"]) & set(valid["patient"])
+    if shared:
+        first = valid[valid["patient"].isin(shared)].iloc[0]
+        raise DataError(
+            f"{first['source']} line {first['line']}: patient {first['patient']} is also in "
+            f"{source} ({len(shared)} shared patients); valid.csv must hold other patients"
+        )
+    parts = splits.split_by_patient(train, split_fractions, seed=split_seed, source=source)
+    parts[EVAL_SPLIT] = valid
+    return Tables(parts)

@@ -27,6 +27,7 @@ import pandas as pd
 from pipelines.errors import DataError
 
 SCAN_MODES = ("none", "header", "decode")
+TIFF_EXTENSIONS = (".tif", ".tiff")  # Checked by header only: TensorFlow cannot decode TIFF.
 BAD_IMAGE_POLICIES = ("stop", "skip")
 
 _JPEG_START = b"\xff\xd8\xff"

@@ -24,23 +24,23 @@ from collections.abc import Mapping
 import pandas as pd
 
 from pipelines import datasets
-from pipelines.readers import chexpert, image_files, messidor2, tables
+from pipelines.readers import image_files, tables
 
-# Label-file columns whose states are counted before the policy, by dataset.
-RAW_LABEL_COLUMNS = {
-    "aptos": ("diagnosis",),
-    "chexpert": chexpert.TASKS,
-    "eyepacs": ("level",),
-    "messidor2": messidor2.COLUMNS[1:],
-}
-# The splits training uses unless told otherwise (the configs' defaults).
-DEFAULT_SPLIT_FRACTIONS = {
-    "aptos": {"train": 0.8, "valid": 0.1, "test": 0.1},
-    "chexpert": {"train": 0.9, "valid_internal": 0.1},
-    "eyepacs": {"train": 0.8, "valid": 0.1, "test": 0.1},
-    "messidor2": {"train": 0.8, "valid": 0.1, "test": 0.1},
-}
 MISSING = "missing file"
+# What every split's report holds; other keys are the dataset's own summary entries.
+_SPLIT_KEYS = (
+    "images",
+    "patients",
+    "rows",
+    "views",
+    "formats",
+    "missing",
+    "corrupt",
+    "problems",
+    "excluded",
+    "labels_before",
+    "labels_after",
+)
 BLANK = "blank"
 
 
@@ -57,9 +57,10 @@ def inspect_dataset(
     """Counts what a dataset holds, per split, without needing its images.
 
     Args:
-      name: a dataset in `RAW_LABEL_COLUMNS`.
+      name: a registered dataset whose spec names its label columns (the image-file
+        datasets).
       root: the dataset root, as for training.
-      split_fractions: as in the training config; default `DEFAULT_SPLIT_FRACTIONS`.
+      split_fractions: as in the training config; default the spec's.
       split_seed: as in the training config.
       scan: `header` (fast: missing, empty, truncated, non-image files) or `decode` (also
         corrupt data inside a file; TIFF files, which TensorFlow cannot decode, are
@@ -71,10 +72,12 @@ def inspect_dataset(
       A JSON-ready dict: {'dataset', 'root', 'label_files', 'scan', 'split_seed',
       'split_fractions', 'splits': {split: {'images', 'patients', 'rows', 'views',
       'formats', 'missing', 'corrupt', 'problems': [{'path', 'reason', 'label_file',
-      'line'}], 'excluded': {reason: rows}, 'exams_paired_by': {rule: images}
-      (Messidor-2; {} otherwise), 'labels_before': {column: {state: rows}},
-      'labels_after': {output: {state: rows}}}}, 'totals': {'images', 'missing',
-      'corrupt', 'excluded', 'needs_conversion'}}. Single-label data has one output,
+      'line'}], 'excluded': {reason: rows}, the dataset's own summary entries (Messidor-2:
+      'exams_paired_by': {rule: images}), 'labels_before': {column: {state: rows}},
+      'labels_after': {output: {state: rows}}}}, 'bad_rows': [{'path', 'reason',
+      'label_file', 'line'}] (rows a reader set aside, the generic CSV's), 'totals':
+      {'images', 'missing', 'corrupt', 'excluded', 'bad_rows', 'needs_conversion'}}.
+      Single-label data has one output,
       'label', whose states are its values; multi-label data one output per task with
       states 'positive', 'negative', 'masked'.
 
@@ -84,66 +87,83 @@ def inspect_dataset(
       DataError: for label files the readers refuse (malformed rows, unknown labels,
         escaping paths: naming the file and line) or splits that come out empty.
     """
-    if name not in RAW_LABEL_COLUMNS:
-        raise ValueError(
-            f"cannot inspect dataset {name!r}; valid: {', '.join(sorted(RAW_LABEL_COLUMNS))}"
-        )
+    spec = datasets.get_dataset(name)
+    if spec.label_columns is None:
+        inspectable = [n for n in datasets.list_datasets() if datasets.get_dataset(n).label_columns]
+        raise ValueError(f"cannot inspect dataset {name!r}; valid: {', '.join(inspectable)}")
     if scan not in ("header", "decode"):
         raise ValueError(f"unknown scan {scan!r}; valid: header, decode")
-    fractions = dict(split_fractions or DEFAULT_SPLIT_FRACTIONS[name])
+    fractions = dict(split_fractions or spec.split_fractions)
+    # No image scan here (`_scan` below reports instead of refusing), so `skip` only sets
+    # aside the rows a reader found bad (the generic CSV's), to be listed.
     data = datasets.load_dataset(
         name,
         root,
         split_fractions=fractions,
         split_seed=split_seed,
         image_scan="none",
+        on_bad_image="skip",
         allow_tiff=True,
         **options,
     )
-    raw = _RawCells(RAW_LABEL_COLUMNS[name])
-    report = {
+    raw = _RawCells(spec.label_columns(options))
+    summary = data.summary()["splits"]
+    splits = {
+        split: _split_report(data, split, summary[split], raw, spec, scan, workers)
+        for split in data.splits
+    }
+    bad_rows = [
+        {"path": b.path, "reason": b.reason, "label_file": b.label_file, "line": b.line}
+        for b in data.bad_images
+    ]
+    return {
         "dataset": name,
         "root": root,
-        "label_files": [],
+        "label_files": sorted(raw.files),
         "scan": scan,
         "split_seed": split_seed,
         "split_fractions": fractions,
-        "splits": {},
+        "splits": splits,
+        "bad_rows": bad_rows,
+        "totals": {
+            "images": sum(s["images"] for s in splits.values()),
+            "missing": sum(s["missing"] for s in splits.values()),
+            "corrupt": sum(s["corrupt"] for s in splits.values()),
+            "excluded": sum(sum(s["excluded"].values()) for s in splits.values()),
+            "bad_rows": len(bad_rows),
+            "needs_conversion": sum(
+                n
+                for s in splits.values()
+                for ext, n in s["formats"].items()
+                if ext in image_files.TIFF_EXTENSIONS
+            ),
+        },
     }
-    summary = data.summary()["splits"]
-    for split, rows in data.splits.items():
-        after = summary[split]["labels"]
-        if "mask" not in rows:
-            after = {"label": after}  # Single-label: one output, its values as states.
-        excluded = data.excluded.get(split, rows.iloc[:0])
-        problems = _scan(rows, scan, workers)
-        missing = sum(p["reason"] == MISSING for p in problems)
-        report["splits"][split] = {
-            "images": len(rows),
-            "patients": int(rows["patient"].nunique()),
-            "rows": len(rows) + len(excluded),
-            "views": _views(rows),
-            "formats": _formats(rows),
-            "missing": missing,
-            "corrupt": len(problems) - missing,
-            "problems": problems,
-            "excluded": data.excluded_counts(split),
-            "exams_paired_by": summary[split].get("exams_paired_by", {}),
-            "labels_before": raw.counts(pd.concat([rows, excluded])),
-            "labels_after": after,
-        }
-    report["label_files"] = sorted(raw.files)
-    splits = report["splits"].values()
-    report["totals"] = {
-        "images": sum(s["images"] for s in splits),
-        "missing": sum(s["missing"] for s in splits),
-        "corrupt": sum(s["corrupt"] for s in splits),
-        "excluded": sum(sum(s["excluded"].values()) for s in splits),
-        "needs_conversion": sum(
-            n for s in splits for ext, n in s["formats"].items() if ext in (".tif", ".tiff")
-        ),
+
+
+def _split_report(data, split: str, summary: dict, raw: _RawCells, spec, scan, workers) -> dict:
+    """One split's block of the report (see `inspect_dataset`)."""
+    rows = data.splits[split].table
+    after = summary["labels"]
+    if "mask" not in rows:
+        after = {"label": after}  # Single-label: one output, its values as states.
+    excluded = data.excluded.get(split, rows.iloc[:0])
+    problems = _scan(rows, scan, workers)
+    missing = sum(p["reason"] == MISSING for p in problems)
+    return {
+        "images": len(rows),
+        "patients": int(rows["patient"].nunique()),
+        "rows": len(rows) + len(excluded),
+        "views": _views(rows),
+        "formats": _formats(rows),
+        "missing": missing,
+        "corrupt": len(problems) - missing,
+        "problems": problems,
+        "excluded": data.excluded_counts(split),
+        **(spec.split_summary(rows) if spec.split_summary else {}),
+        "labels_before": raw.counts(pd.concat([rows, excluded])),
+        "labels_after": after,
     }
-    return report
 
 
 class _RawCells:
@@ -172,7 +192,7 @@ class _RawCells:
 
 def _scan(rows: pd.DataFrame, scan: str, workers: int) -> list[dict]:
     def check(path: str) -> str | None:
-        tiff = path.lower().endswith(datasets.TIFF_EXTENSIONS)
+        tiff = path.lower().endswith(image_files.TIFF_EXTENSIONS)
         if scan == "header" or tiff:
             return image_files.check_header(path)
         return image_files.check_decode(path)
@@ -217,25 +237,23 @@ def format_report(report: dict, *, max_problems: int = 5) -> str:
             lines.append(f"  views: {_inline(s['views'])}")
         lines.append(f"  formats: {_inline(s['formats'])}")
         lines.append(f"  missing files: {s['missing']}, corrupt files: {s['corrupt']}")
-        for problem in s["problems"][:max_problems]:
-            lines.append(
-                f"    {problem['path']}: {problem['reason']} "
-                f"({problem['label_file']} line {problem['line']})"
-            )
-        if len(s["problems"]) > max_problems:
-            lines.append(f"    ... and {len(s['problems']) - max_problems} more (see the JSON)")
+        lines += _problem_lines(s["problems"], max_problems)
         if s["excluded"]:
             lines.append(f"  excluded by policy: {_inline(s['excluded'])}")
-        if s["exams_paired_by"]:
-            lines.append(f"  images paired into exams by: {_inline(s['exams_paired_by'])}")
+        for key, counts in s.items():
+            if key not in _SPLIT_KEYS:  # The dataset's own entries, e.g. exams_paired_by.
+                lines.append(f"  {key.replace('_', ' ')}: {_inline(counts)}")
         for column, states in s["labels_before"].items():
             lines.append(f"  before policy  {column}: {_inline(states)}")
         for output, states in s["labels_after"].items():
             lines.append(f"  after policy   {output}: {_inline(states)}")
+    if report["bad_rows"]:
+        lines.append(f"\nbad rows (in no split): {len(report['bad_rows'])}")
+        lines += _problem_lines(report["bad_rows"], max_problems)
     t = report["totals"]
     lines.append(
         f"\ntotal: {t['images']} images, {t['missing']} missing, {t['corrupt']} corrupt, "
-        f"{t['excluded']} excluded by policy"
+        f"{t['excluded']} excluded by policy, {t['bad_rows']} bad rows"
     )
     if t["needs_conversion"]:
         lines.append(
@@ -244,6 +262,16 @@ def format_report(report: dict, *, max_problems: int = 5) -> str:
             f"--root={report['root']} --out=<dir>"
         )
     return "\n".join(lines)
+
+
+def _problem_lines(problems: list[dict], max_problems: int) -> list[str]:
+    lines = [
+        f"    {p['path']}: {p['reason']} ({p['label_file']} line {p['line']})"
+        for p in problems[:max_problems]
+    ]
+    if len(problems) > max_problems:
+        lines.append(f"    ... and {len(problems) - max_problems} more (see the JSON)")
+    return lines
 
 
 def _inline(counts: Mapping) -> str:

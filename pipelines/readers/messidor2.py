@@ -265,6 +265,16 @@ def exam_pairing(rows: pd.DataFrame) -> dict[str, int]:
     return {rule: int(counts.get(rule, 0)) for rule in (PAIRED_BY_FILE, PAIRED_BY_NAME)}
 
 
+def split_summary(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """A split's own summary entry: `exams_paired_by`, the images each rule paired."""
+    return {"exams_paired_by": exam_pairing(rows)}
+
+
+def is_ungradable(rows: pd.DataFrame) -> pd.Series:
+    """The rows the loader excludes (after splitting, as 'ungradable')."""
+    return ~rows["gradable"]
+
+
 def _grades(
     table: pd.DataFrame, column: str, valid: Sequence[int], gradable: pd.Series, source: str
 ) -> list[int]:

@@ -1,13 +1,43 @@
-"""Patient-level splits: no patient's images ever sit in two splits."""
+"""Patient-level splits: no patient's images ever sit in two splits.
+
+`split_by_patient` divides a reader's table; `Tables` is what a reader hands on (rows per
+split, excluded and bad rows); `graded_tables` turns a single-label table reader into one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from pipelines.errors import DataError
+from pipelines.readers.image_files import BadImage
+
+
+@dataclasses.dataclass
+class Tables:
+    """A reader's rows per split, before the image check.
+
+    Attributes:
+      splits: split name -> rows.
+      excluded: split -> rows dropped by a label policy, not as errors, with a `reason`
+        column (Messidor-2: 'ungradable').
+      exclusion_reasons: the reasons this dataset can exclude rows for (counted in
+        summaries even when zero).
+      label_names: names of the label values or outputs, when the data names them (the
+        generic CSV); else the dataset spec's.
+      bad_rows: rows set aside as unusable (the generic CSV: a bad label, a path outside
+        the root), in label-file order; treated as bad images
+        (`file_dataset.check_images`).
+    """
+
+    splits: dict[str, pd.DataFrame]
+    excluded: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    exclusion_reasons: tuple[str, ...] = ()
+    label_names: tuple[str, ...] = ()
+    bad_rows: list[BadImage] = dataclasses.field(default_factory=list)
 
 
 def split_by_patient(
@@ -72,3 +102,35 @@ def split_by_patient(
                 f"fractions {dict(fractions)}); add data or change data.split_fractions"
             )
     return splits
+
+
+def graded_tables(
+    read: Callable[..., pd.DataFrame],
+    excluded_when: tuple[str, Callable[[pd.DataFrame], pd.Series]] | None = None,
+) -> Callable[..., Tables]:
+    """A table reader for single-label data: `read(root, **options)`, split by patient.
+
+    Patients are split stratified by their highest label (grade). `excluded_when` =
+    (reason, rows -> bool mask): rows dropped after splitting, so each is counted in its
+    own split.
+    """
+
+    def read_tables(
+        root: str, *, split_fractions: Mapping[str, float], split_seed: int, **options
+    ) -> Tables:
+        table = read(root, **options)
+        source = table["source"].iloc[0] if len(table) else root
+        parts = split_by_patient(
+            table, split_fractions, seed=split_seed, stratify_by="label", source=source
+        )
+        if excluded_when is None:
+            return Tables(parts)
+        reason, drop = excluded_when
+        excluded = {}
+        for split, rows in parts.items():
+            dropped = drop(rows)
+            excluded[split] = rows[dropped].assign(reason=reason)
+            parts[split] = rows[~dropped]
+        return Tables(parts, excluded, (reason,))
+
+    return read_tables

@@ -66,12 +66,14 @@ class LabelSpec:
         return cls(spec["kind"], int(spec["num_outputs"]), tuple(spec.get("names", ())))
 
 
-def _bytes(value: bytes | str) -> tf.train.Feature:
+def bytes_feature(value: bytes | str) -> tf.train.Feature:
+    """A one-value bytes feature (str is UTF-8 encoded)."""
     value = value.encode() if isinstance(value, str) else value
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-def _int(value: int) -> tf.train.Feature:
+def int_feature(value: int) -> tf.train.Feature:
+    """A one-value int64 feature."""
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
 
 
@@ -107,21 +109,21 @@ def encode_example(
     """
     height, width, channels = shape
     features = {
-        "image/encoded": _bytes(encoded),
-        "image/format": _bytes(image_format),
-        "image/source_format": _bytes(source_format),
-        "image/height": _int(height),
-        "image/width": _int(width),
-        "image/channels": _int(channels),
-        "image/id": _bytes(image_id),
-        "image/source_path": _bytes(source_path),
-        "patient/id": _bytes(patient),
-        "study/id": _bytes(study),
-        "source/label_file": _bytes(label_file),
-        "source/line": _int(line),
+        "image/encoded": bytes_feature(encoded),
+        "image/format": bytes_feature(image_format),
+        "image/source_format": bytes_feature(source_format),
+        "image/height": int_feature(height),
+        "image/width": int_feature(width),
+        "image/channels": int_feature(channels),
+        "image/id": bytes_feature(image_id),
+        "image/source_path": bytes_feature(source_path),
+        "patient/id": bytes_feature(patient),
+        "study/id": bytes_feature(study),
+        "source/label_file": bytes_feature(label_file),
+        "source/line": int_feature(line),
     }
     if mask is None:
-        features["label/grade"] = _int(label)
+        features["label/grade"] = int_feature(label)
     else:
         features["label/values"] = _floats(label)
         features["label/mask"] = _floats(mask)

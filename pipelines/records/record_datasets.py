@@ -11,45 +11,44 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
 
 from pipelines.readers import image_files, imagenet
 from pipelines.records import image_examples, shard_manifest
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordSplit:
-    """One split stored as TFRecord shards.
-
-    Attributes:
-      files: shard paths, in shard order.
-      parse: parse(serialized, source=file) -> {'image': encoded bytes, 'label': ...}.
-    """
-
-    files: tuple[str, ...]
-    parse: Callable
+from pipelines.records.record_split import RecordSplit
+from pipelines.split import Dataset
 
 
 @dataclasses.dataclass
-class RecordDataset:
+class RecordDataset(Dataset):
     """Splits stored as TFRecords (official splits; nothing is re-split or scanned).
 
+    See `Dataset` for the shared attributes; `bad_images` are the images skipped when the
+    records were written (converted datasets list them in their manifest): the records
+    themselves are checked as they are read, so `image_scan` is `none`.
+
     Attributes:
-      name: registry name.
       splits: split name -> `RecordSplit`.
-      num_classes: label values lie in [0, num_classes) after the reader's offset.
-      label_names: class names by label ('' where unknown).
-      bad_images: images skipped when the records were written (converted datasets
-        list them in their manifest); records themselves are checked as they are read.
+      num_classes: label values lie in [0, num_classes) after the reader's offset
+        (multi-label: the number of outputs).
       manifest: the converted dataset's manifest (None for other layouts).
     """
 
     name: str
+    root: str
     splits: dict[str, RecordSplit]
     num_classes: int
     label_names: tuple[str, ...]
     bad_images: list = dataclasses.field(default_factory=list)
     manifest: dict | None = None
+    image_scan: str = "none"
+
+    def check_outputs(self, num_outputs: int) -> None:
+        """The records' classes (outputs) must be the task's outputs, exactly."""
+        if self.num_classes != num_outputs:
+            raise ValueError(
+                f"{self.root} holds {self.num_classes} classes but the task has {num_outputs} "
+                "outputs: set --config.task_options.num_classes (or data.options.num_classes)"
+            )
 
     def summary(self) -> dict:
         """Shards per split; with a manifest also its counts (images, patients, labels)."""
@@ -77,20 +76,14 @@ class RecordDataset:
 def load_imagenet(
     root: str,
     *,
-    split_fractions: Mapping[str, float],
-    split_seed: int,
-    image_scan: str,
-    on_bad_image: str,
     label_offset: int = imagenet.SLIM_LABEL_OFFSET,
     num_classes: int | None = None,
 ) -> RecordDataset:
     """ImageNet-layout TFRecords: the official `train` and `validation` splits.
 
-    `split_fractions`, `split_seed`, `image_scan` and `on_bad_image` concern file datasets
-    and are not used. `num_classes` defaults to the classes of `labels.txt` when present,
-    else ImageNet's 1000; labels are checked against it as records are read.
+    `num_classes` defaults to the classes of `labels.txt` when present, else ImageNet's
+    1000; labels are checked against it as records are read.
     """
-    del split_fractions, split_seed, image_scan, on_bad_image
     names = imagenet.read_label_names(root, label_offset=label_offset)
     if num_classes is None:
         num_classes = max(names) + 1 if names else imagenet.IMAGENET_CLASSES
@@ -98,28 +91,20 @@ def load_imagenet(
         imagenet.parse_example, label_offset=label_offset, num_classes=num_classes
     )
     parts = {
-        split: RecordSplit(tuple(imagenet.list_shards(root, split)), parse)
+        split: RecordSplit(tuple(imagenet.list_shards(root, split)), parse, split)
         for split in imagenet.SPLITS
     }
     label_names = tuple(names.get(i, "") for i in range(num_classes))
-    return RecordDataset("imagenet", parts, num_classes, label_names)
+    return RecordDataset("imagenet", root, parts, num_classes, label_names)
 
 
-def load_tfrecords(
-    root: str,
-    *,
-    split_fractions: Mapping[str, float],
-    split_seed: int,
-    image_scan: str,
-    on_bad_image: str,
-    verify: str = "count",
-) -> RecordDataset:
+def load_tfrecords(root: str, *, verify: str = "count") -> RecordDataset:
     """A dataset converted by `pipelines.convert`: the splits its manifest lists.
 
-    The splits were fixed at conversion (the manifest records the fractions and seed), so
-    `split_fractions`, `split_seed`, `image_scan` and `on_bad_image` are not used. Only the
-    shards the manifest lists are opened: other files beside them (`membership.csv`, notes
-    a user adds) are not read, and a conversion without `membership.csv` loads too.
+    The splits were fixed at conversion (the manifest records the fractions and seed).
+    Only the shards the manifest lists are opened: other files beside them
+    (`membership.csv`, notes a user adds) are not read, and a conversion without
+    `membership.csv` loads too.
 
     Args:
       root: the converter's output directory.
@@ -131,7 +116,6 @@ def load_tfrecords(
         listed twice (in one split or two) or differs from the manifest (naming it).
       ValueError: an unknown `verify` mode.
     """
-    del split_fractions, split_seed, image_scan, on_bad_image
     if verify not in ("count", "size"):
         raise ValueError(f"unknown verify mode {verify!r}; valid: count, size")
     manifest = shard_manifest.read_manifest(root)
@@ -142,10 +126,10 @@ def load_tfrecords(
         for split in manifest["splits"]
     }
     shard_manifest.check_shards_listed_once(root, files)
-    parts = {split: RecordSplit(tuple(paths), parse) for split, paths in files.items()}
+    parts = {split: RecordSplit(tuple(paths), parse, split) for split, paths in files.items()}
     bad = [
         image_files.BadImage(b["path"], b["reason"], b["label_file"], int(b["line"]))
         for b in manifest["skipped"]
     ]
     names = spec.names or tuple("" for _ in range(spec.num_outputs))
-    return RecordDataset("tfrecords", parts, spec.num_outputs, names, bad, manifest)
+    return RecordDataset("tfrecords", root, parts, spec.num_outputs, names, bad, manifest)

@@ -153,19 +153,44 @@ def render_chest(
     )
     X, Y = frame.grid()
     canvas = Canvas(X, Y, frame.px, frame.to_pixels, np.zeros_like(X))
-    draw = _frontal if view == "frontal" else _lateral
-    attenuation = draw(anatomy, states, projection == "AP", canvas, rng, sign_rngs)
+    if view == "frontal":
+        attenuation = _frontal(anatomy, states, projection == "AP", canvas, rng, sign_rngs)
+    else:
+        attenuation = _lateral(anatomy, states, canvas, rng, sign_rngs)
     return _expose(attenuation, canvas, rng)
 
 
 def _frontal(anatomy, states, ap, canvas, rng, sign_rngs) -> np.ndarray:
-    X, Y, e = canvas.X, canvas.Y, 1.5 * canvas.px
+    """A frontal film's attenuation: lungs and heart, vessels, signs, bones, soft tissue."""
     ratio = chest_signs.heart_ratio(
         states["Cardiomegaly"], sign_rngs["Cardiomegaly"], anatomy.heart_ratio
     )
     ratio *= 1.06 if ap else 1.0  # AP films magnify the heart.
     atel = chest_signs.plan_atelectasis(states["Atelectasis"], sign_rngs["Atelectasis"], "frontal")
     lift = rng.uniform(-0.05, 0.05) + (0.04 if ap else 0.0)  # Poorer inspiration on AP.
+    geo, shift = _frontal_geometry(anatomy, atel, lift)
+    S = anatomy.soft_tissue
+    body, lung, heart = _frontal_organs(anatomy, geo, shift, ratio, canvas)
+    _vessels(canvas, geo, rng)
+    _draw_signs(canvas, geo, states, sign_rngs, atel)
+    air = S * anatomy.air * lung * (1.0 - canvas.opacity)
+    attenuation = S * body + 0.04 * S * heart * body - air
+    mean_base = 0.5 * (geo.lungs[0].base + geo.lungs[1].base)
+    bones = _frontal_bones(anatomy, ap, shift, mean_base, canvas, rng)
+    attenuation += 0.2 * anatomy.bone * S * bones * body
+    X, Y = canvas.X, canvas.Y
+    if anatomy.female:
+        for side in (-1, 1):
+            r = ((X - side * 0.48) / 0.3) ** 2 + ((Y - mean_base + 0.05) / 0.2) ** 2
+            attenuation += 0.08 * S * ramp(1.0 - r, 0.6)
+    if rng.uniform() < 0.7:  # Gas in the stomach under the left hemidiaphragm.
+        r = ((X - 0.42) / 0.08) ** 2 + ((Y - geo.lungs[1].base - 0.09) / 0.045) ** 2
+        attenuation -= 0.5 * S * anatomy.air * ramp(1.0 - r, 0.3)
+    return _finish(attenuation, lung, canvas, S)
+
+
+def _frontal_geometry(anatomy, atel, lift: float) -> tuple[Geometry, float]:
+    """The lungs (bases lifted, an atelectatic side raised) and hila; the mediastinal shift."""
     hw = anatomy.lung_half_width
     lungs = []
     for side in (-1, 1):
@@ -176,15 +201,19 @@ def _frontal(anatomy, states, ap, canvas, rng, sign_rngs) -> np.ndarray:
     shift = atel.shift if atel is not None else 0.0
     mean_base = 0.5 * (lungs[0].base + lungs[1].base)
     hila = [(side * 0.21 + shift, 0.5 * (anatomy.apex + mean_base) + 0.05) for side in (-1, 1)]
-    geo = Geometry("frontal", lungs, hila)
+    return Geometry("frontal", lungs, hila), shift
 
-    S = anatomy.soft_tissue
+
+def _frontal_organs(anatomy, geo: Geometry, shift: float, ratio: float, canvas: Canvas):
+    """(body, aerated lung, heart) maps: the lungs pushed apart by mediastinum and heart."""
+    X, Y, e = canvas.X, canvas.Y, 1.5 * canvas.px
+    hw = anatomy.lung_half_width
     body_w = anatomy.body_half_width - (anatomy.body_half_width - 0.22) * np.clip(
         (-0.84 - Y) / 0.1, 0.0, 1.0
     )
     body = ramp(body_w - np.abs(X), e)
     lung = np.zeros_like(X)
-    for ln in lungs:
+    for ln in geo.lungs:
         u = np.abs((X - ln.cx) / ln.half_width)
         mid, half = 0.5 * (ln.apex + ln.base) + 0.15, 0.5 * (ln.base - ln.apex) + 0.15
         v = np.abs((Y - mid) / half)
@@ -193,9 +222,10 @@ def _frontal(anatomy, states, ap, canvas, rng, sign_rngs) -> np.ndarray:
         dome = ln.base - 0.12 * (1.0 - q)
         lung = np.maximum(lung, outline * ramp(dome - Y, e))
     # Mediastinum (with the aortic knob) and heart push the lungs apart.
+    mean_base = 0.5 * (geo.lungs[0].base + geo.lungs[1].base)
     medi_w = 0.1 + 0.03 * np.clip(Y + 0.8, 0.0, 1.0)
     medi = ramp(medi_w - np.abs(X - 0.02 - shift), e) * ramp(mean_base - Y, e)
-    knob = ramp(0.065 - np.hypot(X - 0.13 - shift, Y - hila[0][1] + 0.32), e)
+    knob = ramp(0.065 - np.hypot(X - 0.13 - shift, Y - geo.hila[0][1] + 0.32), e)
     width = ratio * 2 * (0.1 + 2 * hw)
     hcx, hcy = 0.06 + shift, mean_base - 0.12
     dx = X - hcx
@@ -203,14 +233,13 @@ def _frontal(anatomy, states, ap, canvas, rng, sign_rngs) -> np.ndarray:
     half_height = 0.24 + 0.25 * (ratio - 0.45)
     heart = ramp(1.0 - (dx / reach) ** 2 - ((Y - hcy) / half_height) ** 2, 6 * e)
     lung *= (1.0 - np.maximum(medi, knob)) * (1.0 - heart)
+    return body, lung, heart
 
-    _vessels(canvas, geo, rng)
-    _draw_signs(canvas, geo, states, sign_rngs, atel)
-    air = S * anatomy.air * lung * (1.0 - canvas.opacity)
-    attenuation = S * body + 0.04 * S * heart * body - air
 
-    # Bones: spine, posterior and anterior ribs, clavicles (scapulae on AP films).
-    bone = 0.2 * anatomy.bone * S
+def _frontal_bones(anatomy, ap, shift, mean_base, canvas: Canvas, rng) -> np.ndarray:
+    """Spine, posterior and anterior ribs, clavicles (scapulae on AP films), unit scale."""
+    X, Y, e = canvas.X, canvas.Y, 1.5 * canvas.px
+    hw = anatomy.lung_half_width
     spine = ramp(0.065 - np.abs(X - 0.3 * shift), e) * (0.8 + 0.2 * np.cos(Y * (2 * np.pi / 0.09)))
     cage = ramp(0.12 + 2 * hw + 0.03 - np.abs(X), e) * ramp(Y + 0.82, e) * ramp(mean_base - Y, e)
     phase = (Y - 0.35 * X * X + 0.08 * np.abs(X)) / anatomy.rib_spacing + rng.uniform()
@@ -226,19 +255,10 @@ def _frontal(anatomy, states, ap, canvas, rng, sign_rngs) -> np.ndarray:
         if ap:
             r = ((X - side * 0.66) / 0.14) ** 2 + ((Y + 0.42) / 0.3) ** 2
             bones += 0.3 * ramp(1.0 - r, 0.5)
-    attenuation += bone * bones * body
-    if anatomy.female:
-        for side in (-1, 1):
-            r = ((X - side * 0.48) / 0.3) ** 2 + ((Y - mean_base + 0.05) / 0.2) ** 2
-            attenuation += 0.08 * S * ramp(1.0 - r, 0.6)
-    if rng.uniform() < 0.7:  # Gas in the stomach under the left hemidiaphragm.
-        r = ((X - 0.42) / 0.08) ** 2 + ((Y - lungs[1].base - 0.09) / 0.045) ** 2
-        attenuation -= 0.5 * S * anatomy.air * ramp(1.0 - r, 0.3)
-    return _finish(attenuation, lung, canvas, S)
+    return bones
 
 
-def _lateral(anatomy, states, ap, canvas, rng, sign_rngs) -> np.ndarray:
-    del ap
+def _lateral(anatomy, states, canvas, rng, sign_rngs) -> np.ndarray:
     X, Y, e = canvas.X, canvas.Y, 1.5 * canvas.px
     ratio = chest_signs.heart_ratio(
         states["Cardiomegaly"], sign_rngs["Cardiomegaly"], anatomy.heart_ratio

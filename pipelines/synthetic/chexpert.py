@@ -22,17 +22,15 @@ is positive or uncertain, and blank otherwise.
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
+import io
 import os
 from collections import Counter
-from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
 
 from pipelines.readers import chexpert
-from pipelines.synthetic import chest_xray
+from pipelines.synthetic import chest_xray, writing
 
 ROOT_NAME = chexpert.ROOT_NAMES[0]
 OBSERVATIONS = chexpert.OBSERVATIONS
@@ -157,12 +155,14 @@ def _render(job: tuple) -> str:
     )
     path = os.path.join(out_root, image["relative"])
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(pixels, mode="L").save(path, quality=jpeg_quality)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="JPEG", quality=jpeg_quality)
+    writing.write_atomic(path, buffer.getvalue())
     return path
 
 
-def _csv_line(image: dict) -> str:
-    cells = [
+def _csv_row(image: dict) -> list[str]:
+    return [
         f"{ROOT_NAME}/{image['relative']}",
         image["sex"],
         str(image["age"]),
@@ -170,7 +170,6 @@ def _csv_line(image: dict) -> str:
         image["projection"],
         *(image["cells"][name] for name in OBSERVATIONS),
     ]
-    return ",".join(cells)
 
 
 def write_chexpert(
@@ -182,7 +181,7 @@ def write_chexpert(
     num_valid_patients: int | None = None,
     jpeg_quality: int = 90,
     workers: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: writing.Progress | None = None,
 ) -> dict:
     """Writes the synthetic set under `root/CheXpert-v1.0-small/`.
 
@@ -211,23 +210,10 @@ def write_chexpert(
     jobs = [
         (im, out_root, image_size, seed, jpeg_quality) for split in plans for im in plans[split]
     ]
-    total = len(jobs)
-    if workers > 1:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for done, _ in enumerate(pool.map(_render, jobs, chunksize=16), start=1):
-                if progress:
-                    progress(done, total)
-    else:
-        for done, job in enumerate(jobs, start=1):
-            _render(job)
-            if progress:
-                progress(done, total)
+    writing.run_jobs(_render, jobs, workers=workers, progress=progress)
     summary = {"root": out_root, "image_size": image_size, "seed": seed}
     for split, images in plans.items():
-        with open(os.path.join(out_root, f"{split}.csv"), "w", newline="") as f:
-            f.write(",".join(COLUMNS) + "\n")
-            f.writelines(_csv_line(im) + "\n" for im in images)
+        writing.write_csv(os.path.join(out_root, f"{split}.csv"), COLUMNS, map(_csv_row, images))
         summary[split] = {
             "images": len(images),
             "frontal": sum(im["view"] == "frontal" for im in images),

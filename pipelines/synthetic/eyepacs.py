@@ -8,23 +8,18 @@ through the real EyePACS reader:
 
 Patients get Kaggle-style positive, increasing, non-contiguous ids. Grades follow the
 EyePACS class balance (`GRADE_FREQUENCIES`), and the two eyes of a patient are correlated
-(`sample_grades`). Each image is rendered by `pipelines.synthetic.fundus.render_fundus` from its own
-seed, derived from (seed, patient, eye), so the files are byte-identical for one seed
+(`sample_grades`). Each image is rendered by `pipelines.synthetic.fundus_files` from its
+own seed, derived from (seed, patient, eye), so the files are byte-identical for one seed
 whatever the number of worker processes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import multiprocessing
 import os
-from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
 
-from pipelines.synthetic.fundus import render_fundus
+from pipelines.synthetic import fundus_files, writing
 
 # Grades 0..4 in the Kaggle EyePACS training labels (25,810 / 2,443 / 5,292 / 873 / 708
 # of 35,126 images).
@@ -83,45 +78,11 @@ def sample_grades(rng: np.random.Generator, num_patients: int) -> tuple[np.ndarr
     return left.astype(np.int64), right.astype(np.int64)
 
 
-def _image_seed(seed: int, patient: int, eye: str) -> np.random.SeedSequence:
-    return np.random.SeedSequence([seed, _IMAGE_STREAM, patient, EYES.index(eye)])
-
-
-def render_image(
-    seed: int, patient: int, eye: str, grade: int, size: int, jpeg_quality: int
-) -> bytes:
-    """Renders and JPEG-encodes one image; a pure function of its arguments.
-
-    Args:
-      seed: dataset seed.
-      patient: patient id.
-      eye: "left" or "right".
-      grade: 0..4.
-      size: image side in pixels.
-      jpeg_quality: JPEG quality, 1..95.
-
-    Returns:
-      The JPEG file's bytes.
-    """
-    rng = np.random.default_rng(_image_seed(seed, patient, eye))
-    pixels = render_fundus(rng, grade=grade, size=size, eye=eye)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=jpeg_quality)
-    return buffer.getvalue()
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    """Writes via a temporary name and a rename, so a killed run leaves no partial file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _write_one(task: tuple) -> str:
-    path, *args = task
-    _write_atomic(path, render_image(*args))
-    return path
+def sample_grade_pair(rng: np.random.Generator, frequencies: np.ndarray) -> tuple[int, int]:
+    """One patient's (left, right) grades, jointly `grade_pair_probabilities(frequencies)`."""
+    joint = grade_pair_probabilities(frequencies)
+    left, right = divmod(int(rng.choice(joint.size, p=joint.ravel())), joint.shape[1])
+    return left, right
 
 
 def write_eyepacs(
@@ -132,7 +93,7 @@ def write_eyepacs(
     seed: int,
     jpeg_quality: int = 90,
     workers: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: writing.Progress | None = None,
 ) -> dict:
     """Writes a synthetic EyePACS-layout dataset.
 
@@ -157,12 +118,7 @@ def write_eyepacs(
     Raises:
       ValueError: on num_patients < 1, workers < 1 or jpeg_quality outside 1..95.
     """
-    if num_patients < 1:
-        raise ValueError(f"num_patients must be >= 1, got {num_patients}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if not 1 <= jpeg_quality <= 95:
-        raise ValueError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
+    writing.check_arguments(num_patients, jpeg_quality, workers)
     rng = np.random.default_rng(np.random.SeedSequence([seed, _PATIENT_STREAM]))
     # Kaggle ids start at 10 and skip numbers.
     patients = 10 + np.cumsum(rng.integers(1, 4, num_patients)) - 1
@@ -170,34 +126,26 @@ def write_eyepacs(
 
     image_dir = os.path.join(root, IMAGE_DIR)
     os.makedirs(image_dir, exist_ok=True)
-    rows, tasks = [], []
+    rows, jobs = [], []
     for patient, grades in zip(patients.tolist(), zip(left, right, strict=True), strict=True):
         for eye, grade in zip(EYES, grades, strict=True):
             name = f"{patient}_{eye}"
             rows.append((name, int(grade)))
             path = os.path.join(image_dir, f"{name}.jpeg")
-            tasks.append((path, seed, patient, eye, int(grade), image_size, jpeg_quality))
-
-    total = len(tasks)
-    if workers == 1:
-        for done, task in enumerate(tasks, 1):
-            _write_one(task)
-            if progress:
-                progress(done, total)
-    else:
-        # Spawned, not forked: the caller may hold TensorFlow threads that fork would break.
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            chunk = max(1, min(32, total // (8 * workers)))
-            for done, _ in enumerate(pool.imap_unordered(_write_one, tasks, chunk), 1):
-                if progress:
-                    progress(done, total)
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["image", "level"])
-    writer.writerows(rows)
+            seeds = [seed, _IMAGE_STREAM, patient, EYES.index(eye)]
+            jobs.append(
+                fundus_files.job(
+                    path,
+                    seeds,
+                    grade=int(grade),
+                    eye=eye,
+                    size=image_size,
+                    jpeg_quality=jpeg_quality,
+                )
+            )
+    writing.run_jobs(fundus_files.render_file, jobs, workers=workers, progress=progress)
     labels_csv = os.path.join(root, LABELS_FILE)
-    _write_atomic(labels_csv, buffer.getvalue().encode("ascii"))
+    writing.write_csv(labels_csv, ["image", "level"], rows)
 
     counts = np.bincount(np.concatenate([left, right]), minlength=5)
     return {
@@ -205,7 +153,7 @@ def write_eyepacs(
         "labels_csv": labels_csv,
         "image_dir": image_dir,
         "num_patients": num_patients,
-        "num_images": total,
+        "num_images": len(jobs),
         "image_size": image_size,
         "seed": seed,
         "grade_counts": {g: int(c) for g, c in enumerate(counts)},

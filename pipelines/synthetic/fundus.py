@@ -139,6 +139,85 @@ def _smooth_noise(rng: np.random.Generator, grid: int, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(coarse, mode="F").resize((size, size), Image.BICUBIC))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Anatomy:
+    """One eye's anatomy, in field units of a right eye (see the module docstring)."""
+
+    disc: tuple[float, float]
+    disc_radius: float
+    disc_aspect: float
+    cup_fraction: float
+    disc_brightness: float
+    fovea: tuple[float, float]
+    fundus: np.ndarray  # RGB colour of the fundus, float32 (3,).
+    mottle: np.ndarray  # Choroidal mottling, float32 (size, size).
+    vessels: list
+    sheen: int  # Opacity of the nerve-fibre-layer sheen, 0 for none.
+
+
+def _sample_anatomy(rng: np.random.Generator, size: int) -> _Anatomy:
+    disc = (0.38 + rng.normal(0.0, 0.03), -0.03 + rng.normal(0.0, 0.03))
+    disc_radius = 0.11 * float(np.exp(rng.normal(0.0, 0.12)))
+    disc_aspect = rng.uniform(1.0, 1.15)
+    cup_fraction = rng.uniform(0.25, 0.6)
+    disc_brightness = rng.uniform(0.75, 1.05)
+    fovea = (-0.08 + rng.normal(0.0, 0.03), 0.03 + rng.normal(0.0, 0.03))
+    pigment = rng.uniform(0.0, 1.0)
+    fundus = (1.0 - pigment) * _LIGHT_FUNDUS + pigment * _DARK_FUNDUS
+    fundus = fundus * np.exp(rng.normal(0.0, 0.08, 3)).astype(np.float32)
+    mottle = 0.07 * _smooth_noise(rng, 6, size) + 0.04 * _smooth_noise(rng, 24, size)
+    vessels = grow_vessel_tree(rng, disc)
+    # Nerve-fibre-layer sheen along the arcades, strong in young eyes and absent in others:
+    # a pale, grade-independent structure that varies the image's colour spread as lesions do.
+    sheen = int(rng.uniform(30, 120)) if rng.random() < 0.6 else 0
+    return _Anatomy(
+        disc,
+        disc_radius,
+        disc_aspect,
+        cup_fraction,
+        disc_brightness,
+        fovea,
+        fundus,
+        mottle,
+        vessels,
+        sheen,
+    )
+
+
+class _Frame:
+    """Where the field lies in the image: field units <-> pixels, for one size and camera."""
+
+    def __init__(self, size: int, camera: Camera):
+        self.size = size
+        self.cx, self.cy, self.radius = field_geometry(size, camera)
+        theta = math.radians(camera.rotation)
+        # Field units -> image pixels: rotate (counter-clockwise on screen, y down), scale,
+        # shift.
+        self.rot = np.array(
+            [[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]]
+        )
+
+    def to_big(self, points: np.ndarray) -> np.ndarray:
+        """Field units -> pixels of the supersampled layers."""
+        return (points @ self.rot.T * self.radius + (self.cx, self.cy)) * _SUPERSAMPLE
+
+    def field_coords(self, ys: slice, xs: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Field coordinates (u, v) of the pixel centres in a window, float32 2-D each."""
+        dx = (np.arange(xs.start, xs.stop, dtype=np.float32)[None, :] + 0.5 - self.cx) / self.radius
+        dy = (np.arange(ys.start, ys.stop, dtype=np.float32)[:, None] + 0.5 - self.cy) / self.radius
+        rot = self.rot
+        return rot[0, 0] * dx + rot[1, 0] * dy, rot[0, 1] * dx + rot[1, 1] * dy
+
+    def window(self, point: tuple[float, float], half: float) -> tuple[slice, slice]:
+        """Pixel window round a field-unit point, `half` field units each way."""
+        px, py = self.to_big(np.asarray(point)) / _SUPERSAMPLE
+        h, size = half * self.radius, self.size
+        return (
+            slice(int(np.clip(py - h, 0, size)), int(np.clip(py + h + 1, 0, size))),
+            slice(int(np.clip(px - h, 0, size)), int(np.clip(px + h + 1, 0, size))),
+        )
+
+
 def render_fundus(
     rng: np.random.Generator,
     *,
@@ -170,95 +249,82 @@ def render_fundus(
         raise ValueError(f"size must be >= {MIN_SIZE}, got {size}")
     if camera is None:
         camera = sample_camera(rng)
-
-    # Anatomy, in field units of a right eye.
-    disc = (0.38 + rng.normal(0.0, 0.03), -0.03 + rng.normal(0.0, 0.03))
-    disc_radius = 0.11 * float(np.exp(rng.normal(0.0, 0.12)))
-    disc_aspect = rng.uniform(1.0, 1.15)
-    cup_fraction = rng.uniform(0.25, 0.6)
-    disc_brightness = rng.uniform(0.75, 1.05)
-    fovea = (-0.08 + rng.normal(0.0, 0.03), 0.03 + rng.normal(0.0, 0.03))
-    pigment = rng.uniform(0.0, 1.0)
-    fundus = (1.0 - pigment) * _LIGHT_FUNDUS + pigment * _DARK_FUNDUS
-    fundus = fundus * np.exp(rng.normal(0.0, 0.08, 3)).astype(np.float32)
-    mottle = 0.07 * _smooth_noise(rng, 6, size) + 0.04 * _smooth_noise(rng, 24, size)
-    vessels = grow_vessel_tree(rng, disc)
-    # Nerve-fibre-layer sheen along the arcades, strong in young eyes and absent in others:
-    # a pale, grade-independent structure that varies the image's colour spread as lesions do.
-    sheen = int(rng.uniform(30, 120)) if rng.random() < 0.6 else 0
+    anatomy = _sample_anatomy(rng, size)
     plan = plan_lesions(rng, grade)
+    frame = _Frame(size, camera)
+    layers = _draw_layers(rng, anatomy, plan, frame)
+    image = _paint(anatomy, frame, layers)
+    return _expose(image, rng, camera, frame, eye)
 
-    cx, cy, radius = field_geometry(size, camera)
-    theta = math.radians(camera.rotation)
-    # Field units -> image pixels: rotate (counter-clockwise on screen, y down), scale, shift.
-    rot = np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])
 
-    def to_big(points: np.ndarray) -> np.ndarray:
-        return (points @ rot.T * radius + (cx, cy)) * _SUPERSAMPLE
-
-    def field_coords(ys: slice, xs: slice) -> tuple[np.ndarray, np.ndarray]:
-        """Field coordinates (u, v) of the pixel centres in a window, float32 2-D each."""
-        dx = (np.arange(xs.start, xs.stop, dtype=np.float32)[None, :] + 0.5 - cx) / radius
-        dy = (np.arange(ys.start, ys.stop, dtype=np.float32)[:, None] + 0.5 - cy) / radius
-        return rot[0, 0] * dx + rot[1, 0] * dy, rot[0, 1] * dx + rot[1, 1] * dy
-
-    def window(point: tuple[float, float], half: float) -> tuple[slice, slice]:
-        """Pixel window round a field-unit point, `half` field units each way."""
-        px, py = to_big(np.asarray(point)) / _SUPERSAMPLE
-        h = half * radius
-        return (
-            slice(int(np.clip(py - h, 0, size)), int(np.clip(py + h + 1, 0, size))),
-            slice(int(np.clip(px - h, 0, size)), int(np.clip(px + h + 1, 0, size))),
-        )
-
-    big = size * _SUPERSAMPLE
+def _draw_layers(
+    rng: np.random.Generator, anatomy: _Anatomy, plan: dict[str, int], frame: _Frame
+) -> dict[str, Image.Image]:
+    """Vessels and lesions on supersampled mode-"L" layers, one per structure (`_LAYERS`)."""
+    big = frame.size * _SUPERSAMPLE
+    scale = frame.radius * _SUPERSAMPLE
     layers = {name: Image.new("L", (big, big), 0) for name in _LAYERS}
     draws = {name: ImageDraw.Draw(layer) for name, layer in layers.items()}
-    if sheen:
-        draw_vessels(draws["sheen"], vessels, to_big, 2.5 * radius * _SUPERSAMPLE, VEIN, sheen)
-    draw_vessels(draws["vein"], vessels, to_big, radius * _SUPERSAMPLE, VEIN)
-    draw_vessels(draws["artery"], vessels, to_big, radius * _SUPERSAMPLE, ARTERY)
+    if anatomy.sheen:
+        draw_vessels(
+            draws["sheen"], anatomy.vessels, frame.to_big, 2.5 * scale, VEIN, anatomy.sheen
+        )
+    draw_vessels(draws["vein"], anatomy.vessels, frame.to_big, scale, VEIN)
+    draw_vessels(draws["artery"], anatomy.vessels, frame.to_big, scale, ARTERY)
     draw_lesions(
         rng,
         plan,
         draws,
-        to_px=to_big,
-        disc=disc,
-        disc_radius=disc_radius,
-        fovea=fovea,
-        vessels=vessels,
-        scale=radius * _SUPERSAMPLE,
+        to_px=frame.to_big,
+        disc=anatomy.disc,
+        disc_radius=anatomy.disc_radius,
+        fovea=anatomy.fovea,
+        vessels=anatomy.vessels,
+        scale=scale,
     )
+    return layers
 
+
+def _paint(anatomy: _Anatomy, frame: _Frame, layers: dict[str, Image.Image]) -> np.ndarray:
+    """The fundus in linear light, float32 (size, size, 3): background, macula, disc, layers."""
+    a = anatomy
     # Fundus with choroidal mottling, then the darker macula and the bright disc and cup.
-    img = fundus[None, None, :] * (1.0 + mottle)[..., None]
-    ys, xs = window(fovea, 0.45)
-    u, v = field_coords(ys, xs)
-    fd2 = (u - fovea[0]) ** 2 + (v - fovea[1]) ** 2
+    img = a.fundus[None, None, :] * (1.0 + a.mottle)[..., None]
+    ys, xs = frame.window(a.fovea, 0.45)
+    u, v = frame.field_coords(ys, xs)
+    fd2 = (u - a.fovea[0]) ** 2 + (v - a.fovea[1]) ** 2
     macula = 0.32 * np.exp(fd2 * (-1.0 / (2 * 0.12**2))) + 0.18 * np.exp(fd2 * (-1 / 0.0016))
     img[ys, xs] *= (1.0 - macula)[..., None]
-    ys, xs = window(disc, 1.4 * disc_radius * disc_aspect)
-    u, v = field_coords(ys, xs)
+    ys, xs = frame.window(a.disc, 1.4 * a.disc_radius * a.disc_aspect)
+    u, v = frame.field_coords(ys, xs)
     ed = np.sqrt(
-        ((u - disc[0]) / disc_radius) ** 2 + ((v - disc[1]) / (disc_radius * disc_aspect)) ** 2
+        ((u - a.disc[0]) / a.disc_radius) ** 2
+        + ((v - a.disc[1]) / (a.disc_radius * a.disc_aspect)) ** 2
     )
     disc_alpha = np.clip((1.1 - ed) / 0.25, 0.0, 1.0)[..., None]
-    cup_alpha = np.clip((cup_fraction - ed) / 0.2, 0.0, 1.0)[..., None]
-    patch = img[ys, xs] * (1.0 - disc_alpha) + (disc_brightness * _DISC) * disc_alpha
-    img[ys, xs] = patch * (1.0 - cup_alpha) + (disc_brightness * _CUP) * cup_alpha
+    cup_alpha = np.clip((a.cup_fraction - ed) / 0.2, 0.0, 1.0)[..., None]
+    patch = img[ys, xs] * (1.0 - disc_alpha) + (a.disc_brightness * _DISC) * disc_alpha
+    img[ys, xs] = patch * (1.0 - cup_alpha) + (a.disc_brightness * _CUP) * cup_alpha
 
-    _composite(img, layers["sheen"], None, _SHEEN, blur_px=0.04 * radius)
+    _composite(img, layers["sheen"], None, _SHEEN, blur_px=0.04 * frame.radius)
     # Vessels and lesions: dark ones darken the fundus behind them, bright ones cover it.
     for name, tint in _TINTS:
         _composite(img, layers[name], 1.0 - tint, None)
     _composite(img, layers["yellow"], None, _EXUDATE)
-    _composite(img, layers["cotton"], None, _COTTON_WOOL, blur_px=0.025 * radius)
+    _composite(img, layers["cotton"], None, _COTTON_WOOL, blur_px=0.025 * frame.radius)
+    return img
 
-    # Camera: illumination, exposure, cast and haze, sensor noise (in linear light), then
-    # gamma as a lookup table on 8-bit values, defocus blur, and the field stop.
+
+def _expose(
+    img: np.ndarray, rng: np.random.Generator, camera: Camera, frame: _Frame, eye: str
+) -> np.ndarray:
+    """The camera: illumination, exposure, cast, haze and noise (in linear light), then
+    gamma as a lookup table on 8-bit values, defocus blur, the field stop and the eye's
+    mirroring. Returns uint8 (size, size, 3)."""
+    size, radius = frame.size, frame.radius
     pix = np.arange(size, dtype=np.float32) + 0.5
-    dx = (pix[None, :] - cx) / radius
-    dy = (pix[:, None] - cy) / radius
+    dx = (pix[None, :] - frame.cx) / radius
+    dy = (pix[:, None] - frame.cy) / radius
     r2 = dx * dx + dy * dy
     illum = (1.0 - camera.vignetting * np.minimum(r2, 1.0)) * (
         1.0 + camera.tilt[0] * dx + camera.tilt[1] * dy

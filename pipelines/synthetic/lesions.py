@@ -18,7 +18,9 @@ dominated by the camera, say little about the grade.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PIL import ImageDraw
@@ -130,29 +132,61 @@ def draw_lesions(
       scale: layer pixels per field unit.
     """
 
-    def px(x: float, y: float) -> tuple[float, float]:
-        p = to_px(np.array([x, y]))
+    at = _Placement(rng, to_px, disc, disc_radius, fovea, vessels, scale)
+    _microaneurysms(at, layers["red"], plan["microaneurysm"])
+    _blots(at, layers["red"], plan["blot"])
+    _exudates(at, layers["yellow"], plan["exudate"])
+    _cotton_wool(at, layers["cotton"], plan["cotton_wool"])
+    _venous_beading(at, layers["vein"], plan["venous_beading"])
+    _new_vessels(at, layers["new_vessels"], layers["cotton"], plan["neovascular"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Placement:
+    """Where lesions go: the eye's landmarks, the generator, field units -> layer pixels."""
+
+    rng: np.random.Generator
+    to_px: Callable[[np.ndarray], np.ndarray]
+    disc: tuple[float, float]
+    disc_radius: float
+    fovea: tuple[float, float]
+    vessels: list[Vessel]
+    scale: float
+
+    def px(self, x: float, y: float) -> tuple[float, float]:
+        p = self.to_px(np.array([x, y]))
         return float(p[0]), float(p[1])
 
-    red, yellow, cotton = layers["red"], layers["yellow"], layers["cotton"]
-    for _ in range(plan["microaneurysm"]):
-        x, y = px(*_posterior_point(rng, fovea, disc, disc_radius, 0.35))
-        r = rng.uniform(0.015, 0.022) * scale
+    def posterior(self, spread: float) -> tuple[float, float]:
+        return _posterior_point(self.rng, self.fovea, self.disc, self.disc_radius, spread)
+
+
+def _microaneurysms(at: _Placement, red: ImageDraw.ImageDraw, count: int) -> None:
+    for _ in range(count):
+        x, y = at.px(*at.posterior(0.35))
+        r = at.rng.uniform(0.015, 0.022) * at.scale
         _ellipse(red, x, y, r, r, 255)
-    for _ in range(plan["blot"]):
-        cx, cy = _posterior_point(rng, fovea, disc, disc_radius, 0.4)
+
+
+def _blots(at: _Placement, red: ImageDraw.ImageDraw, count: int) -> None:
+    rng = at.rng
+    for _ in range(count):
+        cx, cy = at.posterior(0.4)
         size = rng.uniform(0.035, 0.06)
         for _part in range(int(rng.integers(1, 4))):
             ox, oy = rng.normal(0.0, 0.4 * size, 2)
             rx, ry = size * rng.uniform(0.6, 1.0, 2)
-            x, y = px(cx + ox, cy + oy)
-            _ellipse(red, x, y, rx * scale, ry * scale, 255)
+            x, y = at.px(cx + ox, cy + oy)
+            _ellipse(red, x, y, rx * at.scale, ry * at.scale, 255)
 
-    remaining = plan["exudate"]
+
+def _exudates(at: _Placement, yellow: ImageDraw.ImageDraw, count: int) -> None:
+    """`count` spots in clusters of 5-12, each a ring (circinate) or a heap."""
+    rng, remaining = at.rng, count
     while remaining > 0:
         n = min(remaining, int(rng.integers(5, 13)))
         remaining -= n
-        cx, cy = _posterior_point(rng, fovea, disc, disc_radius, 0.22)
+        cx, cy = at.posterior(0.22)
         ring = rng.random() < 0.5
         ring_radius = rng.uniform(0.07, 0.14)
         for _ in range(n):
@@ -162,39 +196,50 @@ def draw_lesions(
                 x, y = cx + d * math.cos(a), cy + d * math.sin(a)
             else:
                 x, y = cx + rng.normal(0.0, 0.05), cy + rng.normal(0.0, 0.05)
-            r = rng.uniform(0.013, 0.025) * scale
-            _ellipse(yellow, *px(x, y), r, r * rng.uniform(0.7, 1.0), 255)
+            r = rng.uniform(0.013, 0.025) * at.scale
+            _ellipse(yellow, *at.px(x, y), r, r * rng.uniform(0.7, 1.0), 255)
 
-    for _ in range(plan["cotton_wool"]):
-        vessel, i = _vessel_point(rng, vessels)
+
+def _cotton_wool(at: _Placement, cotton: ImageDraw.ImageDraw, count: int) -> None:
+    rng = at.rng
+    for _ in range(count):
+        vessel, i = _vessel_point(rng, at.vessels)
         x, y = vessel.points[i] + rng.normal(0.0, 0.04, 2)
-        r = rng.uniform(0.035, 0.055) * scale
-        _ellipse(cotton, *px(x, y), r, r * rng.uniform(0.6, 1.0), 230)
+        r = rng.uniform(0.035, 0.055) * at.scale
+        _ellipse(cotton, *at.px(x, y), r, r * rng.uniform(0.6, 1.0), 230)
 
-    for _ in range(plan["venous_beading"]):
-        vessel, i = _vessel_point(rng, vessels, VEIN)
+
+def _venous_beading(at: _Placement, vein: ImageDraw.ImageDraw, count: int) -> None:
+    for _ in range(count):
+        vessel, i = _vessel_point(at.rng, at.vessels, VEIN)
         for j in range(i, min(i + 12, len(vessel.points)), 2):
-            r = vessel.widths[j] * rng.uniform(0.6, 0.8) * scale
-            _ellipse(layers["vein"], *px(*vessel.points[j]), r, r, 255)
+            r = vessel.widths[j] * at.rng.uniform(0.6, 0.8) * at.scale
+            _ellipse(vein, *at.px(*vessel.points[j]), r, r, 255)
 
+
+def _new_vessels(
+    at: _Placement, new_vessels: ImageDraw.ImageDraw, cotton: ImageDraw.ImageDraw, count: int
+) -> None:
+    """`count` tufts on the disc or along the arcades: many short, tightly curling vessels
+    on a faint fibrous veil."""
+    rng, scale = at.rng, at.scale
     nv_width = max(1, round(0.009 * scale))
-    for _ in range(plan["neovascular"]):
+    for _ in range(count):
         if rng.random() < 0.5:
             a = rng.uniform(0.0, 2 * math.pi)
-            cx = disc[0] + disc_radius * 0.7 * math.cos(a)
-            cy = disc[1] + disc_radius * 0.7 * math.sin(a)
+            cx = at.disc[0] + at.disc_radius * 0.7 * math.cos(a)
+            cy = at.disc[1] + at.disc_radius * 0.7 * math.sin(a)
         else:
-            vessel, i = _vessel_point(rng, vessels)
+            vessel, i = _vessel_point(rng, at.vessels)
             cx, cy = vessel.points[i]
-        # A tuft: many short, tightly curling vessels, on a faint fibrous veil.
-        _ellipse(cotton, *px(cx, cy), 0.07 * scale, 0.07 * scale, 70)
+        _ellipse(cotton, *at.px(cx, cy), 0.07 * scale, 0.07 * scale, 70)
         for _ in range(int(rng.integers(14, 26))):
             x, y = cx + rng.normal(0.0, 0.035), cy + rng.normal(0.0, 0.035)
             heading = rng.uniform(0.0, 2 * math.pi)
-            pts = [px(x, y)]
+            pts = [at.px(x, y)]
             for _step in range(int(rng.integers(5, 10))):
                 heading += rng.normal(0.0, 0.9)
                 x += 0.014 * math.cos(heading)
                 y += 0.014 * math.sin(heading)
-                pts.append(px(x, y))
-            layers["new_vessels"].line(pts, fill=255, width=nv_width, joint="curve")
+                pts.append(at.px(x, y))
+            new_vessels.line(pts, fill=255, width=nv_width, joint="curve")

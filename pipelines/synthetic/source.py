@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
+from pipelines.records import image_examples
 from pipelines.synthetic import source_shapes
 
 _SPLIT_CODES = {"train": 0, "validation": 1}
@@ -173,26 +174,59 @@ def _texture(rng: np.random.Generator, size: int, first: np.ndarray) -> np.ndarr
 
 def _example(encoded: bytes, *, label: int, text: str, size: int, filename: str) -> bytes:
     """A serialized `tf.train.Example` with the fields slim's ImageNet records carry."""
-
-    def b(value: bytes) -> tf.train.Feature:
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-    def i(value: int) -> tf.train.Feature:
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
+    b, i = image_examples.bytes_feature, image_examples.int_feature
     features = {
         "image/encoded": b(encoded),
         "image/format": b(b"JPEG"),
         "image/class/label": i(label),
-        "image/class/text": b(text.encode()),
-        "image/class/synset": b(f"s{label:08d}".encode()),
+        "image/class/text": b(text),
+        "image/class/synset": b(f"s{label:08d}"),
         "image/height": i(size),
         "image/width": i(size),
         "image/channels": i(3),
         "image/colorspace": b(b"RGB"),
-        "image/filename": b(filename.encode()),
+        "image/filename": b(filename),
     }
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def _write_split(
+    root: str,
+    split: str,
+    *,
+    per_class: int,
+    shards: int,
+    names: list[str],
+    image_size: int,
+    seed: int,
+    jpeg_quality: int,
+    written: Callable[[], None],
+) -> None:
+    """One split's shards; image k depends only on (seed, split, k)."""
+    code = _SPLIT_CODES[split]
+    # Labels are balanced, then shuffled so every shard holds every class.
+    labels = np.random.default_rng([seed, code]).permutation(
+        np.arange(per_class * len(names)) % len(names)
+    )
+    for shard, indices in enumerate(np.array_split(np.arange(len(labels)), shards)):
+        path = os.path.join(root, f"{split}-{shard:05d}-of-{shards:05d}")
+        with tf.io.TFRecordWriter(path) as writer:
+            for k in indices:
+                label = int(labels[k])
+                rng = np.random.default_rng([seed, code, int(k)])
+                buffer = io.BytesIO()
+                Image.fromarray(render_image(label, rng, image_size)).save(
+                    buffer, format="JPEG", quality=jpeg_quality
+                )
+                record = _example(
+                    buffer.getvalue(),
+                    label=label + 1,
+                    text=names[label],
+                    size=image_size,
+                    filename=f"{split}_{k:06d}.JPEG",
+                )
+                writer.write(record)
+                written()
 
 
 def write_source(
@@ -232,34 +266,25 @@ def write_source(
     }
     total = sum(per * num_classes for per, _ in plan.values())
     done = 0
+
+    def written() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
     for split, (per_class, shards) in plan.items():
-        code = _SPLIT_CODES[split]
-        # Labels are balanced, then shuffled so every shard holds every class.
-        labels = np.random.default_rng([seed, code]).permutation(
-            np.arange(per_class * num_classes) % num_classes
+        _write_split(
+            root,
+            split,
+            per_class=per_class,
+            shards=shards,
+            names=names,
+            image_size=image_size,
+            seed=seed,
+            jpeg_quality=jpeg_quality,
+            written=written,
         )
-        for shard, indices in enumerate(np.array_split(np.arange(len(labels)), shards)):
-            path = os.path.join(root, f"{split}-{shard:05d}-of-{shards:05d}")
-            with tf.io.TFRecordWriter(path) as writer:
-                for k in indices:
-                    label = int(labels[k])
-                    rng = np.random.default_rng([seed, code, int(k)])
-                    buffer = io.BytesIO()
-                    Image.fromarray(render_image(label, rng, image_size)).save(
-                        buffer, format="JPEG", quality=jpeg_quality
-                    )
-                    writer.write(
-                        _example(
-                            buffer.getvalue(),
-                            label=label + 1,
-                            text=names[label],
-                            size=image_size,
-                            filename=f"{split}_{k:06d}.JPEG",
-                        )
-                    )
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
     with open(os.path.join(root, "labels.txt"), "w") as f:
         f.writelines(f"{i + 1}:{name}\n" for i, name in enumerate(names))
     summary = {

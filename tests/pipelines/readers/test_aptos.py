@@ -12,7 +12,7 @@ from PIL import Image
 from pipelines import datasets
 from pipelines.errors import DataError
 from pipelines.readers import aptos
-from pipelines.synthetic import fundus_sets as synthetic_fundus_sets
+from pipelines.synthetic import aptos as synthetic_aptos
 
 FRACTIONS = {"train": 0.5, "valid": 0.25, "test": 0.25}
 
@@ -64,10 +64,8 @@ def test_reads_what_the_writer_wrote(aptos_root):
 
 
 def test_writer_is_deterministic_whatever_the_workers(tmp_path):
-    one = synthetic_fundus_sets.write_aptos(
-        str(tmp_path / "a"), num_patients=3, image_size=32, seed=1
-    )
-    two = synthetic_fundus_sets.write_aptos(
+    one = synthetic_aptos.write_aptos(str(tmp_path / "a"), num_patients=3, image_size=32, seed=1)
+    two = synthetic_aptos.write_aptos(
         str(tmp_path / "b"), num_patients=3, image_size=32, seed=1, workers=2
     )
     assert one["grade_counts"] == two["grade_counts"]
@@ -80,12 +78,12 @@ def test_writer_is_deterministic_whatever_the_workers(tmp_path):
 
 def test_every_image_is_its_own_patient_in_the_splits(aptos_root):
     data = datasets.load_dataset("aptos", aptos_root, split_fractions=FRACTIONS, split_seed=1)
-    sizes = {name: len(rows) for name, rows in data.splits.items()}
+    sizes = {name: len(part.rows()) for name, part in data.splits.items()}
     assert sum(sizes.values()) == 34
     # Grades 0-4 have 21/4/5/1/3 images; largest-remainder rounding of 1/2, 1/4, 1/4 per
     # grade gives train 11+2+3+1+1, valid 5+1+1+0+1, test 5+1+1+0+1.
     assert sizes == {"train": 18, "valid": 8, "test": 8}
-    for rows in data.splits.values():
+    for rows in (part.rows() for part in data.splits.values()):
         assert rows["patient"].nunique() == len(rows)
 
 
@@ -167,7 +165,7 @@ def test_missing_and_corrupt_images_stop_or_are_skipped_and_counted(root):
     assert "001639a390f0.png: truncated PNG (no IEND chunk)" in message
     assert "train.csv line 3)" in message and "(and 1 more)" in message
     data = datasets.load_dataset("aptos", root, split_fractions={"train": 1.0}, on_bad_image="skip")
-    assert len(data.splits["train"]) == 2
+    assert len(data.splits["train"].rows()) == 2
     assert [(os.path.basename(b.path), b.line) for b in data.bad_images] == [
         ("001639a390f0.png", 3),
         ("0024cdab0c1e.png", 4),

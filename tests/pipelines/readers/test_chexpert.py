@@ -291,9 +291,9 @@ def test_registry_splits_train_by_patient_and_adds_the_official_valid(parent):
     data = _load(parent, views="all")
     assert set(data.splits) == {"train", "valid_internal", "valid"}
     assert data.label_names == chexpert.TASKS
-    train, internal = data.splits["train"], data.splits["valid_internal"]
+    train, internal = data.splits["train"].rows(), data.splits["valid_internal"].rows()
     assert not set(train["patient"]) & set(internal["patient"])
-    assert len(train) + len(internal) == 8 and len(data.splits["valid"]) == 3
+    assert len(train) + len(internal) == 8 and len(data.splits["valid"].rows()) == 3
     summary = data.summary()["splits"]
     assert summary["valid"]["labels"]["Pleural Effusion"] == {
         "positive": 1,
@@ -320,7 +320,7 @@ def test_missing_and_corrupt_images_name_the_file_and_line(root):
         f"{victim}: truncated JPEG (no end-of-image marker) ({root}/train.csv line 8)",
         f"{valid_victim}: not a JPEG, PNG or TIFF file ({root}/valid.csv line 2)",
     ]
-    assert data.summary()["skipped_images"] == 2 and len(data.splits["valid"]) == 1
+    assert data.summary()["skipped_images"] == 2 and len(data.splits["valid"].rows()) == 1
 
 
 def test_a_patient_in_both_csvs_is_refused(root):

@@ -160,7 +160,7 @@ def test_skip_policy_counts_and_names_bad_images(root):
     with open(os.path.join(root, "train", "2_left.jpeg"), "wb") as f:
         f.write(b"\xff\xd8\xff\xe0 cut short")
     data = _load(root, on_bad_image="skip")
-    assert sum(len(rows) for rows in data.splits.values()) == 78
+    assert sum(len(part.rows()) for part in data.splits.values()) == 78
     assert [os.path.basename(b.path) for b in data.bad_images] == ["2_left.jpeg", "3_right.jpeg"]
     summary = data.summary()
     assert summary["skipped_images"] == 2

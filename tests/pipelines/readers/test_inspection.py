@@ -4,18 +4,15 @@ import collections
 import csv
 import json
 import os
-import pathlib
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from pipelines.errors import DataError
 from pipelines.readers import inspection
 from tests import fixtures
+from tests.pipelines import binaries
 
-_REPO = pathlib.Path(__file__).resolve().parents[3]
 ALL = {"train": 1.0}
 
 
@@ -56,8 +53,10 @@ def test_chexpert_states_before_and_after_the_policy_by_hand(tmp_path):
         "missing": 0,
         "corrupt": 0,
         "excluded": 0,
+        "bad_rows": 0,
         "needs_conversion": 0,
     }
+    assert report["bad_rows"] == []
 
 
 def test_generated_chexpert_with_a_missing_and_a_corrupt_image(chexpert_root, tmp_path):
@@ -125,9 +124,9 @@ def test_messidor2_ungradable_and_tiff_counts(messidor2_set, tmp_path):
     assert train["labels_after"] == {"label": after}
 
     tiff_root = str(tmp_path / "original")
-    from pipelines.synthetic import fundus_sets as synthetic_fundus_sets
+    from pipelines.synthetic import messidor2 as synthetic_messidor2
 
-    synthetic_fundus_sets.write_messidor2(
+    synthetic_messidor2.write_messidor2(
         tiff_root, num_patients=3, image_size=32, seed=0, image_format="original"
     )
     report = inspection.inspect_dataset("messidor2", tiff_root, split_fractions=ALL, scan="decode")
@@ -149,9 +148,7 @@ def test_bad_label_files_are_refused_naming_file_and_line(aptos_root, tmp_path):
 
 
 def _run(*args):
-    env = {**os.environ, "PYTHONPATH": str(_REPO)}
-    cmd = [sys.executable, "-m", "pipelines.inspect", *args]
-    return subprocess.run(cmd, cwd=_REPO, env=env, capture_output=True, text=True)
+    return binaries.run("pipelines.inspect", *args, check=False)
 
 
 def test_binary_on_messidor2_with_every_image_deleted(messidor2_set, tmp_path):

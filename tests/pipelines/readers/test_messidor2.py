@@ -12,7 +12,7 @@ from PIL import Image
 from pipelines import datasets
 from pipelines.errors import DataError
 from pipelines.readers import inspection, messidor2
-from pipelines.synthetic import fundus_sets as synthetic_fundus_sets
+from pipelines.synthetic import messidor2 as synthetic_messidor2
 
 HEADER = "image_id,adjudicated_dr_grade,adjudicated_dme,adjudicated_gradable"
 # Hand-typed: two original-Messidor exams, one Extension exam, one ungradable image.
@@ -123,10 +123,10 @@ def test_pairs_file_beats_the_name_rule_after_a_missing_image(root):
     data = datasets.load_dataset(
         "messidor2", root, split_fractions={"a": 0.5, "b": 0.5}, image_scan="none"
     )
-    for rows in data.splits.values():
+    for rows in (part.rows() for part in data.splits.values()):
         exams = set(rows["patient"])
         assert all(e in exams for e in rows["patient"])
-    where = {i: s for s, rows in data.splits.items() for i in rows["image"]}
+    where = {i: s for s, part in data.splits.items() for i in part.rows()["image"]}
     assert where["IM000003.jpg"] == where["IM000004.jpg"]
     assert where["IM000005.jpg"] == where["IM000006.jpg"]
 
@@ -158,9 +158,7 @@ def test_images_the_pairs_file_does_not_list_fall_back_to_the_name_rule_and_are_
         "messidor2", root, split_fractions={"train": 1.0}, **options
     )
     assert report["splits"]["train"]["exams_paired_by"] == {"pairs_file": 1, "file_names": 4}
-    assert "images paired into exams by: pairs_file 1, file_names 4" in (
-        inspection.format_report(report)
-    )
+    assert "exams paired by: pairs_file 1, file_names 4" in (inspection.format_report(report))
 
 
 @pytest.mark.parametrize(
@@ -214,7 +212,7 @@ def test_a_named_pairs_file_must_exist_and_be_text(root):
 def test_ungradable_images_are_dropped_and_counted_in_their_exams_split(root):
     os.remove(os.path.join(root, "IMAGES", "20051020_44261_0100_PP.png"))  # Not needed.
     data = datasets.load_dataset("messidor2", root, split_fractions={"train": 1.0})
-    assert list(data.splits["train"]["line"]) == [2, 3, 5, 6, 7]
+    assert list(data.splits["train"].rows()["line"]) == [2, 3, 5, 6, 7]
     summary = data.summary()["splits"]["train"]
     assert summary["excluded"] == {"ungradable": 1}
     assert summary["exams_paired_by"] == {"pairs_file": 0, "file_names": 5}  # No pairs file.
@@ -247,9 +245,9 @@ def test_reads_what_the_writer_wrote_with_the_ungradable_count(messidor2_set):
     summary = data.summary()["splits"]
     assert sum(s["excluded"]["ungradable"] for s in summary.values()) == 2
     assert sum(s["images"] for s in summary.values()) == 38
-    exams = [set(rows["patient"]) for rows in data.splits.values()]
+    exams = [set(part.rows()["patient"]) for part in data.splits.values()]
     assert not (exams[0] & exams[1] or exams[0] & exams[2] or exams[1] & exams[2])
-    for rows in data.splits.values():
+    for rows in (part.rows() for part in data.splits.values()):
         for path in rows["path"]:
             with Image.open(path) as image:
                 assert image.size == (60, 40)
@@ -257,7 +255,7 @@ def test_reads_what_the_writer_wrote_with_the_ungradable_count(messidor2_set):
 
 def test_original_format_writes_tiff_which_the_loader_refuses_naming_file_and_line(tmp_path):
     root = str(tmp_path)
-    synthetic_fundus_sets.write_messidor2(
+    synthetic_messidor2.write_messidor2(
         root, num_patients=3, image_size=32, seed=0, image_format="original"
     )
     names = sorted(os.listdir(os.path.join(root, "IMAGES")))
@@ -270,7 +268,7 @@ def test_original_format_writes_tiff_which_the_loader_refuses_naming_file_and_li
     assert message.startswith(f"{tiff['path']} ({tiff['source']} line {tiff['line']}): TIFF")
     assert "python -m pipelines.convert --dataset=messidor2" in message
     data = datasets.load_dataset("messidor2", root, split_fractions={"train": 1.0}, allow_tiff=True)
-    assert sum(len(r) for r in data.splits.values()) + 1 == 6  # One ungradable.
+    assert sum(len(part.rows()) for part in data.splits.values()) + 1 == 6  # One ungradable.
 
 
 def test_the_tiff_message_names_the_first_tiff_file_and_its_line(root):

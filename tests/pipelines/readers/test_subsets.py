@@ -86,10 +86,10 @@ def test_load_dataset_cuts_the_train_split_and_reports_it(eyepacs_root):
     data = datasets.load_dataset(
         "eyepacs", eyepacs_root, split_fractions=fractions, subset_sizes={"train": 11}
     )
-    train = data.splits["train"]
+    train = data.splits["train"].rows()
     assert len(train) == 10  # Two eyes per patient: 11 rounds down to 10.
-    assert set(train["line"]) <= set(full.splits["train"]["line"])
-    assert data.splits["valid"].equals(full.splits["valid"])
+    assert set(train["line"]) <= set(full.splits["train"].rows()["line"])
+    assert data.splits["valid"].rows().equals(full.splits["valid"].rows())
     summary = data.summary()["splits"]["train"]
     assert summary["subset"] == {"requested": 11, "images": 10, "of": 40, "seed": 0}
     with pytest.raises(ValueError, match=r"subset of unknown split 'tune'"):
@@ -105,9 +105,9 @@ def test_config_field_reaches_the_training_split(eyepacs_root):
     config = retina.get_config("test")
     config.data.root = eyepacs_root
     # 8 patients per grade: 6.4, 0.8, 0.8 round to 6, 1, 1 (largest remainders).
-    assert experiment.load_data(config).splits["train"].shape[0] == 60
+    assert experiment.load_data(config).splits["train"].rows().shape[0] == 60
     config.data.train_subset = 20
     config.data.subset_seed = 4
     data = experiment.load_data(config)
-    assert len(data.splits["train"]) == 20 and len(data.splits["test"]) == 10
+    assert len(data.splits["train"].rows()) == 20 and len(data.splits["test"].rows()) == 10
     assert data.summary()["splits"]["train"]["subset"]["seed"] == 4

@@ -4,8 +4,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,12 +13,12 @@ from PIL import Image
 from pipelines import datasets
 from pipelines.errors import DataError
 from pipelines.records import conversion, image_examples, shard_manifest
-from pipelines.synthetic import fundus_sets as synthetic_fundus_sets
+from pipelines.synthetic import messidor2 as synthetic_messidor2
 from tests import fixtures
+from tests.pipelines import binaries
 
 FRACTIONS = {"train": 0.75, "valid": 0.25}
 HALVES = {"train": 0.5, "valid": 0.5}  # 10 patients, 2 per grade: 10 / 10 images.
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def _read_all(out, manifest, split):
@@ -69,7 +67,7 @@ def converted(eyepacs_root, tmp_path_factory):
 def test_every_example_equals_its_source_bit_for_bit(converted, eyepacs_root):
     out, manifest = converted
     source = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
-    for split, rows in source.splits.items():
+    for split, rows in ((s, part.rows()) for s, part in source.splits.items()):
         examples, _ = _read_all(out, manifest, split)
         assert sorted(examples) == sorted(rows["image"])
         for row in rows.itertuples():
@@ -156,7 +154,7 @@ def test_membership_csv_rows_equal_the_records_read_back(converted, eyepacs_root
     assert table.values.tolist() == expected  # Same rows, same (record) order.
     source = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
     assert sorted(table["image"]) == sorted(
-        r for rows in source.splits.values() for r in rows["image"]
+        r for part in source.splits.values() for r in part.rows()["image"]
     )
     assert table["image"].is_unique  # Every example once.
     by_split = {split: set(rows["patient"]) for split, rows in table.groupby("split")}
@@ -203,14 +201,14 @@ def test_order_across_shards_is_seeded_and_shuffled(converted, eyepacs_root, tmp
     other_order = _read_all(str(tmp_path / "b"), other, "train")[1]
     assert other_order != order and sorted(other_order) == sorted(order)
     source = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
-    assert order != list(source.splits["train"]["image"])  # Not the label-file order.
+    assert order != list(source.splits["train"].rows()["image"])  # Not the label-file order.
 
 
 def test_shard_count_follows_the_target_size(eyepacs_root, tmp_path):
     rows = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
-    total = sum(os.path.getsize(p) for p in rows.splits["train"]["path"])
+    total = sum(os.path.getsize(p) for p in rows.splits["train"].rows()["path"])
     shard_mb = total / 3.5 / 1e6  # 3.5 shards' worth of bytes -> 4 shards.
-    assert conversion.num_shards_for(rows.splits["train"], shard_mb=shard_mb) == 4
+    assert conversion.num_shards_for(rows.splits["train"].rows(), shard_mb=shard_mb) == 4
     manifest = conversion.convert_dataset(
         "eyepacs", eyepacs_root, str(tmp_path), split_fractions=FRACTIONS, shard_mb=shard_mb
     )
@@ -232,7 +230,7 @@ def test_chexpert_labels_and_masks_round_trip(chexpert_root, tmp_path):
     assert manifest["label"]["names"][0] == "Atelectasis"
     source = datasets.load_dataset("chexpert", chexpert_root, split_fractions=fractions)
     assert sorted(manifest["splits"]) == ["train", "valid", "valid_internal"]
-    for split, rows in source.splits.items():
+    for split, rows in ((s, part.rows()) for s, part in source.splits.items()):
         examples, _ = _read_all(str(tmp_path), manifest, split)
         assert len(examples) == len(rows) == manifest["splits"][split]["examples"]
         for row in rows.itertuples():
@@ -261,7 +259,7 @@ def test_chexpert_labels_and_masks_round_trip(chexpert_root, tmp_path):
 
 def test_tiff_is_decoded_once_and_stored_as_lossless_png(tmp_path):
     root = str(tmp_path / "m2")
-    synthetic_fundus_sets.write_messidor2(
+    synthetic_messidor2.write_messidor2(
         root, num_patients=4, image_size=32, seed=5, image_format="original"
     )
     fractions = {"train": 0.5, "valid": 0.5}
@@ -270,7 +268,7 @@ def test_tiff_is_decoded_once_and_stored_as_lossless_png(tmp_path):
     )
     source = datasets.load_dataset("messidor2", root, split_fractions=fractions, allow_tiff=True)
     tiffs = 0
-    for split, rows in source.splits.items():
+    for split, rows in ((s, part.rows()) for s, part in source.splits.items()):
         examples, _ = _read_all(str(tmp_path / "out"), manifest, split)
         for row in rows.itertuples():
             example = examples[row.image]
@@ -285,7 +283,7 @@ def test_tiff_is_decoded_once_and_stored_as_lossless_png(tmp_path):
     assert sum(e["excluded"]["ungradable"] for e in manifest["splits"].values()) == 1
     for split, entry in manifest["splits"].items():  # Written with messidor-2.csv.
         assert entry["exams_paired_by"] == {
-            "pairs_file": len(source.splits[split]),
+            "pairs_file": len(source.splits[split].rows()),
             "file_names": 0,
         }
 
@@ -293,7 +291,11 @@ def test_tiff_is_decoded_once_and_stored_as_lossless_png(tmp_path):
 def test_max_side_downscales_larger_images_once_and_keeps_the_rest(tmp_path):
     # Half the EyePACS JPEGs 40 x 30 px, half 16 x 16.
     root = fixtures.write_eyepacs(str(tmp_path / "src"), fixtures.balanced_grades(4), size=16)
-    rows = datasets.load_dataset("eyepacs", root, split_fractions={"train": 1.0}).splits["train"]
+    rows = (
+        datasets.load_dataset("eyepacs", root, split_fractions={"train": 1.0})
+        .splits["train"]
+        .rows()
+    )
     big = sorted(rows["path"])[::2]
     for path in big:
         Image.new("RGB", (40, 30), (200, 90, 40)).save(path, format="JPEG", quality=90)
@@ -413,22 +415,20 @@ def test_an_output_directory_holding_a_conversion_is_refused(converted, eyepacs_
 
 def test_the_binary_converts_and_reports(small_eyepacs, tmp_path):
     out = tmp_path / "out"
-    cmd = [
-        sys.executable, "-m", "pipelines.convert", "--dataset=eyepacs", f"--root={small_eyepacs}",
-        f"--out={out}", "--split_fractions=train=0.5,valid=0.5", "--num_shards=2",
-        "--max_side=8",
+    args = [
+        "--dataset=eyepacs", f"--root={small_eyepacs}", f"--out={out}",
+        "--split_fractions=train=0.5,valid=0.5", "--num_shards=2", "--max_side=8",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": REPO}
-    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
-    progress, _, summary = result.stdout.partition("{")
-    assert progress.splitlines()[-1].startswith("20/20 images,")
-    summary = json.loads("{" + summary)
+    progress, summary = binaries.progress_and_summary(
+        binaries.run("pipelines.convert", *args).stdout
+    )
+    assert progress[-1].startswith("20/20 images,")
     assert (
         summary["splits"]["train"]["examples"] == 10 and summary["splits"]["train"]["shards"] == 2
     )
     assert summary["totals"]["examples"] == 20 and summary["skipped_images"] == 0
     assert summary["totals"]["downscaled"] == 20  # 16 px images, --max_side=8.
-    refused = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    refused = binaries.run("pipelines.convert", *args, check=False)
     assert refused.returncode == 1 and "already holds a converted dataset" in refused.stderr
 
 

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from pipelines import datasets
+from pipelines.decoding import ImageSettings
 from pipelines.errors import DataError
-from pipelines.readers import file_input
-from pipelines.records import conversion, record_input
+from pipelines.readers.file_split import FileSplit
+from pipelines.records import conversion
+from pipelines.split import targets
 from transfusion_tf import evaluation, trainer
 from transfusion_tf.configs import retina
 
@@ -42,22 +44,27 @@ def test_registered_as_tfrecords_with_the_manifest_counts(converted, eyepacs_roo
         datasets.load_dataset("tfrecords", converted, split_fractions={}, subset_sizes={"train": 8})
 
 
+def _assert_same_eval_streams(split, files, images, *, batch_size):
+    """The record split's evaluation batches equal those of the same rows read as files."""
+    from_records = list(split.eval_stream(images, batch_size=batch_size))
+    from_files = list(FileSplit(files).eval_stream(images, batch_size=batch_size))
+    for (x1, y1), (x2, y2) in zip(from_records, from_files, strict=True):
+        np.testing.assert_array_equal(x1.numpy(), x2.numpy())
+        np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+
+
 def test_rows_and_model_inputs_equal_the_image_file_path(converted, eyepacs_root):
     data = datasets.load_dataset("tfrecords", converted, split_fractions={})
     source = datasets.load_dataset("eyepacs", eyepacs_root, split_fractions=FRACTIONS)
     split = data.splits["valid"]
-    rows = record_input.record_rows(split.files, parse=split.parse)
-    files = source.splits["valid"].set_index("image").loc[rows["image"]].reset_index()
+    rows = split.rows()
+    files = source.splits["valid"].rows().set_index("image").loc[rows["image"]].reset_index()
     assert list(rows.columns) == ["image", "patient", "path", "source", "line", "label"]
     for column in ("patient", "line", "label"):
         np.testing.assert_array_equal(rows[column].to_numpy(), files[column].to_numpy())
     assert (rows["source"] == "trainLabels.csv").all()
-    common = dict(image_size=24, channels=3, preprocessing="inception", batch_size=7)
-    from_records = list(record_input.eval_records(split.files, parse=split.parse, **common))
-    from_files = list(file_input.eval_dataset(files, **common))
-    for (x1, y1), (x2, y2) in zip(from_records, from_files, strict=True):
-        np.testing.assert_array_equal(x1.numpy(), x2.numpy())
-        np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+    np.testing.assert_array_equal(split.targets(), rows["label"])
+    _assert_same_eval_streams(split, files, ImageSettings(24, 3, "inception"), batch_size=7)
 
 
 def test_chexpert_targets_equal_the_image_file_path(chexpert_root, tmp_path):
@@ -69,18 +76,14 @@ def test_chexpert_targets_equal_the_image_file_path(chexpert_root, tmp_path):
     assert data.num_classes == 5
     source = datasets.load_dataset("chexpert", chexpert_root, split_fractions=fractions)
     split = data.splits["valid"]
-    rows = record_input.record_rows(split.files, parse=split.parse)
+    rows = split.rows()
     columns = "image patient study path source line label mask".split()
     assert list(rows.columns) == columns
-    files = source.splits["valid"].set_index("image").loc[rows["image"]].reset_index()
-    np.testing.assert_array_equal(file_input.targets(rows), file_input.targets(files))
+    files = source.splits["valid"].rows().set_index("image").loc[rows["image"]].reset_index()
+    np.testing.assert_array_equal(targets(rows), targets(files))
+    np.testing.assert_array_equal(split.targets(), targets(files))
     assert list(rows["study"]) == list(files["study"])
-    common = dict(image_size=20, channels=1, preprocessing="unit", batch_size=5)
-    from_records = list(record_input.eval_records(split.files, parse=split.parse, **common))
-    from_files = list(file_input.eval_dataset(files, **common))
-    for (x1, y1), (x2, y2) in zip(from_records, from_files, strict=True):
-        np.testing.assert_array_equal(x1.numpy(), x2.numpy())
-        np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+    _assert_same_eval_streams(split, files, ImageSettings(20, 1, "unit"), batch_size=5)
 
 
 def test_a_missing_shard_or_a_count_mismatch_names_the_shard(converted, tmp_path):

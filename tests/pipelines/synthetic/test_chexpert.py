@@ -95,7 +95,7 @@ def test_the_reader_reads_what_the_writer_wrote(chexpert_root):
         "chexpert", chexpert_root, split_fractions={"train": 1.0}, views="all", uncertainty="ignore"
     )
     _, *rows = _rows(chexpert_root, "train")
-    assert len(data.splits["train"]) == len(rows)
+    assert len(data.splits["train"].rows()) == len(rows)
     labels = data.summary()["splits"]["train"]["labels"]["Edema"]
     edema = [r[5 + chexpert.OBSERVATIONS.index("Edema")] for r in rows]
     assert labels == {

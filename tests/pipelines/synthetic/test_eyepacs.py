@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipelines.synthetic import eyepacs as synthetic_eyepacs
+from pipelines.synthetic import fundus_files
 from pipelines.synthetic.eyepacs import (
     GRADE_FREQUENCIES,
     grade_pair_probabilities,
@@ -86,15 +86,15 @@ def test_layout_csv_and_files(small_set):
 
 def test_interrupted_run_leaves_no_labels_and_no_partial_files(tmp_path, monkeypatch):
     calls = []
-    real = synthetic_eyepacs.render_image
+    real = fundus_files.render_fundus
 
-    def failing(*args):
+    def failing(*args, **kwargs):
         calls.append(args)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(*args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic_eyepacs, "render_image", failing)
+    monkeypatch.setattr(fundus_files, "render_fundus", failing)
     with pytest.raises(KeyboardInterrupt):
         write_eyepacs(str(tmp_path), num_patients=4, image_size=40, seed=0)
     assert os.listdir(tmp_path) == ["train"]

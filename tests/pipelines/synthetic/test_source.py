@@ -5,8 +5,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,9 +12,9 @@ import tensorflow as tf
 
 from pipelines import datasets
 from pipelines.readers import imagenet
-from pipelines.records import record_input
 from pipelines.synthetic import source as synthetic_source
 from pipelines.synthetic import source_shapes
+from tests.pipelines import binaries
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +65,7 @@ def test_read_back_through_the_imagenet_reader_balanced(source):
     assert data.num_classes == 20 and data.label_names[:3] == ("disc", "ring", "square")
     for split, per_class in (("train", 3), ("validation", 2)):
         part = data.splits[split]
-        labels = record_input.record_labels(part.files, parse=part.parse)
+        labels = part.targets()
         assert collections.Counter(labels.tolist()) == {c: per_class for c in range(20)}
 
 
@@ -105,15 +103,10 @@ def test_every_class_draws_a_distinct_silhouette():
 
 
 def test_the_generate_source_binary(tmp_path):
-    repo = os.path.dirname(
-        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "pipelines.generate_source", f"--root={tmp_path}",
-         "--num_classes=2", "--train_per_class=2", "--validation_per_class=1",
-         "--image_size=16", "--train_shards=1", "--validation_shards=1"],
-        cwd=repo, env=dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True, text=True, check=True,
+    out = binaries.run(
+        "pipelines.generate_source", f"--root={tmp_path}", "--num_classes=2",
+        "--train_per_class=2", "--validation_per_class=1", "--image_size=16",
+        "--train_shards=1", "--validation_shards=1",
     ).stdout  # fmt: skip
     assert '"images": {' in out and "6/6 images" in out
     assert os.path.exists(tmp_path / "train-00000-of-00001")

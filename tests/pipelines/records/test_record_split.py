@@ -1,4 +1,4 @@
-"""TFRecord streams: seeded order, exact resume, ordered evaluation."""
+"""The shard `Split`: seeded order, exact resume, ordered evaluation, rows and targets."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ import pytest
 import tensorflow as tf
 
 from pipelines.augment import AugmentConfig
+from pipelines.decoding import ImageSettings
 from pipelines.errors import DataError
 from pipelines.readers import imagenet
-from pipelines.records import record_input
+from pipelines.records.record_split import RecordSplit
+from pipelines.split import TrainSettings
 from tests.pipelines.readers.test_imagenet import write_shards
 
 PARSE = functools.partial(imagenet.parse_example, num_classes=40)
+RGB = ImageSettings(image_size=8, channels=3, preprocessing="unit")
+GRAY = ImageSettings(image_size=8, channels=1, preprocessing="unit")
+
+
+def _split(files, parse=PARSE, name="validation"):
+    return RecordSplit(tuple(files), parse, name, cycle_length=2)
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +35,8 @@ def shards(tmp_path_factory):
 
 
 def _stream(files, *, seed=0, start=0, augment=None, batch=5, workers=1):
-    return record_input.train_records(
-        files,
-        parse=PARSE,
-        image_size=8,
-        channels=3,
-        preprocessing="unit",
-        batch_size=batch,
-        seed=seed,
-        start_example=start,
-        shuffle_buffer=8,
-        cycle_length=2,
-        augment=augment,
-        workers=workers,
-    )
+    train = TrainSettings(batch, seed, start, augment=augment, shuffle_buffer=8, workers=workers)
+    return _split(files).train_stream(RGB, train)
 
 
 def _take(ds, batches):
@@ -67,34 +63,29 @@ def test_resumed_stream_equals_the_uninterrupted_one(shards):
         np.testing.assert_array_equal(x1, x2)
 
 
-def test_eval_records_are_in_file_order_with_their_labels(shards):
-    ds = record_input.eval_records(
-        shards,
-        parse=PARSE,
-        image_size=8,
-        channels=1,
-        preprocessing="unit",
-        batch_size=7,
-        cache="memory",
-    )
+def test_eval_stream_is_in_file_order_with_its_labels_and_rows(shards):
+    split = _split(shards)
+    ds = split.eval_stream(GRAY, batch_size=7, cache="memory")
     images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     labels = np.concatenate(labels)
     np.testing.assert_array_equal(labels, np.arange(30))
-    np.testing.assert_array_equal(labels, record_input.record_labels(shards, parse=PARSE))
-    assert record_input.record_rows(shards, parse=PARSE) is None  # ImageNet: no rows.
+    np.testing.assert_array_equal(labels, split.targets())
+    rows = split.rows()  # ImageNet layout: no per-record fields, so index and label.
+    assert list(rows.columns) == ["index", "label"]
+    np.testing.assert_array_equal(rows["index"], np.arange(30))
+    np.testing.assert_array_equal(rows["label"], labels)
     images = np.concatenate(images)
     assert images.shape == (30, 8, 8, 1)
     # JPEG keeps a flat image flat (to within a grey level): pixel value = label + 1.
     np.testing.assert_allclose(images[:, 4, 4, 0] * 255, labels + 1, atol=1.5)
 
 
-def test_eval_records_file_cache_is_keyed_by_split_parse_and_shards(shards, tmp_path):
+def test_eval_stream_file_cache_is_keyed_by_split_parse_and_shards(shards, tmp_path):
     def labels(files, parse=PARSE, split="validation"):
-        ds = record_input.eval_records(
-            files, parse=parse, image_size=8, channels=1, preprocessing="unit", batch_size=7,
-            cache=str(tmp_path / "cache"), split_name=split,
-        )  # fmt: skip
-        return np.concatenate([y.numpy() for _, y in ds])
+        stream = _split(files, parse, split).eval_stream(
+            GRAY, batch_size=7, cache=str(tmp_path / "cache")
+        )
+        return np.concatenate([y.numpy() for _, y in stream])
 
     np.testing.assert_array_equal(labels(shards), np.arange(30))
     np.testing.assert_array_equal(labels(shards), np.arange(30))  # Read from the cache.
@@ -104,33 +95,26 @@ def test_eval_records_file_cache_is_keyed_by_split_parse_and_shards(shards, tmp_
     np.testing.assert_array_equal(labels(shards, split="train"), np.arange(30))
     assert len(list(tmp_path.glob("cache-eval-validation-*.index"))) == 3
     assert len(list(tmp_path.glob("cache-eval-train-*.index"))) == 1
+    # `cache_name` keys the cache by another name than the split's own.
+    stream = _split(shards).eval_stream(
+        GRAY, batch_size=7, cache=str(tmp_path / "cache"), cache_name="held_out"
+    )
+    np.testing.assert_array_equal(np.concatenate([y for _, y in stream]), np.arange(30))
+    assert len(list(tmp_path.glob("cache-eval-held_out-*.index"))) == 1
 
 
 def test_preview_and_empty_input(shards):
-    preview = record_input.preview_records(
-        shards, parse=PARSE, count=4, image_size=8, channels=3, seed=0
-    )
+    preview = _split(shards).preview(RGB, count=4, seed=0)
     assert preview.shape == (4, 8, 8, 3) and preview.min() >= 0.0 and preview.max() <= 1.0
-    with pytest.raises(ValueError, match="no files"):
+    with pytest.raises(ValueError, match="split 'validation': no shard files"):
         _stream([])
 
 
 def test_two_workers_read_disjoint_shards_that_cover_the_split(shards):
     seen = []
     for index in range(2):
-        stream = record_input.train_records(
-            shards,
-            parse=PARSE,
-            image_size=8,
-            channels=1,
-            preprocessing="unit",
-            batch_size=4,
-            seed=0,
-            shuffle_buffer=8,
-            cycle_length=2,
-            workers=2,
-            worker_index=index,
-        )
+        train = TrainSettings(4, seed=0, shuffle_buffer=8, workers=2, worker_index=index)
+        stream = _split(shards).train_stream(GRAY, train)
         opts = stream.options().experimental_distribute.auto_shard_policy
         assert opts == tf.data.experimental.AutoShardPolicy.OFF  # Sharded already.
         seen.append(set(np.concatenate([y for _, y in _take(stream, 10)])))
