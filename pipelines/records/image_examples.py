@@ -16,7 +16,7 @@ One example per image (`pipelines.records.conversion` writes them, `parse_exampl
   label/values, label/mask   float32 lists of `num_outputs` (multi-label: CheXpert)
 
 `parse_example` gives what the trainer's record pipeline needs (`image`, `label` as the
-loss sees it, exactly `file_input.targets` of the source rows) and, under `rows`, the
+loss sees it, exactly `pipelines.split.targets` of the source rows) and, under `rows`, the
 per-example fields the evaluator scores by (patient, study, image id).
 """
 
@@ -158,7 +158,7 @@ def parse_example(
     Returns:
       {'image': scalar string (encoded image),
        'label': int64 scalar (grade) or float32 (2, num_outputs): labels then mask, as
-         `file_input.targets` gives the loss,
+         `pipelines.split.targets` gives the loss,
        'rows': {'image', 'patient', 'study', 'path', 'label_file': scalar strings,
          'line': int64}}.
 

@@ -2,7 +2,6 @@
 
 import csv
 import os
-import re
 import shutil
 
 import numpy as np
@@ -13,6 +12,7 @@ from pipelines import datasets
 from pipelines.errors import DataError
 from pipelines.readers import aptos
 from pipelines.synthetic import aptos as synthetic_aptos
+from tests.pipelines.readers import identity
 
 FRACTIONS = {"train": 0.5, "valid": 0.25, "test": 0.25}
 
@@ -119,11 +119,9 @@ def test_missing_column_duplicate_and_empty_ids(root):
 def test_one_image_under_two_spellings_is_a_duplicate(root):
     path = _rewrite(root, "000c1434d8d7,0\n001639a390f0,1\n./000c1434d8d7,2\n")
     image = os.path.join(os.path.abspath(root), "train_images", "000c1434d8d7.png")
-    message = (
-        f"{path} line 4: duplicate id_code './000c1434d8d7' (first seen on line 2 as "
-        f"'000c1434d8d7'): both rows name the image file {image}"
-    )
-    with pytest.raises(DataError, match=re.escape(message)):
+    what = f"the image file {image}"
+    match = identity.duplicate(path, 4, "id_code", "./000c1434d8d7", 2, "000c1434d8d7", what)
+    with pytest.raises(DataError, match=match):
         aptos.read_aptos(root)
 
 
@@ -131,11 +129,8 @@ def test_a_hard_link_to_an_image_is_that_image(root):
     folder = os.path.join(root, "train_images")
     os.link(os.path.join(folder, "001639a390f0.png"), os.path.join(folder, "ffff00000000.png"))
     path = _rewrite(root, "001639a390f0,0\n000c1434d8d7,1\nffff00000000,2\n")
-    message = (
-        f"{path} line 4: duplicate id_code 'ffff00000000' (first seen on line 2 as "
-        "'001639a390f0'): both rows name one image file"
-    )
-    with pytest.raises(DataError, match=re.escape(message)):
+    match = identity.duplicate(path, 4, "id_code", "ffff00000000", 2, "001639a390f0", "one")
+    with pytest.raises(DataError, match=match + " image file"):
         aptos.read_aptos(root)
 
 

@@ -1,7 +1,6 @@
 """The CheXpert reader on a hand-typed fixture: policies counted by hand, every bad input."""
 
 import os
-import re
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from pipelines import datasets
 from pipelines.errors import DataError
 from pipelines.readers import chexpert
 from tests import fixtures
+from tests.pipelines.readers import identity
 
 # Hand counts over the fixture's frontal rows (lines 2, 4, 5, 7, 8, 9; see tests/fixtures.py),
 # tasks in the order Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural Effusion:
@@ -224,11 +224,10 @@ LINE_4 = "CheXpert-v1.0-small/train/patient00002/study1/view1_frontal.jpg"
 def test_one_image_under_two_spellings_is_a_duplicate(root, spelling):
     path = _append(root, spelling + GOOD_ROW[GOOD_ROW.index(",") :])
     image = os.path.join(os.path.abspath(root), "train/patient00002/study1/view1_frontal.jpg")
-    message = (
-        f"{path} line 10: duplicate Path '{spelling}' (first seen on line 4 as '{LINE_4}'): "
-        f"both rows name the image file {image}"
-    )
-    with pytest.raises(DataError, match=re.escape(message)):
+    what = f"the image file {image}"
+    with pytest.raises(
+        DataError, match=identity.duplicate(path, 10, "Path", spelling, 4, LINE_4, what)
+    ):
         chexpert.read_chexpert(root, "train.csv")
 
 

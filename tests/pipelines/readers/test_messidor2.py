@@ -3,7 +3,6 @@
 import csv
 import logging
 import os
-import re
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from pipelines import datasets
 from pipelines.errors import DataError
 from pipelines.readers import inspection, messidor2
 from pipelines.synthetic import messidor2 as synthetic_messidor2
+from tests.pipelines.readers import identity
 
 HEADER = "image_id,adjudicated_dr_grade,adjudicated_dme,adjudicated_gradable"
 # Hand-typed: two original-Messidor exams, one Extension exam, one ungradable image.
@@ -303,11 +303,9 @@ def test_one_image_under_two_spellings_is_a_duplicate(root, spelling, message_pa
     # `match_extension` maps to it.
     path = _rewrite(root, ROWS + f"{spelling},2,0,1\n")
     image = os.path.join(os.path.abspath(root), "IMAGES", message_path)
-    message = (
-        f"{path} line 8: duplicate image_id '{spelling}' (first seen on line 6 as "
-        f"'IM000001.jpg'): both rows name the image file {image}"
-    )
-    with pytest.raises(DataError, match=re.escape(message)):
+    what = f"the image file {image}"
+    match = identity.duplicate(path, 8, "image_id", spelling, 6, "IM000001.jpg", what)
+    with pytest.raises(DataError, match=match):
         messidor2.read_messidor2(root)
 
 
