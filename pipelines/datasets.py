@@ -12,6 +12,8 @@ Registered:
              stratified by grade)
   chexpert   splits `split_fractions` of train.csv by patient (e.g. `train`,
              `valid_internal`) and adds the official valid.csv as the split `valid`
+  csv        any images listed in one label file (`labels.csv`: image path, label or
+             label columns, optional patient); splits `split_fractions` by patient
   eyepacs    splits `split_fractions` of trainLabels.csv by patient (stratified by grade)
   imagenet   TF-Slim ImageNet TFRecords (also the synthetic source task): the official
              `train` and `validation` splits
@@ -38,10 +40,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipelines.readers import aptos, chexpert, eyepacs, messidor2, splits
+from pipelines.readers import aptos, chexpert, eyepacs, generic_csv, messidor2, splits
 from pipelines.synthetic import aptos as synthetic_aptos
 from pipelines.synthetic import chexpert as synthetic_chexpert
 from pipelines.synthetic import eyepacs as synthetic_eyepacs
+from pipelines.synthetic import generic_csv as synthetic_csv
 from pipelines.synthetic import messidor2 as synthetic_messidor2
 
 if TYPE_CHECKING:
@@ -133,6 +136,14 @@ _SPECS = (
         label_columns=_columns(*chexpert.TASKS),
         split_fractions={"train": 0.9, "valid_internal": 0.1},
         writer=synthetic_chexpert.write_chexpert,
+    ),
+    # Label names come from the data (class_names, or '0', '1', ...; the label columns).
+    DatasetSpec(
+        "csv",
+        read_tables=generic_csv.read_tables,
+        label_columns=generic_csv.label_columns,
+        split_fractions=_THREE_WAY,
+        writer=synthetic_csv.write_csv_dataset,
     ),
     _dr_grades("eyepacs", eyepacs.read_eyepacs, ("level",), writer=synthetic_eyepacs.write_eyepacs),
     # The synthetic source task is written by its own binary, `pipelines.generate_source`.

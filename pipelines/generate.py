@@ -9,7 +9,8 @@ Usage:
   python -m pipelines.generate --dataset=messidor2 --root=/tmp/messidor2 \
       --num_patients=200 --writer_option=image_format=original   # .tif + .JPG
 
-Datasets: see `GENERATORS`. Prints progress about every 10% and a summary at the end.
+Datasets: those whose `DatasetSpec` has a writer (`GENERATORS`). Prints progress about every
+10% and a summary at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
 _NUM_PATIENTS = flags.DEFINE_integer(
     "num_patients",
     1000,
-    "Patients: eyepacs, two eyes each; chexpert, training patients (1-5 studies each) plus "
+    "Patients: eyepacs and csv, two eyes each; chexpert, training patients (1-5 studies each) plus "
     "min(200, max(10, n // 5)) new patients in valid.csv; aptos, one or two images each; "
     "messidor2, exams of two images.",
 )

@@ -145,14 +145,20 @@ def parse_int_labels(
     valid = set(valid)
     values = []
     for cell, line in zip(table[column], table["line"], strict=True):
-        try:
-            number = float(cell)
-        except ValueError:
-            number = float("nan")
-        if not number.is_integer() or int(number) not in valid:
+        number = parse_int(cell)
+        if number not in valid:
             raise DataError(f"{path} line {line}: {column}={cell!r} is not one of {sorted(valid)}")
-        values.append(int(number))
+        values.append(number)
     return pd.Series(values, index=table.index, dtype="int64")
+
+
+def parse_int(cell: str) -> int | None:
+    """'2' and '2.0' (some exports write floats) -> 2; '', '2.5', 'x', 'inf' -> None."""
+    try:
+        number = float(cell)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
 
 
 def check_one_row_per_file(table: pd.DataFrame, column: str, path: str) -> None:
@@ -243,10 +249,28 @@ def resolve_under_root(root: str, relative: str, path: str, line: int) -> str:
         system: a symlink inside the root (an image folder linked to another disk) is
         followed when the file is opened, by design.
     """
+    problem = path_problem(root, relative)
+    if problem is not None:
+        raise DataError(f"{path} line {line}: {problem}")
+    return canonical_path(root, relative)
+
+
+def path_problem(root: str, relative: str) -> str | None:
+    """Why `relative` cannot name an image under `root` (see `resolve_under_root`), or None.
+
+    Returns:
+      "image path '' must be relative" (empty or absolute), "image path '../x.png' escapes
+      the root <root>", or None.
+    """
     if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")):
-        raise DataError(f"{path} line {line}: image path {relative!r} must be relative")
+        return f"image path {relative!r} must be relative"
     root_abs = os.path.abspath(root)
-    joined = os.path.normpath(os.path.join(root_abs, relative))
-    if os.path.commonpath([root_abs, joined]) != root_abs:
-        raise DataError(f"{path} line {line}: image path {relative!r} escapes the root {root}")
-    return joined
+    if os.path.commonpath([root_abs, canonical_path(root, relative)]) != root_abs:
+        return f"image path {relative!r} escapes the root {root}"
+    return None
+
+
+def canonical_path(root: str, relative: str) -> str:
+    """`relative` joined to `root`, absolute and normalised (`.`, `..`, `//` resolved in the
+    text); unchecked: `path_problem` says whether it stays under the root."""
+    return os.path.normpath(os.path.join(os.path.abspath(root), relative))

@@ -5,11 +5,11 @@ import pytest
 from pipelines import datasets, generate
 from pipelines.synthetic import eyepacs as synthetic_eyepacs
 
-FILE_DATASETS = ["aptos", "chexpert", "eyepacs", "messidor2"]
+FILE_DATASETS = ["aptos", "chexpert", "csv", "eyepacs", "messidor2"]
 
 
 def test_every_dataset_has_one_spec_and_one_loader():
-    assert datasets.list_datasets() == [*FILE_DATASETS[:3], "imagenet", "messidor2", "tfrecords"]
+    assert datasets.list_datasets() == [*FILE_DATASETS[:4], "imagenet", "messidor2", "tfrecords"]
     for name in datasets.list_datasets():
         spec = datasets.get_dataset(name)
         assert spec.name == name

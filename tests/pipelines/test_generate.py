@@ -22,7 +22,7 @@ def test_registry():
     assert generate.get_generator("messidor2") is synthetic_messidor2.write_messidor2
     with pytest.raises(
         ValueError,
-        match=r"unknown dataset 'idrid'; valid names: aptos, chexpert, eyepacs, messidor2",
+        match=r"unknown dataset 'idrid'; valid names: aptos, chexpert, csv, eyepacs, messidor2",
     ):
         generate.get_generator("idrid")
 

@@ -198,7 +198,7 @@ def test_every_image_of_a_split_missing_is_an_error_even_when_skipping(root):
 def test_unknown_dataset_lists_valid_names(root):
     with pytest.raises(
         ValueError,
-        match="unknown dataset 'kaggle'; valid: aptos, chexpert, eyepacs, imagenet, messidor2, "
-        "tfrecords",
+        match="unknown dataset 'kaggle'; valid: aptos, chexpert, csv, eyepacs, imagenet, "
+        "messidor2, tfrecords",
     ):
         datasets.load_dataset("kaggle", root, split_fractions=FRACTIONS)

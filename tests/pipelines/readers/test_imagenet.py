@@ -145,6 +145,6 @@ def test_registered_as_dataset_imagenet(tmp_path):
     data = datasets.load_dataset("imagenet", str(tmp_path), split_fractions={}, num_classes=7)
     assert data.num_classes == 7 and data.label_names[0] == "c1"
     with pytest.raises(
-        ValueError, match="valid: aptos, chexpert, eyepacs, imagenet, messidor2, tfrecords"
+        ValueError, match="valid: aptos, chexpert, csv, eyepacs, imagenet, messidor2, tfrecords"
     ):
         datasets.load_dataset("imagenet21k", str(tmp_path), split_fractions={})
