@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from analysis.activations import SpatialSampling, common_grid, resize_to_grid, spatial_grid
 from analysis.null_floor import FlooredAccumulator, FloorPairing, floor_pairing, image_datapoints
+from pipelines.readers.file_split import FileSplit
 from transfusion_tf import checkpointing, experiment, models
 
 # Measures the streaming accumulator computes; debiased CKA needs every datapoint's norm,
@@ -159,7 +160,7 @@ def select_images(
     data = experiment.load_data(config)
     if split not in data.splits:
         raise ValueError(f"unknown split {split!r}; this dataset has {sorted(data.splits)}")
-    rows = data.splits[split]
+    rows = data.splits[split].rows()
     chosen = np.random.default_rng(seed).permutation(len(rows))[:num_images]
     return rows.iloc[chosen].reset_index(drop=True)
 
@@ -330,7 +331,7 @@ def _input_batches(networks: Sequence[Network], rows: pd.DataFrame, batch_size: 
             config = ml_collections.ConfigDict(net.config.to_dict())
             config.eval.batch_size = batch_size
             pipelines[net.input_key] = experiment.eval_input(
-                config, rows, preprocessing=net.input_key[2]
+                config, FileSplit(rows), preprocessing=net.input_key[2]
             )
     keys = list(pipelines)
     for batches in zip(*(pipelines[k] for k in keys), strict=True):

@@ -2,11 +2,11 @@
 
 Side by side in one process: synthetic retina JPEGs at a realistic source size (the
 generator behind `pipelines.generate --dataset=eyepacs`), converted once with
-`pipelines.conversion` (bytes stored as they are). Each measurement runs one input
+`pipelines.records.conversion` (bytes stored as they are). Each measurement runs one input
 pipeline restricted to one core (tf.data private thread pool of 1, map parallelism 1,
-intra-op parallelism 1) over every image: (a) `input_pipeline.load_image` on the file
+intra-op parallelism 1) over every image: (a) `decoding.load_image` on the file
 paths, as the file pipeline does; (b) TFRecordDataset -> `image_examples.parse_example`
--> `input_pipeline.decode_image`, as the record pipeline does; (c) as (b) on shards
+-> `decoding.decode_image`, as the record pipeline does; (c) as (b) on shards
 converted with `max_side` = the model input (`pipelines.convert --max_side`), which
 downscale each image once at conversion. All resize to the model input (587 px, pad mode).
 a, b and c alternate `--repeats` times, their order rotated each repeat; the table gives
@@ -38,7 +38,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
 from absl import app, flags
 
-from pipelines import conversion, datasets, input_pipeline, record_datasets, synthetic_retina
+from pipelines import datasets, decoding
+from pipelines.records import conversion
+from pipelines.records.record_split import RecordSplit
+from pipelines.synthetic import eyepacs as synthetic_eyepacs
 from transfusion_tf import models
 
 _PATIENTS = flags.DEFINE_integer("num_patients", 32, "Synthetic patients (2 images each).")
@@ -63,13 +66,13 @@ def _one_core(ds: tf.data.Dataset) -> tf.data.Dataset:
 
 def _files(paths: list[str], size: int) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices(paths)
-    return _one_core(ds.map(lambda p: input_pipeline.load_image(p, size=size, channels=3)))
+    return _one_core(ds.map(lambda p: decoding.load_image(p, size=size, channels=3)))
 
 
-def _shards(split: record_datasets.RecordSplit, size: int) -> tf.data.Dataset:
+def _shards(split: RecordSplit, size: int) -> tf.data.Dataset:
     def load(source, record):
         example = split.parse(record, source=source)
-        return input_pipeline.decode_image(example["image"], size=size, channels=3)
+        return decoding.decode_image(example["image"], size=size, channels=3)
 
     files = tf.data.Dataset.from_tensor_slices(list(split.files))
     ds = files.flat_map(lambda f: tf.data.TFRecordDataset(f).map(lambda r: (f, r)))
@@ -122,10 +125,10 @@ def train_rate(name: str, size: int, batch: int, steps: int, warmup: int) -> tup
     return steps * batch / wall, steps * batch / cpu
 
 
-def _prepare(root: str) -> tuple[list[str], dict[str, record_datasets.RecordSplit]]:
+def _prepare(root: str) -> tuple[list[str], dict[str, RecordSplit]]:
     source = os.path.join(root, "jpeg")
     if not os.path.exists(os.path.join(source, "trainLabels.csv")):
-        synthetic_retina.write_eyepacs(
+        synthetic_eyepacs.write_eyepacs(
             source,
             num_patients=_PATIENTS.value,
             image_size=_SOURCE.value,
@@ -142,7 +145,7 @@ def _prepare(root: str) -> tuple[list[str], dict[str, record_datasets.RecordSpli
             )  # fmt: skip
         shards[name] = datasets.load_dataset("tfrecords", out, split_fractions={}).splits["train"]
     files = datasets.load_dataset("eyepacs", source, split_fractions={"train": 1.0})
-    return list(files.splits["train"]["path"]), shards
+    return list(files.splits["train"].rows()["path"]), shards
 
 
 def main(argv: list[str]) -> None:

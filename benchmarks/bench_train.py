@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from pipelines import synthetic_retina
+from pipelines.synthetic import eyepacs as synthetic_eyepacs
 from transfusion_tf import callbacks, experiment, precision, schedule, trainer
 from transfusion_tf.configs import retina
 
@@ -111,7 +111,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     data_root = tempfile.mkdtemp(prefix="bench_train_")
     start = time.perf_counter()
-    synthetic_retina.write_eyepacs(
+    synthetic_eyepacs.write_eyepacs(
         data_root, num_patients=_PATIENTS.value, image_size=max(_SIZE.value, 160), seed=0
     )
     print(f"generated {2 * _PATIENTS.value} JPEGs in {time.perf_counter() - start:.1f} s")

@@ -7,7 +7,7 @@ Usage:
       [--max_side=0] [--jpeg_quality=95] [--option=key=value ...] [--workers=4]
 
 Writes `<out>/<split>-NNNNN-of-MMMMM` and `<out>/manifest.json`
-(`pipelines.conversion.convert_dataset`). Train from the result with
+(`pipelines.records.conversion.convert_dataset`). Train from the result with
 `--config.data.name=tfrecords --config.data.root=<out>`. Pass the split fractions, seed
 and reader options of your config: the splits are fixed here. `--max_side=N` downscales
 every image whose longer side exceeds N once, here, instead of every epoch (e.g. 3-10 MP
@@ -23,7 +23,8 @@ import time
 from absl import app, flags
 
 import errors
-from pipelines import conversion, flag_values, inspection
+from pipelines import datasets, flag_values
+from pipelines.records import conversion
 
 _DATASET = flags.DEFINE_string("dataset", None, "Registered image-file dataset.", required=True)
 _ROOT = flags.DEFINE_string("root", None, "Dataset root, as for training.", required=True)
@@ -32,7 +33,7 @@ _SPLIT_FRACTIONS = flags.DEFINE_string(
     "split_fractions",
     "",
     "As data.split_fractions, e.g. train=0.8,valid=0.1,test=0.1; '' is the dataset's "
-    "default (inspection.DEFAULT_SPLIT_FRACTIONS).",
+    "default (its DatasetSpec.split_fractions in pipelines.datasets).",
 )
 _SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "As data.split_seed.")
 _ON_BAD_IMAGE = flags.DEFINE_enum(
@@ -72,7 +73,7 @@ def main(argv: list[str]) -> None:
         _DATASET.value,
         _ROOT.value,
         _OUT.value,
-        split_fractions=fractions or inspection.DEFAULT_SPLIT_FRACTIONS.get(_DATASET.value, {}),
+        split_fractions=fractions or datasets.get_dataset(_DATASET.value).split_fractions,
         split_seed=_SPLIT_SEED.value,
         on_bad_image=_ON_BAD_IMAGE.value,
         shuffle_seed=_SHUFFLE_SEED.value,

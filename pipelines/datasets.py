@@ -1,17 +1,19 @@
-"""Dataset registry: `load_dataset(name, root, ...)` -> the checked splits of a dataset.
+"""The dataset registry: one `DatasetSpec` per dataset, and `load_dataset(name, root, ...)`.
 
-Each entry reads a public dataset in its distributed layout. Image-file datasets give a
-`LoadedDataset` of rows carrying `path`, `label`, `patient`, and `source`/`line` (the label
-file and line they came from) so any later error can name them. Multi-label datasets
-(CheXpert) also carry `mask`: per-output 0/1 weights, 0 where a label is to be ignored.
-Record datasets give a `record_datasets.RecordDataset`: shard files and a per-example
-parse function per split.
+A spec holds everything dataset-specific the library and the binaries need: how to read
+it (image-file datasets give their split tables, `pipelines.readers`; record datasets
+open their shards, `pipelines.records`), its label names, the label-file columns
+`pipelines.inspect` counts, the split fractions the configs default to, its synthetic
+writer (`pipelines.generate`) and any summary entry of its own. Nothing else branches on
+a dataset's name.
 
 Registered:
   aptos      splits `split_fractions` of train.csv by image (APTOS has no patient ids;
              stratified by grade)
   chexpert   splits `split_fractions` of train.csv by patient (e.g. `train`,
              `valid_internal`) and adds the official valid.csv as the split `valid`
+  csv        any images listed in one label file (`labels.csv`: image path, label or
+             label columns, optional patient); splits `split_fractions` by patient
   eyepacs    splits `split_fractions` of trainLabels.csv by patient (stratified by grade)
   imagenet   TF-Slim ImageNet TFRecords (also the synthetic source task): the official
              `train` and `validation` splits
@@ -20,232 +22,197 @@ Registered:
   tfrecords  any of the image-file datasets converted to TFRecord shards by
              `pipelines.convert`: the splits fixed at conversion, from its manifest
 
+Image-file datasets load as a `readers.file_dataset.LoadedDataset`, record datasets as a
+`records.record_datasets.RecordDataset`; both are `pipelines.split.Dataset`s of `Split`s.
+Those modules, and only they, import TensorFlow: this module imports them when a dataset
+is loaded, so the binaries that only read specs (`pipelines.generate`) start without it.
 `load_dataset(..., subset_sizes={'train': 5000})` then keeps a seeded, patient-aware,
-stratified subset of a split (`pipelines.subsets`): the paper's small-data regime.
+stratified subset of a split (`pipelines.readers.subsets`): the paper's small-data regime.
 TIFF images are refused (TensorFlow cannot decode them) unless `allow_tiff`, which only
-the TFRecord converter sets: it decodes them with Pillow.
+the TFRecord converter and the inspector set: the converter decodes them with Pillow.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from errors import UsageError
-from pipelines import (
-    aptos,
-    chexpert,
-    eyepacs,
-    image_files,
-    imagenet,
-    messidor2,
-    record_datasets,
-    shard_manifest,
-    splits,
-    subsets,
-)
-from pipelines.tables import DataError
+from pipelines.readers import aptos, chexpert, eyepacs, generic_csv, messidor2, splits
+from pipelines.synthetic import aptos as synthetic_aptos
+from pipelines.synthetic import chexpert as synthetic_chexpert
+from pipelines.synthetic import eyepacs as synthetic_eyepacs
+from pipelines.synthetic import generic_csv as synthetic_csv
+from pipelines.synthetic import messidor2 as synthetic_messidor2
+
+if TYPE_CHECKING:
+    from pipelines.split import Dataset
+
+DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")
+_THREE_WAY = {"train": 0.8, "valid": 0.1, "test": 0.1}
 
 
-@dataclasses.dataclass
-class LoadedDataset:
-    """Splits ready for the input pipeline.
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What is particular to one dataset.
+
+    Exactly one of `read_tables` and `open_records` is set.
 
     Attributes:
-      name: registry name.
-      splits: split name -> rows (columns `path`, `label`, `patient`, `source`, `line`, ...;
-        multi-label datasets hold float32 arrays in `label` and `mask`).
-      bad_images: images skipped under `on_bad_image='skip'`, in label-file order.
-      label_names: names of the label values or outputs, for reports.
-      excluded: split -> rows dropped by a label policy, not as errors, with a `reason`
-        column (Messidor-2: 'ungradable'); splits without any may be absent.
-      exclusion_reasons: the reasons this dataset can exclude rows for (counted in the
-        summary even when zero).
-      subsets: split -> {'requested', 'images', 'of', 'seed'} for splits cut to a subset.
+      name: the registry name (`data.name`).
+      read_tables: image-file datasets: read_tables(root, *, split_fractions, split_seed,
+        **options) -> `splits.Tables` (the rows per split, before the image check).
+      open_records: record datasets: open_records(root, **options) -> `RecordDataset`.
+      label_names: names of the label values or outputs ('' where unknown); readers
+        whose data names them (the generic CSV) override them.
+      label_columns: options -> the label-file columns whose cells `pipelines.inspect`
+        counts as written; None for datasets it cannot inspect.
+      split_fractions: the splits the configs default to; {} where the splits are fixed.
+      writer: the synthetic writer `pipelines.generate` calls, writer(root, *,
+        num_patients, image_size, seed, jpeg_quality, workers, progress, **options) ->
+        summary dict; None where there is none.
+      split_summary: rows -> extra summary entries of a split, or None.
+      split_names: (root, split_fractions) -> the names of the splits a load returns,
+        without loading it (a config check); default the fractions' names.
     """
 
     name: str
-    splits: dict[str, pd.DataFrame]
-    bad_images: list[image_files.BadImage]
-    label_names: tuple[str, ...]
-    excluded: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
-    exclusion_reasons: tuple[str, ...] = ()
-    subsets: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    read_tables: Callable[..., splits.Tables] | None = None
+    open_records: Callable[..., Dataset] | None = None
+    label_names: tuple[str, ...] = ()
+    label_columns: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
+    split_fractions: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    writer: Callable[..., dict] | None = None
+    split_summary: Callable[[pd.DataFrame], dict] | None = None
+    split_names: Callable[[str, Mapping[str, float]], list[str]] | None = None
 
-    def summary(self) -> dict:
-        """Counts per split (images, patients, label values) and the skipped images.
+    def __post_init__(self):
+        if (self.read_tables is None) == (self.open_records is None):
+            raise ValueError(f"dataset {self.name!r}: set exactly one of read_tables, open_records")
 
-        Multi-label splits count, per output, positive and negative labels that count and
-        masked (ignored) ones. Messidor-2 splits also count their images by the rule that
-        paired them into exams (`exams_paired_by`: `pairs_file`, `file_names`).
-        """
-        out = {}
-        for split, rows in self.splits.items():
-            out[split] = {
-                "images": len(rows),
-                "patients": int(rows["patient"].nunique()),
-                "labels": self._label_counts(rows),
-            }
-            if self.exclusion_reasons:
-                out[split]["excluded"] = self.excluded_counts(split)
-            if "exam_source" in rows:  # Messidor-2: which rule paired each image's exam.
-                out[split]["exams_paired_by"] = messidor2.exam_pairing(rows)
-            if split in self.subsets:
-                out[split]["subset"] = dict(self.subsets[split])
-        return {
-            "dataset": self.name,
-            "splits": out,
-            "skipped_images": len(self.bad_images),
-            "skipped": [b.describe() for b in self.bad_images],
-        }
-
-    def excluded_counts(self, split: str) -> dict[str, int]:
-        """{reason: rows of `split` excluded for it}, every reason of the dataset listed."""
-        rows = self.excluded.get(split)
-        counts = rows["reason"].value_counts() if rows is not None else pd.Series(dtype=int)
-        return {reason: int(counts.get(reason, 0)) for reason in self.exclusion_reasons}
-
-    def _label_counts(self, rows: pd.DataFrame) -> dict:
-        if "mask" not in rows:
-            return {str(k): int(v) for k, v in rows["label"].value_counts().sort_index().items()}
-        if rows.empty:
-            return {}
-        labels, masks = np.stack(rows["label"].to_numpy()), np.stack(rows["mask"].to_numpy())
-        return {
-            name: {
-                "positive": int(((labels[:, k] == 1) & (masks[:, k] == 1)).sum()),
-                "negative": int(((labels[:, k] == 0) & (masks[:, k] == 1)).sum()),
-                "masked": int((masks[:, k] == 0).sum()),
-            }
-            for k, name in enumerate(self.label_names)
-        }
+    @property
+    def stored_as_records(self) -> bool:
+        return self.open_records is not None
 
 
-_DR_GRADES = ("none", "mild", "moderate", "severe", "proliferative")
+def _columns(*names: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
+    """Label columns that do not depend on the reader options."""
+    return lambda options: names
 
-CHEXPERT_EVAL_SPLIT = "valid"
+
+def _records(loader: str) -> Callable[..., Dataset]:
+    """`records.record_datasets.<loader>`, imported when called (it imports TensorFlow)."""
+
+    def open_records(root: str, **options) -> Dataset:
+        from pipelines.records import record_datasets
+
+        return getattr(record_datasets, loader)(root, **options)
+
+    open_records.__qualname__ = f"record_datasets.{loader}"
+    return open_records
 
 
-def _split_graded(
-    table: pd.DataFrame, root: str, split_fractions: Mapping[str, float], split_seed: int
-) -> tuple[dict[str, pd.DataFrame], str]:
-    """A grade-labelled table split by patient, stratified by grade; and its label file."""
-    source = table["source"].iloc[0] if len(table) else root
-    parts = splits.split_by_patient(
-        table, split_fractions, seed=split_seed, stratify_by="label", source=source
+def _manifest_splits(root: str, fractions: Mapping[str, float]) -> list[str]:
+    """A converted dataset's splits, from its manifest (read only)."""
+    from pipelines.records import shard_manifest
+
+    return list(shard_manifest.read_manifest(root)["splits"])
+
+
+def _imagenet_splits(root: str, fractions: Mapping[str, float]) -> list[str]:
+    from pipelines.readers import imagenet  # Imports TensorFlow.
+
+    return list(imagenet.SPLITS)
+
+
+def _dr_grades(
+    name: str, read: Callable[..., pd.DataFrame], columns: tuple[str, ...], **fields
+) -> DatasetSpec:
+    """A table of DR grades 0-4 (label-file `columns`), split 80/10/10 by patient and
+    stratified by grade; `excluded_when` as `splits.graded_tables` takes it."""
+    return DatasetSpec(
+        name,
+        read_tables=splits.graded_tables(read, fields.pop("excluded_when", None)),
+        label_names=DR_GRADES,
+        label_columns=_columns(*columns),
+        split_fractions=_THREE_WAY,
+        **fields,
     )
-    return parts, source
 
 
-def _graded_loader(
-    name: str,
-    read: Callable[..., pd.DataFrame],
-    excluded_when: tuple[str, Callable[[pd.DataFrame], pd.Series]] | None = None,
-) -> Callable[..., LoadedDataset]:
-    """A loader for a table of DR grades: `read(root, **options)`, split, scanned.
-
-    `excluded_when` = (reason, rows -> bool mask): rows dropped after splitting, so each
-    is counted in its own split (`LoadedDataset.excluded`).
-    """
-
-    def load(
-        root: str,
-        *,
-        split_fractions: Mapping[str, float],
-        split_seed: int,
-        image_scan: str,
-        on_bad_image: str,
-        **options,
-    ) -> LoadedDataset:
-        parts, source = _split_graded(read(root, **options), root, split_fractions, split_seed)
-        excluded = {}
-        if excluded_when is not None:
-            reason, drop = excluded_when
-            for split, rows in parts.items():
-                dropped = drop(rows)
-                excluded[split] = rows[dropped].assign(reason=reason)
-                parts[split] = rows[~dropped]
-        data = _scan_splits(name, parts, source, image_scan, on_bad_image, _DR_GRADES)
-        if excluded_when is not None:
-            data.excluded, data.exclusion_reasons = excluded, (excluded_when[0],)
-        return data
-
-    return load
-
-
-def _load_chexpert(
-    root: str,
-    *,
-    split_fractions: Mapping[str, float],
-    split_seed: int,
-    image_scan: str,
-    on_bad_image: str,
-    views: str = "frontal",
-    ap_pa: str = "",
-    uncertainty: Mapping[str, str] | str | None = None,
-    blank: str = "zero",
-) -> LoadedDataset:
-    """train.csv split by patient into `split_fractions`; valid.csv as the split `valid`."""
-    if CHEXPERT_EVAL_SPLIT in split_fractions:
-        raise UsageError(
-            f"split name {CHEXPERT_EVAL_SPLIT!r} is the official valid.csv; name the splits of "
-            f"train.csv otherwise, e.g. {{'train': 0.9, 'valid_internal': 0.1}}"
-        )
-    policy = {"views": views, "ap_pa": ap_pa, "uncertainty": uncertainty, "blank": blank}
-    train = chexpert.read_chexpert(root, "train.csv", **policy)
-    valid = chexpert.read_chexpert(root, "valid.csv", **policy)
-    source = train["source"].iloc[0]
-    shared = set(train["patient"]) & set(valid["patient"])
-    if shared:
-        first = valid[valid["patient"].isin(shared)].iloc[0]
-        raise DataError(
-            f"{first['source']} line {first['line']}: patient {first['patient']} is also in "
-            f"{source} ({len(shared)} shared patients); valid.csv must hold other patients"
-        )
-    parts = splits.split_by_patient(train, split_fractions, seed=split_seed, source=source)
-    parts[CHEXPERT_EVAL_SPLIT] = valid
-    return _scan_splits("chexpert", parts, source, image_scan, on_bad_image, chexpert.TASKS)
-
-
-_DATASETS: dict[str, Callable[..., LoadedDataset | record_datasets.RecordDataset]] = {
+_SPECS = (
     # APTOS has no patient ids: each image is its own patient.
-    "aptos": _graded_loader("aptos", aptos.read_aptos),
-    "chexpert": _load_chexpert,
-    "eyepacs": _graded_loader("eyepacs", eyepacs.read_eyepacs),
-    "imagenet": record_datasets.load_imagenet,
+    _dr_grades("aptos", aptos.read_aptos, ("diagnosis",), writer=synthetic_aptos.write_aptos),
+    DatasetSpec(
+        "chexpert",
+        read_tables=chexpert.read_tables,
+        label_names=chexpert.TASKS,
+        label_columns=_columns(*chexpert.TASKS),
+        split_fractions={"train": 0.9, "valid_internal": 0.1},
+        writer=synthetic_chexpert.write_chexpert,
+        split_names=lambda root, fractions: [*fractions, chexpert.EVAL_SPLIT],
+    ),
+    # Label names come from the data (class_names, or '0', '1', ...; the label columns).
+    DatasetSpec(
+        "csv",
+        read_tables=generic_csv.read_tables,
+        label_columns=generic_csv.label_columns,
+        split_fractions=_THREE_WAY,
+        writer=synthetic_csv.write_csv_dataset,
+    ),
+    _dr_grades("eyepacs", eyepacs.read_eyepacs, ("level",), writer=synthetic_eyepacs.write_eyepacs),
+    # The synthetic source task is written by its own binary, `pipelines.generate_source`.
+    DatasetSpec(
+        "imagenet",
+        open_records=_records("load_imagenet"),
+        split_names=_imagenet_splits,
+    ),
     # Exams from the ADCIS pairs file messidor-2.csv when the root holds one (option
     # `pairs_file`), else from the file names; split by exam, stratified by its worst
     # grade; ungradable images dropped after splitting, so each counts in its exam's split.
-    "messidor2": _graded_loader(
-        "messidor2", messidor2.read_messidor2, ("ungradable", lambda rows: ~rows["gradable"])
+    _dr_grades(
+        "messidor2",
+        messidor2.read_messidor2,
+        messidor2.COLUMNS[1:],
+        excluded_when=("ungradable", messidor2.is_ungradable),
+        writer=synthetic_messidor2.write_messidor2,
+        split_summary=messidor2.split_summary,
     ),
-    "tfrecords": record_datasets.load_tfrecords,
-}
-
-TIFF_EXTENSIONS = (".tif", ".tiff")
+    DatasetSpec("tfrecords", open_records=_records("load_tfrecords"), split_names=_manifest_splits),
+)
+_DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def list_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
+def get_dataset(name: str) -> DatasetSpec:
+    """The spec registered as `name`.
+
+    Raises:
+      UsageError: for an unknown name; the message lists the valid ones.
+    """
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}") from None
+
+
 def split_names(name: str, root: str, *, split_fractions: Mapping[str, float]) -> list[str]:
     """The split names `load_dataset` returns, read from a manifest at most (a config check).
 
     Raises:
-      ValueError: an unknown dataset name (the message lists the valid ones).
+      UsageError: an unknown dataset name (the message lists the valid ones).
       DataError: a `tfrecords` root without a readable manifest.
     """
-    if name not in _DATASETS:
-        raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}")
-    if name == "imagenet":
-        return list(imagenet.SPLITS)
-    if name == "tfrecords":
-        return list(shard_manifest.read_manifest(root)["splits"])
-    return [*split_fractions, CHEXPERT_EVAL_SPLIT] if name == "chexpert" else list(split_fractions)
+    spec = get_dataset(name)
+    if spec.split_names is not None:
+        return spec.split_names(root, split_fractions)
+    return list(split_fractions)
 
 
 def load_dataset(
@@ -260,16 +227,16 @@ def load_dataset(
     subset_seed: int = 0,
     allow_tiff: bool = False,
     **options,
-) -> LoadedDataset | record_datasets.RecordDataset:
+) -> Dataset:
     """Reads a registered dataset, splits it by patient and checks its images.
 
     Args:
       name: a registered dataset (see `list_datasets()`).
       root: the dataset's root directory, as distributed.
-      split_fractions: split name -> fraction of patients (for datasets without official
-        splits).
+      split_fractions: split name -> fraction of patients (image-file datasets; record
+        datasets keep the splits they were written with).
       split_seed: seeds the patient assignment.
-      image_scan: `none`, `header` or `decode` (see `pipelines.image_files`).
+      image_scan: `none`, `header` or `decode` (see `pipelines.readers.image_files`).
       on_bad_image: `stop` (default) or `skip`; skipped images are returned and counted.
       subset_sizes: split -> images to keep (`subsets.stratified_subset`, stratified by
         grade for integer labels); 0 keeps the whole split. Applied after the image scan.
@@ -283,80 +250,32 @@ def load_dataset(
       A `LoadedDataset` (image files) or a `record_datasets.RecordDataset` (TFRecords).
 
     Raises:
-      ValueError: for an unknown name (the message lists the valid ones), or a subset
-        larger than its split.
+      ValueError: for an unknown name (the message lists the valid ones), a subset of a
+        record dataset, or a subset larger than its split.
       DataError: for bad label files, bad images under `stop`, an empty split, or a TIFF
         image without `allow_tiff`.
     """
-    try:
-        loader = _DATASETS[name]
-    except KeyError:
-        raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}") from None
-    data = loader(
+    spec = get_dataset(name)
+    sizes = dict(subset_sizes or {})
+    if spec.stored_as_records:
+        if any(sizes.values()):
+            raise UsageError(f"{name}: training subsets need an image-file dataset, not records")
+        return spec.open_records(root, **options)
+    from pipelines.readers import file_dataset  # Imports TensorFlow (the file streams).
+
+    tables = spec.read_tables(
+        root, split_fractions=split_fractions, split_seed=split_seed, **options
+    )
+    data = file_dataset.check_images(
+        name,
         root,
-        split_fractions=split_fractions,
-        split_seed=split_seed,
+        tables,
         image_scan=image_scan,
         on_bad_image=on_bad_image,
-        **options,
+        label_names=spec.label_names,
+        split_summary=spec.split_summary,
     )
-    if isinstance(data, record_datasets.RecordDataset):
-        if any(dict(subset_sizes or {}).values()):
-            raise UsageError(f"{name}: training subsets need an image-file dataset, not records")
-        return data
     if not allow_tiff:
-        _refuse_tiff(name, root, data)
-    for split, n in dict(subset_sizes or {}).items():
-        if not n:
-            continue
-        if split not in data.splits:
-            raise UsageError(f"subset of unknown split {split!r}; splits: {sorted(data.splits)}")
-        rows = data.splits[split]
-        by = "label" if len(rows) and np.ndim(rows["label"].iloc[0]) == 0 else None
-        data.splits[split] = subsets.stratified_subset(rows, n, seed=subset_seed, stratify_by=by)
-        kept = len(data.splits[split])
-        data.subsets[split] = {"requested": n, "images": kept, "of": len(rows), "seed": subset_seed}
+        file_dataset.refuse_tiff(data)
+    file_dataset.take_subsets(data, sizes, seed=subset_seed)
     return data
-
-
-def _refuse_tiff(name: str, root: str, data: LoadedDataset) -> None:
-    for rows in data.splits.values():
-        tiff = rows[rows["path"].str.lower().str.endswith(TIFF_EXTENSIONS)]
-        if len(tiff):
-            first = tiff.iloc[0]
-            raise DataError(
-                f"{first['path']} ({first['source']} line {first['line']}): TIFF images "
-                f"cannot be decoded by TensorFlow ({sum(_count_tiff(data))} in this dataset); "
-                "convert the dataset to TFRecords once, which decodes them with Pillow: "
-                f"python -m pipelines.convert --dataset={name} --root={root} --out=<dir>"
-            )
-
-
-def _count_tiff(data: LoadedDataset):
-    for rows in data.splits.values():
-        yield int(rows["path"].str.lower().str.endswith(TIFF_EXTENSIONS).sum())
-
-
-def _scan_splits(
-    name: str,
-    parts: dict[str, pd.DataFrame],
-    source: str,
-    image_scan: str,
-    on_bad_image: str,
-    label_names: tuple[str, ...],
-) -> LoadedDataset:
-    kept, bad = {}, []
-    for split, rows in parts.items():
-        # Splits may come from different label files (CheXpert: train.csv and valid.csv).
-        label_file = rows["source"].iloc[0] if len(rows) and "source" in rows else source
-        kept[split], bad_here = image_files.scan_images(
-            rows, label_file=label_file, mode=image_scan, on_bad=on_bad_image
-        )
-        bad += bad_here
-        if kept[split].empty and not rows.empty:
-            raise DataError(
-                f"{label_file}: every image of split {split!r} is missing or corrupt "
-                f"({len(bad_here)} skipped, first: {bad_here[0].describe()})"
-            )
-    bad.sort(key=lambda b: (b.label_file, b.line))
-    return LoadedDataset(name, kept, bad, label_names)

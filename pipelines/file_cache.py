@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from pipelines.tables import DataError
+from pipelines.errors import DataError
 
 FORMAT = "transfusion_tf.image_cache"
 VERSION = 1
@@ -60,6 +60,26 @@ _LOG = logging.getLogger(__name__)
 def is_file_cache(cache: str) -> bool:
     """Whether a `data.cache` value is a file prefix (not `memory` or `none`)."""
     return cache not in (IN_MEMORY, NO_CACHE)
+
+
+def stream_cache_file(cache: str, key: Callable[[], dict]) -> str | None:
+    """The `tf.data.Dataset.cache` filename of a stream whose `data.cache` is `cache`.
+
+    Args:
+      cache: `none`, `memory` or a file prefix.
+      key: builds the stream's `cache_key` (called only for a file prefix).
+
+    Returns:
+      None for `none` (no cache), '' for `memory`, else `prepare(cache, key())`.
+
+    Raises:
+      ValueError, DataError: as `cache_key` and `prepare`.
+    """
+    if cache == NO_CACHE:
+        return None
+    if cache == IN_MEMORY:
+        return ""
+    return prepare(cache, key())
 
 
 def membership(identities: Sequence[str], labels: np.ndarray | None = None) -> dict:

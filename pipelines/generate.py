@@ -9,7 +9,8 @@ Usage:
   python -m pipelines.generate --dataset=messidor2 --root=/tmp/messidor2 \
       --num_patients=200 --writer_option=image_format=original   # .tif + .JPG
 
-Datasets: see `GENERATORS`. Prints progress about every 10% and a summary at the end.
+Datasets: those whose `DatasetSpec` has a writer (`GENERATORS`). Prints progress about every
+10% and a summary at the end.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from absl import app, flags
 
 import errors
 from errors import UsageError
-from pipelines import flag_values, synthetic_chexpert, synthetic_fundus_sets, synthetic_retina
+from pipelines import datasets, flag_values
 
 _DATASET = flags.DEFINE_string("dataset", "eyepacs", "Which synthetic dataset to write.")
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
 _NUM_PATIENTS = flags.DEFINE_integer(
     "num_patients",
     1000,
-    "Patients: eyepacs, two eyes each; chexpert, training patients (1-5 studies each) plus "
+    "Patients: eyepacs and csv, two eyes each; chexpert, training patients (1-5 studies each) plus "
     "min(200, max(10, n // 5)) new patients in valid.csv; aptos, one or two images each; "
     "messidor2, exams of two images.",
 )
@@ -46,12 +47,12 @@ _WRITER_OPTIONS = flags.DEFINE_multi_string(
     "they are one, else kept as strings.",
 )
 
-# name -> writer(root, *, num_patients, image_size, seed, jpeg_quality, workers, progress).
+# name -> writer(root, *, num_patients, image_size, seed, jpeg_quality, workers, progress):
+# the datasets whose spec has a synthetic writer.
 GENERATORS: dict[str, Callable[..., dict]] = {
-    "aptos": synthetic_fundus_sets.write_aptos,
-    "chexpert": synthetic_chexpert.write_chexpert,
-    "eyepacs": synthetic_retina.write_eyepacs,
-    "messidor2": synthetic_fundus_sets.write_messidor2,
+    name: spec.writer
+    for name in datasets.list_datasets()
+    if (spec := datasets.get_dataset(name)).writer is not None
 }
 
 

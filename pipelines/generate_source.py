@@ -16,7 +16,7 @@ import time
 from absl import app, flags
 
 import errors
-from pipelines import synthetic_source
+from pipelines.synthetic import source as synthetic_source
 
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", 24, "Classes (at most 24).")

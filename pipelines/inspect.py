@@ -7,7 +7,7 @@ Usage:
 
 Prints, per split, the image count, patients, views, file formats, missing and corrupt
 files, rows excluded by a label policy, and for each label the count of every state
-before and after the policy (`pipelines.inspection.inspect_dataset`); `--json_out` writes
+before and after the policy (`pipelines.readers.inspection.inspect_dataset`); `--json_out` writes
 the same as JSON. Works when images are partly or wholly absent. Exit status 1 when the
 label files themselves are refused (one `error:` line naming the file and line), 2 for a
 bad flag value.
@@ -20,7 +20,8 @@ import json
 from absl import app, flags
 
 import errors
-from pipelines import flag_values, inspection
+from pipelines import flag_values
+from pipelines.readers import inspection
 
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name.", required=True)
 _ROOT = flags.DEFINE_string("root", None, "Dataset root, as for training.", required=True)
@@ -31,7 +32,7 @@ _SPLIT_FRACTIONS = flags.DEFINE_string(
     "split_fractions",
     "",
     "As data.split_fractions, e.g. train=0.8,valid=0.1,test=0.1; '' is the dataset's "
-    "default (inspection.DEFAULT_SPLIT_FRACTIONS).",
+    "default (its DatasetSpec.split_fractions in pipelines.datasets).",
 )
 _OPTIONS = flags.DEFINE_multi_string(
     "option", [], "Reader option key=value (repeatable), as data.options."

@@ -23,7 +23,7 @@ def chexpert_root(tmp_path_factory):
     Seed 1 puts both classes of every pathology and some lateral views into valid.csv.
     Returns the directory holding `CheXpert-v1.0-small/`.
     """
-    from pipelines import synthetic_chexpert
+    from pipelines.synthetic import chexpert as synthetic_chexpert
 
     root = str(tmp_path_factory.mktemp("chexpert"))
     synthetic_chexpert.write_chexpert(
@@ -35,10 +35,10 @@ def chexpert_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def aptos_root(tmp_path_factory):
     """A synthetic APTOS set: 24 patients, 34 PNGs of height 40 px (seed 3); read-only."""
-    from pipelines import synthetic_fundus_sets
+    from pipelines.synthetic import aptos as synthetic_aptos
 
     root = str(tmp_path_factory.mktemp("aptos"))
-    summary = synthetic_fundus_sets.write_aptos(root, num_patients=24, image_size=40, seed=3)
+    summary = synthetic_aptos.write_aptos(root, num_patients=24, image_size=40, seed=3)
     assert summary["num_images"] == 34
     return root
 
@@ -49,10 +49,10 @@ def messidor2_set(tmp_path_factory):
 
     Returns (root, the writer's summary).
     """
-    from pipelines import synthetic_fundus_sets
+    from pipelines.synthetic import messidor2 as synthetic_messidor2
 
     root = str(tmp_path_factory.mktemp("messidor2"))
-    summary = synthetic_fundus_sets.write_messidor2(
+    summary = synthetic_messidor2.write_messidor2(
         root, num_patients=20, image_size=40, seed=5, ungradable_fraction=0.05
     )
     return root, summary

@@ -35,8 +35,11 @@ from ml_collections import config_flags
 
 import errors
 from errors import UsageError
-from pipelines import conversion, datasets, flag_values, inspection, synthetic_retina
-from pipelines.tables import DataError
+from pipelines import datasets, flag_values
+from pipelines.errors import DataError
+from pipelines.readers import inspection
+from pipelines.records import conversion
+from pipelines.synthetic import eyepacs as synthetic_retina
 from slim_weights import checkpoint, fetch, loading, manifest, registry
 from slim_weights.convert import convert_checkpoint
 from transfusion_tf import (

@@ -10,7 +10,7 @@ from absl import app, flags
 
 import errors
 from pipelines import datasets, flag_values
-from pipelines.tables import DataError
+from pipelines.errors import DataError
 from slim_weights import checkpoint, fetch, loading, registry
 from transfusion_tf import (
     callbacks,

@@ -12,7 +12,8 @@ import math
 import ml_collections
 
 from errors import UsageError
-from pipelines import datasets, image_files, input_pipeline
+from pipelines import datasets, decoding
+from pipelines.readers import image_files
 from transfusion_tf import models, precision, schedule, tasks
 
 _POSITIVE = (
@@ -34,7 +35,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
     Raises:
       UsageError: naming every bad field, its value and what it must be.
-      pipelines.tables.DataError: a `tfrecords` root without a readable manifest (its
+      pipelines.errors.DataError: a `tfrecords` root without a readable manifest (its
         split names live there).
     """
     problems = [*_number_problems(config), *_name_problems(config)]
@@ -82,7 +83,7 @@ def _name_problems(config: ml_collections.ConfigDict) -> list[str]:
     choices = {  # field: (what it names, the valid names)
         "precision": ("precision", precision.PRECISIONS),
         "data.name": ("dataset", datasets.list_datasets()),
-        "data.resize_mode": ("resize mode", input_pipeline.RESIZE_MODES),
+        "data.resize_mode": ("resize mode", decoding.RESIZE_MODES),
         "data.image_scan": ("image scan", image_files.SCAN_MODES),
         "data.on_bad_image": ("bad-image policy", image_files.BAD_IMAGE_POLICIES),
         "model.name": ("model", models.list_models()),

@@ -14,8 +14,8 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from pipelines import image_files, record_datasets
-from pipelines.tables import DataError
+from pipelines.errors import DataError
+from pipelines.readers import image_files
 from slim_weights import checkpoint as checkpoint_files
 from transfusion_tf import checkpointing, config_checks, experiment, precision, provenance
 
@@ -157,7 +157,7 @@ def undecodable_images(config: ml_collections.ConfigDict) -> list[image_files.Ba
     rescan.data.image_scan, rescan.data.on_bad_image = "decode", "skip"
     logging.warning("decoding failed: decoding every image of %s to name it", config.data.root)
     data = experiment.load_data(rescan)
-    if isinstance(data, record_datasets.RecordDataset):
+    if data.image_scan != "decode":  # Records: checked as they are read, not scanned.
         return []
     bad = data.bad_images
     if config.data.image_scan == "header":  # The header scan stopped or skipped the rest.

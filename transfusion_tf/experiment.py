@@ -11,20 +11,18 @@ import tensorflow as tf
 
 from errors import ExpectedError
 from pipelines import augment as augment_lib
-from pipelines import datasets, file_cache, input_pipeline, record_datasets, record_input
+from pipelines import datasets, file_cache
+from pipelines.decoding import ImageSettings
+from pipelines.split import Dataset, Split, TrainSettings, targets
 from transfusion_tf import distribution, initialization, models, provenance, tasks
 
-Split = pd.DataFrame | record_datasets.RecordSplit
 
-
-def load_data(
-    config: ml_collections.ConfigDict,
-) -> datasets.LoadedDataset | record_datasets.RecordDataset:
+def load_data(config: ml_collections.ConfigDict) -> Dataset:
     """Reads, splits and checks the configured dataset.
 
     Raises:
-      ValueError: an empty data.root, or a record dataset whose class count differs from
-        the task's.
+      ValueError: an empty data.root, or labels the task's head cannot take (a record
+        dataset whose class count differs from the task's outputs, a label beyond them).
     """
     if not config.data.root:
         raise ValueError("config.data.root is empty: set --config.data.root=<dataset root>")
@@ -39,12 +37,7 @@ def load_data(
         subset_seed=config.data.get("subset_seed", 0),
         **dict(config.data.options),
     )
-    outputs = get_task(config).num_outputs
-    if isinstance(data, record_datasets.RecordDataset) and data.num_classes != outputs:
-        raise ValueError(
-            f"{config.data.root} holds {data.num_classes} classes but the task has {outputs} "
-            "outputs: set --config.task_options.num_classes (or data.options.num_classes)"
-        )
+    data.check_outputs(get_task(config).num_outputs)
     return data
 
 
@@ -98,45 +91,41 @@ def cache_setting(cache: str) -> str:
     return cache
 
 
+def image_settings(
+    config: ml_collections.ConfigDict, preprocessing: str | None = None
+) -> ImageSettings:
+    """How the run decodes and scales images (`preprocessing` default: the config's)."""
+    return ImageSettings(
+        image_size=config.data.image_size,
+        channels=config.data.channels,
+        preprocessing=preprocessing or preprocessing_name(config),
+        resize_mode=config.data.resize_mode,
+    )
+
+
 def train_input(
     config: ml_collections.ConfigDict,
     split: Split,
     *,
     start_example: int,
     preprocessing: str | None = None,
-    split_name: str | None = None,
 ) -> tf.data.Dataset:
-    """The training stream of a split (rows of files or TFRecord shards).
+    """The training stream of a split (`Split.train_stream`).
 
-    A file `data.cache` gives this stream its own cache files, keyed by `split_name`
-    (default `data.train_split`), the decode settings and the split's images
-    (`pipelines.file_cache`).
+    A file `data.cache` gives this stream its own cache files, keyed by the split's name,
+    the decode settings and the split's images (`pipelines.file_cache`).
     """
-    common = dict(
-        image_size=config.data.image_size,
-        channels=config.data.channels,
-        preprocessing=preprocessing or preprocessing_name(config),
+    train = TrainSettings(
         batch_size=config.train.batch_size,
         seed=config.seed,
         start_example=start_example,
         augment=augment_config(config),
-        resize_mode=config.data.resize_mode,
-    )
-    if isinstance(split, record_datasets.RecordSplit):
-        return record_input.train_records(
-            split.files,
-            parse=split.parse,
-            shuffle_buffer=config.data.shuffle_buffer,
-            workers=max(1, distribution.num_workers()),
-            worker_index=distribution.worker_index(),
-            **common,
-        )
-    return input_pipeline.train_dataset(
-        split,
         cache=cache_setting(config.data.cache),
-        split_name=split_name or config.data.train_split,
-        **common,
+        shuffle_buffer=config.data.shuffle_buffer,
+        workers=max(1, distribution.num_workers()),
+        worker_index=distribution.worker_index(),
     )
+    return split.train_stream(image_settings(config, preprocessing), train)
 
 
 def eval_input(
@@ -147,41 +136,29 @@ def eval_input(
     split_name: str | None = None,
     preprocessing: str | None = None,
 ) -> tf.data.Dataset:
-    """One ordered, unaugmented pass over a split.
+    """One ordered, unaugmented pass over a split (`Split.eval_stream`).
 
     Args:
       cache: `none`, `memory` or a file prefix (usually `data.cache`): a file cache of
         this stream, apart from the training stream's and other splits'.
-      split_name: the split's name, part of a file cache's key (required with one).
+      split_name: the name a file cache is keyed by (default the split's own).
     """
-    common = dict(
-        image_size=config.data.image_size,
-        channels=config.data.channels,
-        preprocessing=preprocessing or preprocessing_name(config),
+    return split.eval_stream(
+        image_settings(config, preprocessing),
         batch_size=config.eval.batch_size,
         cache=cache_setting(cache),
-        split_name=split_name,
-        resize_mode=config.data.resize_mode,
+        cache_name=split_name,
     )
-    if isinstance(split, record_datasets.RecordSplit):
-        return record_input.eval_records(split.files, parse=split.parse, **common)
-    return input_pipeline.eval_dataset(split, **common)
 
 
 def preview(config: ml_collections.ConfigDict, split: Split, count: int = 8) -> np.ndarray:
     """The first training images as the model sees them before preprocessing, in [0, 1]."""
-    common = dict(
+    return split.preview(
+        image_settings(config, "unit"),
         count=count,
-        image_size=config.data.image_size,
-        channels=config.data.channels,
         seed=config.seed,
         augment=augment_config(config),
-        resize_mode=config.data.resize_mode,
     )
-    if isinstance(split, record_datasets.RecordSplit):
-        return record_input.preview_records(split.files, parse=split.parse, **common)
-    common["count"] = min(count, len(split))
-    return input_pipeline.preview_images(split, **common)
 
 
 def evaluate_split(
@@ -212,9 +189,8 @@ def evaluate_split(
     Returns:
       (metrics, logits (n, num_outputs) float32 per example, not aggregated, and a table
       with one row per example for predictions CSVs: `image`, `patient`, `study` where the
-      dataset has them, then `label` (single-label) or the task's target columns
-      (multi-label) for file datasets and converted ones (`pipelines.convert`); `index`,
-      `label` for other record datasets).
+      dataset has them (`index` for record datasets without them), then `label`
+      (single-label) or the task's target columns (multi-label): from `Split.rows`).
     """
     task = get_task(config)
     if dataset is None:
@@ -232,37 +208,24 @@ def evaluate_split(
             "overflow float32 activations)"
         )
     aggregate = config.eval.get("aggregate", "none")
-    if isinstance(split, record_datasets.RecordSplit):
-        # Converted image-file datasets carry their rows' fields: score them as files are.
-        rows = record_input.record_rows(split.files, parse=split.parse)
-        if rows is not None:
-            split = rows
-    if isinstance(split, record_datasets.RecordSplit):
-        if aggregate != "none":
-            raise ValueError(f"eval.aggregate={aggregate!r} needs a dataset with studies")
-        labels = record_input.record_labels(split.files, parse=split.parse)
-        return (
-            _score(task, config, labels, logits, None, bootstrap_samples),
-            logits,
-            (pd.DataFrame({"index": np.arange(len(labels)), "label": labels})),
-        )
-    labels = input_pipeline.targets(split)
-    groups = split["patient"].to_numpy()
+    rows = split.rows()
+    labels = targets(rows)
+    groups = rows["patient"].to_numpy() if "patient" in rows else None
     multi_label = hasattr(task, "target_columns")
-    columns = [c for c in ("image", "patient", "study") if c in split]
-    table = split[columns if multi_label else [*columns, "label"]].reset_index(drop=True)
+    columns = [c for c in ("index", "image", "patient", "study") if c in rows]
+    table = rows[columns if multi_label else [*columns, "label"]].reset_index(drop=True)
     if multi_label:
         for name, values in task.target_columns(labels).items():
             table[name] = values
     scored_logits = logits
     if aggregate != "none":
-        if "study" not in split or not hasattr(task, "aggregate"):
+        if "study" not in rows or not hasattr(task, "aggregate"):
             raise ValueError(
                 f"eval.aggregate={aggregate!r} needs a dataset with studies and a task that "
-                f"can combine views (chexpert5); task {config.task!r}, columns {list(split)}"
+                f"can combine views (chexpert5); task {config.task!r}, columns {list(rows)}"
             )
         labels, scored_logits, first = task.aggregate(
-            labels, logits, split["study"].to_numpy(), aggregate
+            labels, logits, rows["study"].to_numpy(), aggregate
         )
         groups = groups[first]
     return _score(task, config, labels, scored_logits, groups, bootstrap_samples), logits, table

@@ -6,12 +6,14 @@ A task turns model outputs on a split into the metrics the paper reports. Regist
   chexpert5       5 sigmoid outputs (Atelectasis, Cardiomegaly, Consolidation, Edema,
                   Pleural Effusion) with a label mask; scored by per-pathology ROC AUC and
                   their mean
+  multi_label     the same for any outputs, named by `labels` (e.g. the label columns of a
+                  `data.name=csv` dataset)
   classification  N-way softmax (`num_classes`); top-1 accuracy, also top-5 (source
                   pretraining, e.g. ImageNet)
 
 Targets: single-label tasks take integer labels (n,); multi-label tasks take (n, 2, k)
 float32, `[:, 0]` the labels and `[:, 1]` the mask (1 = counts, 0 = ignored), exactly what
-`pipelines.input_pipeline.targets` feeds the loss.
+`pipelines.split.targets` feeds the loss.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import scipy.special
 import tensorflow as tf
 
-from pipelines import chexpert
+from pipelines.readers import chexpert
 from transfusion_tf import metrics
 
 REFERABLE_GRADE = 2
@@ -379,10 +381,18 @@ def _classification(num_classes: int = 0, top_k: int = 5) -> ClassificationTask:
     return ClassificationTask(num_outputs=int(num_classes), top_k=int(top_k))
 
 
+def _multi_label(labels=()) -> MultiLabelTask:
+    labels = tuple(str(name) for name in labels)
+    if not labels:
+        raise ValueError("multi_label needs task_options.labels, e.g. ('effusion', 'edema')")
+    return MultiLabelTask("multi_label", labels)
+
+
 _TASKS = {
     "chexpert5": lambda: MultiLabelTask("chexpert5", chexpert.TASKS),
     "classification": _classification,
     "dr_grade": DRGradeTask,
+    "multi_label": _multi_label,
 }
 
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from pipelines import synthetic_source
+from pipelines.synthetic import source as synthetic_source
 from slim_weights import registry
 from transfusion_tf import export, trainer
 from transfusion_tf.configs import retina, source_pretrain

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import file_cache
-from pipelines.tables import DataError
+from pipelines.errors import DataError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOGGER = "pipelines.file_cache"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import file_cache, input_pipeline
+from pipelines import file_cache
 from tests import fixtures
 from transfusion_tf import evaluation, experiment, trainer
 from transfusion_tf.configs import retina
@@ -65,16 +65,16 @@ def test_eval_at_start_does_not_feed_the_validation_images_to_training(
     assert list(pd.read_csv(os.path.join(workdir, "eval_log.csv"))["step"]) == [0, 2, 4, 6]
     # One cache per stream, each keyed by its own split's images.
     data = experiment.load_data(config)
-    train, valid = data.splits["train"], data.splits["valid"]
+    train, valid = data.splits["train"], data.splits["valid"].rows()
     assert _streams(prefix) == [("eval", "valid"), ("train", "train")]
     for base, key in _manifests(prefix):
-        rows = data.splits[key["split"]]
-        members = file_cache.membership(list(rows["path"]), input_pipeline.targets(rows))
+        split = data.splits[key["split"]]
+        members = file_cache.membership(list(split.rows()["path"]), split.targets())
         assert {k: key[k] for k in members} == members
         assert (key["image_size"], key["channels"], key["resize_mode"]) == (32, 3, "pad")
         assert key["preprocessing"] == "inception"
         assert os.path.exists(base + ".index") and not glob.glob(base + "_*.lockfile")
-    assert not set(train["path"]) & set(valid["path"])
+    assert not set(train.rows()["path"]) & set(valid["path"])
     # What the training stream reads from its cache, filled after the evaluation stream's,
     # is the train split's images: batch for batch what decoding the train rows gives.
     with caplog.at_level(logging.INFO, logger="pipelines.file_cache"):

@@ -128,9 +128,9 @@ def test_worker_index_counts_the_chief_first(monkeypatch):
 # (experiment.train_input) of a converted split, with the image id as the label, and
 # prints what its replica gets in 20 steps from the start and in 5 steps resumed at step 3.
 _RECORD_WORKER = """
-import json, sys
+import dataclasses, json, sys
 import tensorflow as tf
-from pipelines import datasets, record_datasets
+from pipelines import datasets
 from transfusion_tf import distribution, experiment
 from transfusion_tf.configs import retina
 
@@ -146,7 +146,7 @@ config.data.shuffle_buffer = 8
 seen = []
 for start, steps in ((0, 20), (3 * config.train.batch_size, 5)):
     stream = experiment.train_input(
-        config, record_datasets.RecordSplit(split.files, parse), start_example=start
+        config, dataclasses.replace(split, parse=parse), start_example=start
     )
     batches = iter(strategy.experimental_distribute_dataset(stream))
     seen.append([])
@@ -181,14 +181,15 @@ def _record_workers(root):
 
 
 def test_two_workers_train_on_disjoint_shards_and_resume_exactly(eyepacs_root, tmp_path):
-    from pipelines import conversion, datasets, record_input
+    from pipelines import datasets
+    from pipelines.records import conversion
 
     out = str(tmp_path / "tfr")
     conversion.convert_dataset(
         "eyepacs", eyepacs_root, out, split_fractions={"train": 0.75, "valid": 0.25}, num_shards=4
     )
     split = datasets.load_dataset("tfrecords", out, split_fractions={}).splits["train"]
-    ids = record_input.record_rows(split.files, parse=split.parse)["image"].to_numpy()
+    ids = split.rows()["image"].to_numpy()
     by_worker = [set(ids[0:15]) | set(ids[30:45]), set(ids[15:30]) | set(ids[45:60])]
     seen = _record_workers(out)
     for worker, (straight, resumed) in enumerate(seen):

@@ -97,13 +97,14 @@ def test_chexpert_study_level_evaluation(chexpert_root, tmp_path):
     config.eval.aggregate = "none"
     config.task = "dr_grade"
     config.eval.aggregate = "max"
+    from pipelines.readers.file_split import FileSplit
     from transfusion_tf import experiment
 
     with pytest.raises(ValueError, match="eval.aggregate='max' needs"):
         experiment.evaluate_split(
             experiment.build_model(config),
             config,
-            pd.DataFrame({"patient": ["a"], "label": [0], "path": [""]}),
+            FileSplit(pd.DataFrame({"patient": ["a"], "label": [0], "path": [""]})),
             bootstrap_samples=0,
             dataset=tf.data.Dataset.from_tensors(tf.zeros([1, 32, 32, 3])),
         )

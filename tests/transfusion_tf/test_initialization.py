@@ -20,7 +20,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from pipelines import synthetic_source
+from pipelines.synthetic import source as synthetic_source
 from slim_weights import checkpoint, loading, manifest, registry
 from tests import tolerances
 from tests.slim_reference import random_slim_values

@@ -153,6 +153,24 @@ def test_multilabel_metrics_by_hand():
     np.testing.assert_allclose(columns["p_pleural_effusion"], probs[:, 4])
 
 
+def test_multi_label_task_takes_its_outputs_from_the_options():
+    task = tasks.get_task("multi_label", labels=("Pleural Effusion", "edema"))
+    assert task.num_outputs == 2 and task.keys == ("pleural_effusion", "edema")
+    assert task.main_metric == "mean_auc" and task.name == "multi_label"
+    labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], np.float32)
+    probs = np.array([[0.8, 0.3], [0.3, 0.6], [0.6, 0.7], [0.1, 0.4]])
+    out = task.evaluate(
+        _targets(labels, np.ones_like(labels)), np.log(probs / (1 - probs)), bootstrap_samples=0
+    )
+    assert out["auc_pleural_effusion"] == pytest.approx(1.0)  # .8 .6 vs .3 .1.
+    assert out["auc_edema"] == pytest.approx(1.0)  # .6 .7 vs .3 .4.
+    assert list(task.target_columns(_targets(labels, np.ones_like(labels)))) == [
+        "label_pleural_effusion", "mask_pleural_effusion", "label_edema", "mask_edema",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"multi_label needs task_options.labels"):
+        tasks.get_task("multi_label")
+
+
 def test_multilabel_bootstrap_resamples_patients():
     task = tasks.get_task("chexpert5")
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from pipelines.tables import DataError
+from pipelines.errors import DataError
 from transfusion_tf import callbacks, checkpointing, evaluation, experiment, provenance, trainer
 from transfusion_tf.configs import chexpert as chexpert_config
 from transfusion_tf.configs import retina
@@ -279,7 +279,7 @@ def _copy_with_a_corrupt_jpeg(eyepacs_root, tmp_path, split):
     """
     root = str(tmp_path / "eyepacs")
     shutil.copytree(eyepacs_root, root)
-    row = experiment.load_data(_config(root)).splits[split].iloc[0]
+    row = experiment.load_data(_config(root)).splits[split].rows().iloc[0]
     data = open(row["path"], "rb").read()
     garbage = np.random.default_rng(0).bytes(len(data) - 5)
     with open(row["path"], "wb") as f:

@@ -33,7 +33,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.cache = "memory"  # memory | none | <file prefix>.
     c.data.shuffle_buffer = 10_000  # TFRecord datasets: records in the shuffle buffer.
     # Small-data regime (paper: 5,000): keep this many training images, patients whole and
-    # grades stratified (pipelines/subsets.py); 0 keeps them all. Nested across sizes.
+    # grades stratified (pipelines/readers/subsets.py); 0 keeps them all. Nested across sizes.
     c.data.train_subset = 0
     c.data.subset_seed = 0
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from pipelines import chexpert
+from pipelines.readers import chexpert
 from transfusion_tf.configs import variants
 from transfusion_tf.configs.base import base_config
 

@@ -3,7 +3,7 @@ r"""Pretrain a CBR on a source task stored as ImageNet TFRecords (the CBRs' `ima
 Reproduces the paper's step of pretraining its CBR models on ImageNet, so they have
 `imagenet` weights to transfer. Real ImageNet in the TF-Slim TFRecord layout works as is
 (variant ''); here, without ImageNet, the `demo` variant pretrains CBR-Small on the
-synthetic source task (`pipelines/synthetic_source.py`: 24 classes of textured shapes and
+synthetic source task (`pipelines/synthetic/source.py`: 24 classes of textured shapes and
 objects on clutter), read through the same ImageNet reader.
 
 Commands (demo; about 25 minutes of training on a busy 2-core CPU):

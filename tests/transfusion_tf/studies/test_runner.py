@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from pipelines import synthetic_retina
+from pipelines.synthetic import eyepacs as synthetic_eyepacs
 from transfusion_tf import studies
 
 _REPO = studies.REPO
@@ -36,7 +36,7 @@ def get_study(arg=""):
 @pytest.fixture(scope="module")
 def retina_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("retina"))
-    synthetic_retina.write_eyepacs(root, num_patients=40, image_size=32, seed=0)
+    synthetic_eyepacs.write_eyepacs(root, num_patients=40, image_size=32, seed=0)
     return root
 
 

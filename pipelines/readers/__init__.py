@@ -1,0 +1,1 @@
+"""Datasets as distributed, read into checked rows: label tables, patient splits, images."""

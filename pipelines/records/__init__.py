@@ -1,0 +1,1 @@
+"""Datasets stored as TFRecord shards: the example format, conversion, manifest, input."""

@@ -1,0 +1,1 @@
+"""Synthetic datasets written to disk in the real layouts: renderers and one writer each."""

@@ -1,0 +1,78 @@
+"""The shared tail: decoding, augmentation seeded by the example index, batching."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import decoding
+from pipelines.augment import AugmentConfig
+
+
+def test_load_image_eagerly_and_in_dataset_map(eyepacs_root):
+    path = os.path.join(eyepacs_root, "train", "1_left.jpeg")
+    eager = decoding.load_image(tf.constant(path), size=20, channels=3)
+    mapped = next(
+        iter(
+            tf.data.Dataset.from_tensors(path).map(
+                lambda p: decoding.load_image(p, size=20, channels=3)
+            )
+        )
+    )
+    assert eager.dtype == tf.uint8 and eager.shape == (20, 20, 3)
+    np.testing.assert_array_equal(eager, mapped)
+    gray = decoding.load_image(tf.constant(path), size=20, channels=1)
+    assert gray.shape == (20, 20, 1)
+
+
+def test_resize_modes_on_a_wide_image(tmp_path):
+    from PIL import Image
+
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[:, 10:30] = 255  # White centre square, black sides.
+    Image.fromarray(image).save(tmp_path / "wide.png")
+    path = tf.constant(str(tmp_path / "wide.png"))
+    pad = decoding.load_image(path, size=20, channels=3, resize_mode="pad").numpy()
+    crop = decoding.load_image(path, size=20, channels=3, resize_mode="center_crop").numpy()
+    squash = decoding.load_image(path, size=20, channels=3, resize_mode="squash").numpy()
+    assert pad[:4].max() == 0 and pad[-4:].max() == 0 and pad[10, 10, 0] == 255  # Letterboxed.
+    assert crop.min() == 255  # The central 20x20 square is all white.
+    assert squash[:, :4].max() == 0 and squash[:, 8:12].min() == 255
+    with pytest.raises(ValueError, match="unknown resize_mode"):
+        decoding.load_image(path, size=20, channels=3, resize_mode="fit")
+
+
+def test_training_batches_augment_by_index_and_drop_the_partial_batch():
+    images = tf.data.Dataset.from_tensor_slices(
+        (
+            tf.range(5, dtype=tf.int64),
+            tf.cast(tf.reshape(tf.range(5 * 4 * 4 * 3) % 256, (5, 4, 4, 3)), tf.uint8),
+            tf.range(5, dtype=tf.int64),
+        )
+    )
+    flips = AugmentConfig(flip_left_right=True, brightness=10.0)
+    kwargs = dict(preprocessing="unit", batch_size=2, seed=3, augment=flips)
+    batches = list(decoding.training_batches(images, **kwargs))
+    assert [tuple(x.shape) for x, _ in batches] == [(2, 4, 4, 3), (2, 4, 4, 3)]
+    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), [0, 1, 2, 3])
+    # Example i is augmented with the seed (seed, i), whatever else is in its batch.
+    one = next(iter(images.skip(3).take(1)))
+    alone = decoding.augment_and_preprocess(
+        one[1], one[0], seed=3, augment=flips, preprocess=lambda x: x / 255.0
+    )
+    np.testing.assert_array_equal(batches[1][0][1], alone)
+
+
+def test_eval_batches_keep_the_partial_batch_and_cache_in_memory():
+    images = tf.data.Dataset.from_tensor_slices(
+        (tf.fill((5, 2, 2, 1), tf.constant(255, tf.uint8)), tf.range(5))
+    )
+    for cache_file in (None, ""):
+        batches = list(
+            decoding.eval_batches(
+                images, preprocessing="inception", batch_size=2, cache_file=cache_file
+            )
+        )
+        assert [len(y) for _, y in batches] == [2, 2, 1]
+        assert all(float(tf.reduce_min(x)) == 1.0 for x, _ in batches)  # 255 -> 1.
