@@ -29,7 +29,7 @@ import tensorflow as tf
 from analysis.activations import SpatialSampling, common_grid, resize_to_grid, spatial_grid
 from analysis.null_floor import FlooredAccumulator, FloorPairing, floor_pairing, image_datapoints
 from pipelines.readers.file_split import FileSplit
-from transfusion_tf import checkpointing, experiment, models
+from transfusion_tf import checkpointing, experiment, initialization, models
 
 # Measures the streaming accumulator computes; debiased CKA needs every datapoint's norm,
 # which the accumulated R factor does not keep.
@@ -52,6 +52,8 @@ class Network:
       endpoint_model: maps images to `{endpoint: (batch, h, w, c) or (batch, c)}`.
       endpoint_names: bottom to top.
       endpoint_shapes: endpoint -> static shape with batch None.
+      preprocessing: the run's pixel preprocessing (recorded when it started: it belongs to
+        its weights).
     """
 
     name: str
@@ -62,6 +64,7 @@ class Network:
     endpoint_model: tf.keras.Model
     endpoint_names: tuple[str, ...]
     endpoint_shapes: dict[str, tuple]
+    preprocessing: str
 
     def endpoint_shape(self, endpoint: str) -> tuple:
         """Static output shape of an endpoint, e.g. (None, 16, 16, 32).
@@ -83,8 +86,7 @@ class Network:
         return (
             c.data.image_size,
             c.data.channels,
-            # The run's own (recorded in init_report.json): it belongs to its weights.
-            experiment.preprocessing_name(c, self.workdir),
+            self.preprocessing,
             c.data.resize_mode,
         )
 
@@ -115,15 +117,24 @@ def load_network(workdir: str, checkpoint: str = "latest", *, name: str | None =
     """
     config = experiment.load_config(workdir)
     path = checkpointing.checkpoint_path(workdir, checkpoint)
+    plan = initialization.resolve(config, workdir=workdir, read_weights=False)
     with float32_policy():
-        model = experiment.build_model(config)
+        model = experiment.build_model(config, plan)
     checkpointing.restore_weights(model, path)
     endpoint_model = models.endpoints(model)
     names = tuple(models.endpoint_names(model))
     shapes = {n: tuple(endpoint_model.output[n].shape) for n in names}
     label = name or f"{run_name(workdir)}@{checkpoint}"
     return Network(
-        label, workdir, path, checkpoint_step(path), config, endpoint_model, names, shapes
+        label,
+        workdir,
+        path,
+        checkpoint_step(path),
+        config,
+        endpoint_model,
+        names,
+        shapes,
+        plan.preprocessing,
     )
 
 

@@ -22,7 +22,6 @@ import tensorflow as tf
 
 from errors import ExpectedError
 from slim_weights.checkpoint import split_bookkeeping
-from slim_weights.manifest import CheckpointEntry
 
 _KERAS_TO_SLIM = (("kernel", "weights"), ("bias", "biases"))
 
@@ -201,29 +200,3 @@ def sum_rgb_channels(variables: Mapping[str, np.ndarray], first_conv: str) -> di
     if kernel.ndim != 4 or kernel.shape[2] != 3:
         raise ValueError(f"{first_conv} has shape {kernel.shape}; expected (h, w, 3, out)")
     return {**variables, first_conv: kernel.sum(axis=2, keepdims=True)}
-
-
-def load_for_fine_tuning(
-    model: tf.keras.Model, entry: CheckpointEntry, variables: Mapping[str, np.ndarray]
-) -> LoadReport:
-    """Loads ImageNet features under a new classifier: the study's `imagenet` init.
-
-    Excludes every head of the checkpoint (`entry.head_scopes`: the model's head keeps its
-    fresh initialisation) and, if the model's first conv takes one channel, sums the
-    checkpoint's RGB first conv (`sum_rgb_channels`). Everything else must match exactly.
-
-    Args:
-      model: e.g. `get_model(entry.model, num_classes=5, input_shape=(h, w, 1 or 3))`.
-      entry: the manifest entry of the checkpoint.
-      variables: {slim name: array} from `read_checkpoint`.
-
-    Returns:
-      The `LoadReport` (head variables appear under `excluded_*`).
-
-    Raises:
-      CheckpointMismatchError: as `load_into`.
-    """
-    first = [v for v in model.variables if slim_name(v.name) == entry.first_conv]
-    if first and first[0].shape[2] == 1:
-        variables = sum_rgb_channels(variables, entry.first_conv)
-    return load_into(model, variables, exclude_scopes=entry.head_scopes)

@@ -444,7 +444,7 @@ ROWS = [
     Row("unknown dataset name", config({"data.name": "nope"}, root=EMPTY), train, UsageError, r"bad config: data.name: unknown dataset 'nope'; valid: aptos, ", 2),  # noqa: E501
     Row("unknown init kind", config({"init.kind": "nope"}, root=EMPTY), train, initialization.InitError, r"unknown init.kind 'nope'; valid: random, imagenet", 2),  # noqa: E501
     Row("bad flag value", value(["--workdir=w", "--total_steps=abc"]), bad_flags, flags.IllegalFlagValueError, r"flag --total_steps=abc: invalid literal", 2),  # noqa: E501
-    Row("unknown config variant", value([f"--config={retina.__file__}:nope"]), config_flag, flags.IllegalFlagValueError, r"^flag --config=.*/retina.py:nope: Error whilst parsing config file: ValueError: unknown retina config variant 'nope'; valid: '', 'demo', 'test' \(--helpfull lists the flags\)$", 2),  # noqa: E501
+    Row("unknown config variant", value([f"--config={retina.__file__}:nope"]), config_flag, flags.IllegalFlagValueError, r"^flag --config=.*/retina.py:nope: Error whilst parsing config file: ValueError: unknown retina config variant 'nope'; valid: '', 'gpu', 'demo', 'test' \(--helpfull lists the flags\)$", 2),  # noqa: E501
     Row("missing required flag", value(["--total_steps=3"]), bad_flags, flags.IllegalFlagValueError, r"flag --workdir=None: Flag --workdir must have a value", 2),  # noqa: E501
     Row("unknown study", value(None), call(studies.load_study, "nope"), studies.UnknownStudy, r"unknown study 'nope'; valid: ", 2),  # noqa: E501
     Row("unknown dataset to inspect", value(None), call(inspection.inspect_dataset, "nope", "/x"), UsageError, r"cannot inspect dataset 'nope'", 2),  # noqa: E501

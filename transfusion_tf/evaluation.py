@@ -1,6 +1,8 @@
-"""`evaluate_run(workdir, split)`: score a trained run's checkpoint on a split.
+"""Scoring a trained run on a split: `evaluate_run(workdir, split)` from its checkpoint (the
+evaluate binary), `evaluate_trained(model, ...)` with the model and data a process already
+holds (the trainer's final evaluation: nothing is read or rebuilt twice).
 
-Writes `metrics.json` (one entry per split, merged across calls) and
+Both write `metrics.json` (one entry per split, merged across calls) and
 `predictions_<split>.csv` (one row per image: id, patient, label, task columns; for
 multi-label tasks `label_<key>`/`mask_<key>` instead of `label`, and the study).
 """
@@ -17,7 +19,15 @@ from absl import logging
 from pipelines.errors import DataError
 from pipelines.readers import image_files
 from slim_weights import checkpoint as checkpoint_files
-from transfusion_tf import checkpointing, config_checks, experiment, precision, provenance
+from transfusion_tf import (
+    checkpointing,
+    config_checks,
+    experiment,
+    initialization,
+    precision,
+    provenance,
+    timing,
+)
 
 
 def evaluate_run(
@@ -70,39 +80,83 @@ def _evaluate_run(
     path = checkpointing.checkpoint_path(workdir, checkpoint)
     checkpoint_files.verify_checkpoint(path)
     config_checks.check_split(config, split)
-    metrics_path = os.path.join(workdir, "metrics.json")
-    _read_metrics(metrics_path)  # A damaged one stops us now, not after the predictions.
+    _read_metrics(os.path.join(workdir, "metrics.json"))  # A damaged one stops us now.
+    plan = initialization.resolve(config, workdir=workdir, read_weights=False)
     data = experiment.load_data(config)
-    part = data.splits[split]
     precision.apply_precision(config.precision)
-    model = experiment.build_model(config)
+    model = experiment.build_model(config, plan)
     checkpointing.restore_weights(model, path, verify=False)  # Verified above.
+    return evaluate_trained(
+        model,
+        config,
+        data,
+        split,
+        workdir=workdir,
+        checkpoint_path=path,
+        preprocessing=plan.preprocessing,
+        bootstrap_samples=bootstrap_samples,
+    )
+
+
+def evaluate_trained(
+    model: tf.keras.Model,
+    config: ml_collections.ConfigDict,
+    data,
+    split: str,
+    *,
+    workdir: str,
+    checkpoint_path: str,
+    preprocessing: str,
+    bootstrap_samples: int | None = None,
+    dataset: tf.data.Dataset | None = None,
+    timer: timing.PhaseTimer | None = None,
+) -> dict:
+    """Scores `model` (holding the weights of `checkpoint_path`) on a split of `data`.
+
+    Writes the split's entry of `metrics.json` and `predictions_<split>.csv` in `workdir`.
+
+    Args:
+      data: the run's loaded dataset (`experiment.load_data(config)`).
+      preprocessing: the run's preprocessing (its init plan's).
+      bootstrap_samples: replicates for the CIs; None uses config.eval.bootstrap_samples.
+      dataset: the split's eval stream if one is built already.
+      timer: where the writing of the outputs is timed (phase `outputs`), if given.
+
+    Raises:
+      experiment.NonFiniteLogits: weights whose logits on the split are not finite.
+    """
     samples = config.eval.bootstrap_samples if bootstrap_samples is None else bootstrap_samples
     try:
         scores, logits, predictions = experiment.evaluate_split(
             model,
             config,
-            part,
+            data.splits[split],
             bootstrap_samples=samples,
-            preprocessing=experiment.preprocessing_name(config, workdir),
+            preprocessing=preprocessing,
+            dataset=dataset,
         )
     except experiment.NonFiniteLogits as e:
-        raise experiment.NonFiniteLogits(f"{path}: {e}; it cannot be scored") from None
-    step = os.path.basename(path).rsplit("-", 1)[-1]
-    result = {"checkpoint": path, "step": int(step)}
+        raise experiment.NonFiniteLogits(f"{checkpoint_path}: {e}; it cannot be scored") from None
+    step = os.path.basename(checkpoint_path).rsplit("-", 1)[-1]
+    result = {"checkpoint": checkpoint_path, "step": int(step)}
     if "patient" in predictions:
         result["patients"] = int(predictions["patient"].nunique())
     result.update({"bootstrap_samples": samples, "skipped_images": len(data.bad_images), **scores})
+    with timer.phase("outputs") if timer else contextlib.nullcontext():
+        _write_outputs(config, workdir, split, result, logits, predictions)
+    return result
+
+
+def _write_outputs(config, workdir: str, split: str, result: dict, logits, predictions) -> None:
+    metrics_path = os.path.join(workdir, "metrics.json")
     everything = _read_metrics(metrics_path)  # Again: another split may have been added.
     everything[split] = result
     provenance.write_json(metrics_path, everything)
-
     task = experiment.get_task(config)
     for name, values in task.prediction_columns(logits).items():
         predictions[name] = values
     predictions.to_csv(os.path.join(workdir, f"predictions_{split}.csv"), index=False)
     logging.info("wrote %s and predictions_%s.csv", metrics_path, split)
-    return result
 
 
 def _read_metrics(path: str) -> dict:

@@ -46,33 +46,25 @@ def get_task(config: ml_collections.ConfigDict):
     return tasks.get_task(config.task, **dict(config.get("task_options", {})))
 
 
-def build_model(config: ml_collections.ConfigDict) -> tf.keras.Model:
+def build_model(
+    config: ml_collections.ConfigDict, plan: initialization.InitPlan | None = None
+) -> tf.keras.Model:
     """The configured model with the task's head, under the current precision policy.
 
-    Its weights are the Keras initialisation; `initialization.initialize` applies
+    Its weights are the model's own initialisation; `initialization.initialize` applies
     `config.init` (the trainer does, before the step-0 checkpoint).
+
+    Args:
+      plan: the run's init plan, for its builder options (default: from the config).
     """
+    options = plan.model_options if plan else initialization.model_options(config)
     return models.get_model(
         config.model.name,
         num_classes=get_task(config).num_outputs,
         input_shape=(config.data.image_size, config.data.image_size, config.data.channels),
         weight_decay=config.model.get("weight_decay"),  # Absent from older runs' config.json.
-        **initialization.model_options(config),
+        **options,
     )
-
-
-def preprocessing_name(config: ml_collections.ConfigDict, workdir: str | None = None) -> str:
-    """The run's pixel preprocessing: the pretrained weights' (SPEC: it belongs to them).
-
-    With a `workdir` whose `init_report.json` exists, the preprocessing recorded there at
-    the start of training wins (a later re-registration cannot change a finished run).
-    """
-    if workdir:
-        path = os.path.join(workdir, "init_report.json")
-        if os.path.exists(path):
-            remedy = "it records how the run started: restore it from a copy"
-            return provenance.read_json(path, remedy=remedy)["preprocessing"]
-    return initialization.preprocessing_name(config)
 
 
 def augment_config(config: ml_collections.ConfigDict) -> augment_lib.AugmentConfig:
@@ -91,14 +83,12 @@ def cache_setting(cache: str) -> str:
     return cache
 
 
-def image_settings(
-    config: ml_collections.ConfigDict, preprocessing: str | None = None
-) -> ImageSettings:
-    """How the run decodes and scales images (`preprocessing` default: the config's)."""
+def image_settings(config: ml_collections.ConfigDict, preprocessing: str) -> ImageSettings:
+    """How the run decodes and scales images (`preprocessing`: its init plan's)."""
     return ImageSettings(
         image_size=config.data.image_size,
         channels=config.data.channels,
-        preprocessing=preprocessing or preprocessing_name(config),
+        preprocessing=preprocessing,
         resize_mode=config.data.resize_mode,
     )
 
@@ -108,7 +98,7 @@ def train_input(
     split: Split,
     *,
     start_example: int,
-    preprocessing: str | None = None,
+    preprocessing: str,
 ) -> tf.data.Dataset:
     """The training stream of a split (`Split.train_stream`).
 
@@ -134,7 +124,7 @@ def eval_input(
     *,
     cache: str = "none",
     split_name: str | None = None,
-    preprocessing: str | None = None,
+    preprocessing: str,
 ) -> tf.data.Dataset:
     """One ordered, unaugmented pass over a split (`Split.eval_stream`).
 
@@ -178,7 +168,8 @@ def evaluate_split(
     studies, and `examples` is the number of studies.
 
     Args:
-      preprocessing: the run's preprocessing (default: resolved from the config).
+      dataset: the split's eval stream, if built already; else built here.
+      preprocessing: the run's preprocessing (its init plan's); needed without `dataset`.
       local: predict the whole split in this process without collectives. Multi-worker
         runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
         across workers, while every worker here scores the whole split (the chief writes).
@@ -194,6 +185,8 @@ def evaluate_split(
     """
     task = get_task(config)
     if dataset is None:
+        if preprocessing is None:
+            raise ValueError("evaluate_split needs `dataset` or the run's `preprocessing`")
         dataset = eval_input(config, split, preprocessing=preprocessing)
     if local:
         forward = tf.function(lambda images: model(images, training=False))

@@ -41,7 +41,8 @@ def export_run(
     config = experiment.load_config(workdir)
     path = checkpointing.checkpoint_path(workdir, which)
     step = int(os.path.basename(path).rsplit("-", 1)[-1])
-    model = experiment.build_model(config)
+    plan = initialization.resolve(config, workdir=workdir, read_weights=False)
+    model = experiment.build_model(config, plan)
     checkpointing.restore_weights(model, path)
     values = {loading.slim_name(v.name): v.numpy() for v in model.variables}
     output = os.path.abspath(
@@ -61,10 +62,10 @@ def export_run(
         # Our readers hand the model 0-based labels (the ImageNet offset is removed on read).
         label_offset=0,
         input_size=config.data.image_size,
-        preprocessing=experiment.preprocessing_name(config, workdir),
+        preprocessing=plan.preprocessing,
         head_scopes=tuple(head_scopes),
         first_conv=loading.slim_name(initialization.first_conv_kernel(model)),
-        model_options=json.loads(json.dumps(initialization.model_options(config))),
+        model_options=json.loads(json.dumps(plan.model_options)),
         source={
             "task": config.task,
             "dataset": config.data.name,

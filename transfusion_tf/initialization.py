@@ -1,9 +1,11 @@
-"""How a run's weights start (SPEC §3): `config.init` -> weight surgery on the model.
+"""How a run's weights start (the paper, section 3): `config.init` -> weight surgery.
 
-`initialize(model, config)` reads the pretrained weights the config names, re-keys them to
-the model's variable names, runs the pure surgery of `transfusion_tf.surgery` and assigns
-the result. The trainer calls it once, before the step-0 checkpoint, and writes the
-returned report as `init_report.json`.
+`resolve(config)` decides once what a run's start needs: the pretrained weights' entry and
+checkpoint, the preprocessing they carry and the model's builder options (an `InitPlan`);
+the trainer, the evaluator and the analyses take that plan. `initialize(model, config,
+plan)` reads the weights, re-keys them to the model's variable names, runs the pure surgery
+of `transfusion_tf.surgery` and assigns the result. The trainer calls it once, before the
+step-0 checkpoint, and writes the returned report as `init_report.json`.
 
 Kinds (`config.init.kind`):
   random       the model's own initialisation (tf_slim's initialisers: models/initializers.py)
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import ml_collections
 import numpy as np
@@ -30,7 +33,7 @@ import tensorflow as tf
 
 from errors import FAILURE, UsageError
 from slim_weights import checkpoint, loading, manifest, registry
-from transfusion_tf import surgery
+from transfusion_tf import provenance, surgery
 from transfusion_tf.models import endpoint_names, slim_top_options, variable_endpoints
 from transfusion_tf.models.initializers import init_summary
 from transfusion_tf.models.layout import endpoints_by_scope
@@ -49,30 +52,53 @@ class InitCheckpointError(InitError):
     exit_code = FAILURE
 
 
-def validate(config: ml_collections.ConfigDict, *, read_weights: bool = True) -> None:
-    """Checks `config.init` before any data is read (fails fast, listing valid values).
+@dataclasses.dataclass(frozen=True)
+class InitPlan:
+    """What a run's start needs, resolved once from its config.
+
+    Attributes:
+      kind: `config.init.kind`.
+      entry: the pretrained weights' manifest or registry entry (None for `random`, and for
+        a finished run read back from its `init_report.json`).
+      checkpoint: the pretrained checkpoint's path ('' where there is none).
+      preprocessing: the run's pixel preprocessing: the weights' own, else the config's.
+      model_options: builder options (`config.model.options`, narrowed above up_to for a
+        hybrid).
+    """
+
+    kind: str
+    entry: manifest.CheckpointEntry | registry.TrainedEntry | None
+    checkpoint: str
+    preprocessing: str
+    model_options: dict
+
+
+def resolve(
+    config: ml_collections.ConfigDict, *, workdir: str | None = None, read_weights: bool = True
+) -> InitPlan:
+    """Checks `config.init` and finds its weights, before any data is read.
+
+    With a `workdir` whose `init_report.json` exists (a run that already started), the plan
+    is the one recorded there: its preprocessing wins (a later re-registration of weights
+    cannot change a started run) and no weights are looked up.
 
     Args:
       config: the run config.
-      read_weights: read the pretrained checkpoint whole, so a damaged file shows now
-        (False where the caller reads it next anyway).
+      workdir: the run's workdir, if it may have started.
+      read_weights: read the pretrained checkpoint whole, so a damaged file shows now.
 
     Raises:
       InitError: unknown kind/rest/bn_mode, a transfusion without up_to, weights that are
         not registered, or registered weights trained with other model options.
       InitCheckpointError: the checkpoint is missing or damaged (names the file).
     """
-    init = config.init
-    if init.kind not in KINDS:
-        raise InitError(f"unknown init.kind {init.kind!r}; valid: {', '.join(KINDS)}")
-    if init.rest not in surgery.REST_MODES:
-        raise InitError(f"unknown init.rest {init.rest!r}; valid: {surgery.REST_MODES}")
-    if init.bn_mode not in surgery.BN_MODES:
-        raise InitError(f"unknown init.bn_mode {init.bn_mode!r}; valid: {surgery.BN_MODES}")
-    if init.kind == "transfusion" and not init.up_to:
-        raise InitError("init.kind=transfusion needs init.up_to (an endpoint such as block1)")
-    if init.kind == "random":
-        return
+    options = model_options(config)
+    recorded = _recorded_preprocessing(workdir)
+    if recorded is not None:
+        return InitPlan(config.init.kind, None, "", recorded, options)
+    _check_fields(config.init)
+    if config.init.kind == "random":
+        return InitPlan("random", None, "", config.model.preprocessing, options)
     entry = weights_entry(config)
     path = checkpoint_path(config, entry)
     if read_weights:
@@ -85,9 +111,29 @@ def validate(config: ml_collections.ConfigDict, *, read_weights: bool = True) ->
         ours = _plain(dict(config.model.options))
         if trained != ours:
             raise InitError(
-                f"{config.model.name} weights in {registry.registry_path(init.registry)} were "
-                f"trained with model.options {trained}; this config has {ours}"
+                f"{config.model.name} weights in {registry.registry_path(config.init.registry)} "
+                f"were trained with model.options {trained}; this config has {ours}"
             )
+    return InitPlan(config.init.kind, entry, path, entry.preprocessing, options)
+
+
+def _check_fields(init: ml_collections.ConfigDict) -> None:
+    if init.kind not in KINDS:
+        raise InitError(f"unknown init.kind {init.kind!r}; valid: {', '.join(KINDS)}")
+    if init.rest not in surgery.REST_MODES:
+        raise InitError(f"unknown init.rest {init.rest!r}; valid: {surgery.REST_MODES}")
+    if init.bn_mode not in surgery.BN_MODES:
+        raise InitError(f"unknown init.bn_mode {init.bn_mode!r}; valid: {surgery.BN_MODES}")
+    if init.kind == "transfusion" and not init.up_to:
+        raise InitError("init.kind=transfusion needs init.up_to (an endpoint such as block1)")
+
+
+def _recorded_preprocessing(workdir: str | None) -> str | None:
+    path = os.path.join(workdir, "init_report.json") if workdir else ""
+    if not path or not os.path.exists(path):
+        return None
+    remedy = "it records how the run started: restore it from a copy"
+    return provenance.read_json(path, remedy=remedy)["preprocessing"]
 
 
 def weights_entry(
@@ -116,12 +162,6 @@ def checkpoint_path(config: ml_collections.ConfigDict, entry) -> str:
     except checkpoint.CheckpointReadError as e:
         raise InitCheckpointError(f"init.checkpoint: {e}") from None
     return path
-
-
-def preprocessing_name(config: ml_collections.ConfigDict) -> str:
-    """The weights' preprocessing for pretrained kinds, else `config.model.preprocessing`."""
-    entry = weights_entry(config)
-    return entry.preprocessing if entry is not None else config.model.preprocessing
 
 
 def model_options(config: ml_collections.ConfigDict) -> dict:
@@ -162,12 +202,13 @@ def pretrained_variables(
     return {to_model.get(n, n): v for n, v in values.items()}, sorted(ignored)
 
 
-def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict) -> dict:
+def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict, plan: InitPlan) -> dict:
     """Applies `config.init` to a freshly built model and returns the report.
 
     Args:
-      model: built by `experiment.build_model(config)`, still at its Keras initialisation.
+      model: built by `experiment.build_model(config, plan)`, still at its initialisation.
       config: the run config (its `init`, `model` and `seed` fields).
+      plan: `resolve(config)` (not read back from a workdir: it needs the weights).
 
     Returns:
       The report (JSON-ready): kind, config.init, model and parameter counts, the model's
@@ -178,18 +219,19 @@ def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict) -> dict
     Raises:
       InitError: see `validate`; surgery.SurgeryError: weights that do not match.
     """
-    validate(config, read_weights=False)  # Read below, where damage is named too.
     init = config.init
     fresh = {v.name: v.numpy() for v in model.variables}
     endpoint_of = variable_endpoints(model)
     order = endpoint_names(model)
     head = [n for n, e in endpoint_of.items() if e == order[-1]]
-    entry = weights_entry(config)
+    entry = plan.entry
     weights_info = None
-    if entry is None:
+    if plan.kind == "random":
         weights, report = surgery.random_init(fresh, exclude=head, endpoint_of=endpoint_of)
     else:
-        path = checkpoint_path(config, entry)
+        if entry is None:
+            raise ValueError("initialize needs a plan from resolve(config), not a recorded one")
+        path = plan.checkpoint
         pretrained, ignored = pretrained_variables(model, entry, path)
         exclude = tuple(entry.head_scopes)
         outside = [n for n in head if not loading.in_scopes(n, exclude)]
@@ -200,8 +242,10 @@ def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict) -> dict
             **{n: e for n, e in endpoints_by_scope(foreign, endpoint_of).items() if e},
             **endpoint_of,
         }
-        weights, report = _surgery(
-            init, model, fresh, pretrained, exclude, endpoint_of, order, config
+        rng = np.random.default_rng([config.seed, init.seed])
+        surgery_of_kind = _SURGERY[plan.kind]
+        weights, report = surgery_of_kind(
+            init, model, fresh, pretrained, exclude, endpoint_of, order, rng
         )
         weights_info = {
             "type": "trained" if isinstance(entry, registry.TrainedEntry) else "released",
@@ -219,52 +263,57 @@ def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict) -> dict
         "init": init.to_dict(),
         "model": {
             "name": config.model.name,
-            "options": _plain(model_options(config)),
+            "options": _plain(plan.model_options),
             "parameters": int(model.count_params()),
             "trainable_parameters": int(sum(np.size(v) for v in model.trainable_variables)),
             **init_summary(model),
         },
         "weights": weights_info,
-        "preprocessing": preprocessing_name(config),
+        "preprocessing": plan.preprocessing,
         "surgery": report.to_json(),
     }
 
 
-def _surgery(init, model, fresh, pretrained, exclude, endpoint_of, order, config):
-    rng = np.random.default_rng([config.seed, init.seed])
-    kind = init.kind
-    if kind == "imagenet":
-        return surgery.transfer(pretrained, fresh, exclude=exclude, endpoint_of=endpoint_of)
-    if kind == "mean_var":
-        return surgery.mean_var(
-            pretrained,
-            fresh,
-            rng=rng,
-            exclude=exclude,
-            bn_mode=init.bn_mode,
-            endpoint_of=endpoint_of,
-        )
-    if kind == "transfusion":
-        return surgery.transfuse(
-            pretrained,
-            fresh,
-            endpoint_of=endpoint_of,
-            endpoints=order,
-            up_to=init.up_to,
-            exclude=exclude,
-            rest=init.rest,
-            rng=rng,
-            bn_mode=init.bn_mode,
-        )
-    if kind == "hybrid_slim":
-        return surgery.hybrid(
-            pretrained,
-            fresh,
-            endpoint_of=endpoint_of,
-            endpoints=order,
-            up_to=init.up_to or HYBRID_DEFAULT_UP_TO,
-            exclude=exclude,
-        )
+# One function per pretrained kind: (init, model, fresh, pretrained, exclude, endpoint_of,
+# endpoint order, rng) -> (weights, surgery report).
+
+
+def _transfer(init, model, fresh, pretrained, exclude, endpoint_of, order, rng):
+    return surgery.transfer(pretrained, fresh, exclude=exclude, endpoint_of=endpoint_of)
+
+
+def _mean_var(init, model, fresh, pretrained, exclude, endpoint_of, order, rng):
+    return surgery.mean_var(
+        pretrained, fresh, rng=rng, exclude=exclude, bn_mode=init.bn_mode, endpoint_of=endpoint_of
+    )
+
+
+def _transfuse(init, model, fresh, pretrained, exclude, endpoint_of, order, rng):
+    return surgery.transfuse(
+        pretrained,
+        fresh,
+        endpoint_of=endpoint_of,
+        endpoints=order,
+        up_to=init.up_to,
+        exclude=exclude,
+        rest=init.rest,
+        rng=rng,
+        bn_mode=init.bn_mode,
+    )
+
+
+def _hybrid(init, model, fresh, pretrained, exclude, endpoint_of, order, rng):
+    return surgery.hybrid(
+        pretrained,
+        fresh,
+        endpoint_of=endpoint_of,
+        endpoints=order,
+        up_to=init.up_to or HYBRID_DEFAULT_UP_TO,
+        exclude=exclude,
+    )
+
+
+def _gabor(init, model, fresh, pretrained, exclude, endpoint_of, order, rng):
     conv1 = first_conv_kernel(model)
     if conv1 not in pretrained:
         raise InitError(f"the pretrained weights have no {conv1} to take the std from")
@@ -275,6 +324,15 @@ def _surgery(init, model, fresh, pretrained, exclude, endpoint_of, order, config
         exclude=exclude,
         endpoint_of=endpoint_of,
     )
+
+
+_SURGERY = {
+    "imagenet": _transfer,
+    "mean_var": _mean_var,
+    "transfusion": _transfuse,
+    "hybrid_slim": _hybrid,
+    "gabor_conv1": _gabor,
+}
 
 
 def first_conv_kernel(model: tf.keras.Model) -> str:

@@ -3,10 +3,15 @@
 Rerunning the same command in the same workdir resumes from the last checkpoint with the
 weights, optimizer slots, step and data position of the interrupted run: the input stream
 is a pure function of (seed, step), and one Keras epoch is one checkpoint interval.
+
+The recipe: `_set_up` (checks, data, model, checkpoints), `_init_or_resume`, `_fit`,
+`_finish` (the held-out splits scored with the trained model in this process, then the
+summary). `train_summary.json` records where the wall time went (`timing.PHASES`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging as std_logging
 import math
@@ -34,6 +39,7 @@ from transfusion_tf import (
     provenance,
     schedule,
     surgery,
+    timing,
 )
 
 
@@ -47,7 +53,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     `eval.final_splits`, and last train_summary.json (a finished run has it).
 
     Returns:
-      The train summary (final step, last evaluation, steps to each threshold, speed).
+      The train summary (final step, last evaluation, steps to each threshold, speed, and
+      seconds per phase of this launch).
 
     Raises:
       errors.UsageError: a malformed config, found before any data is read
@@ -55,7 +62,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         workdir's earlier runs.
       callbacks.NonFiniteLossError: a NaN/Inf loss or variables; the last good checkpoint
         is kept and nothing non-finite is saved.
-      pipelines.tables.DataError: bad data, including an image only decoding shows to be
+      pipelines.errors.DataError: bad data, including an image only decoding shows to be
         corrupt (named with its label file and line).
       provenance.WorkdirLocked: another live run holds the workdir.
       provenance.WorkdirNotWritable: a read-only or full workdir, found before training.
@@ -65,17 +72,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       surgery.SurgeryError, slim_weights.checkpoint.CheckpointReadError: pretrained
         weights that do not fit, or a damaged init.checkpoint.
     """
-    config_checks.check_config(config)  # Before anything touches the disk.
-    chief = distribution.is_chief()
-    if chief:
-        provenance.check_writable(workdir)
-    else:
-        os.makedirs(workdir, exist_ok=True)
+    timer = timing.PhaseTimer()
+    with timer.phase("checks"):
+        config_checks.check_config(config)  # Before anything touches the disk.
+        chief = distribution.is_chief()
+        if chief:
+            provenance.check_writable(workdir)
+        else:
+            os.makedirs(workdir, exist_ok=True)
     lock = provenance.WorkdirLock(workdir) if chief else None
     handler = _log_to_file(workdir) if chief else None
     try:
         with evaluation.naming_undecodable_images(config):
-            return _train(config, workdir, chief=chief)
+            run = _set_up(config, workdir, chief=chief, timer=timer)
+            _init_or_resume(run)
+            _fit(run)
+            return _finish(run)
     except ExpectedError as error:
         logging.error("stopped: %s", error)  # Into train.log too, beside what led to it.
         raise
@@ -83,48 +95,102 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if not chief:
             shutil.rmtree(_private_dir(workdir), ignore_errors=True)
         if handler is not None:
-            std_logging.getLogger("absl").removeHandler(handler)
+            for name in _LOGGERS:
+                std_logging.getLogger(name).removeHandler(handler)
             handler.close()
         if lock is not None:
             lock.release()
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> dict:
-    loop = _steps_per_loop(config.train)
-    initialization.validate(config)  # Before reading any data: a bad init fails fast.
-    if chief:
-        _check_same_config(config, workdir)
-        experiment.save_config(config, workdir)
-    policy = precision.apply_precision(config.precision)
-    tf.keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    strategy = distribution.make_strategy()
-    if chief:
-        provenance.record_launch(
-            workdir,
-            precision=policy,
-            strategy=distribution.strategy_name(strategy),
-            replicas=strategy.num_replicas_in_sync,
-        )
-    # Non-chief workers write to a private directory (TF's multi-worker convention).
-    write_dir = workdir if chief else _private_dir(workdir)
+@dataclasses.dataclass
+class _Run:
+    """Everything one launch of a run holds, built by `_set_up`."""
 
+    config: ml_collections.ConfigDict
+    workdir: str
+    chief: bool
+    write_dir: str  # Non-chief workers write to a private directory (TF's convention).
+    timer: timing.PhaseTimer
+    plan: initialization.InitPlan
+    data: object  # A loaded dataset (pipelines): `.splits`, `.summary()`, `.bad_images`.
+    model: tf.keras.Model
+    lr: schedule.Schedule
+    ckpts: checkpointing.RunCheckpoints
+    eval_log: callbacks.EvalLog
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+    offset: float = 0.0  # Training seconds of earlier launches.
+    logger: callbacks.TrainLogger | None = None
+
+    @property
+    def train_split(self):
+        return self.data.splits[self.config.data.train_split]
+
+    @property
+    def eval_split(self):
+        return self.data.splits[self.config.data.eval_split]
+
+    @property
+    def step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def elapsed(self) -> float:
+        return self.offset + time.perf_counter() - self.start
+
+
+def _set_up(config, workdir: str, *, chief: bool, timer: timing.PhaseTimer) -> _Run:
+    """Checks, the init plan, precision and seeds, the data, the compiled model, checkpoints."""
+    with timer.phase("checks"):
+        plan = initialization.resolve(config, workdir=workdir)  # Fails fast, before data.
+        if chief:
+            _check_same_config(config, workdir)
+            experiment.save_config(config, workdir)
+        policy = precision.apply_precision(config.precision)
+        tf.keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        strategy = distribution.make_strategy()
+        if chief:
+            provenance.record_launch(
+                workdir,
+                precision=policy,
+                strategy=distribution.strategy_name(strategy),
+                replicas=strategy.num_replicas_in_sync,
+            )
+    with timer.phase("data"):
+        data = _load_data(config, workdir, chief)
+    with timer.phase("model"):
+        model, lr = _compiled_model(config, plan, strategy)
+        if chief:
+            provenance.check_writable(workdir, need_bytes=_space_needed(model, config.train))
+    write_dir = workdir if chief else _private_dir(workdir)
+    ckpts = checkpointing.RunCheckpoints(
+        write_dir,
+        model,
+        model.optimizer,
+        max_to_keep=config.train.keep_checkpoints,
+        restore_from=workdir,
+    )
+    return _Run(config, workdir, chief, write_dir, timer, plan, data, model, lr, ckpts,
+                callbacks.EvalLog(workdir))  # fmt: skip
+
+
+def _load_data(config, workdir: str, chief: bool):
     data = experiment.load_data(config)
-    summary = data.summary()
     for bad in data.bad_images:
         logging.warning("skipped bad image %s", bad.describe())
     if data.bad_images:
         logging.warning("skipped %d bad images in all", len(data.bad_images))
+    summary = data.summary()
     logging.info("data: %s", json.dumps(summary["splits"]))
     if chief:
         provenance.write_json(os.path.join(workdir, "data_summary.json"), summary)
-    train_split = data.splits[config.data.train_split]
-    eval_split = data.splits[config.data.eval_split]
+    return data
 
+
+def _compiled_model(config, plan: initialization.InitPlan, strategy):
     task = experiment.get_task(config)
     with strategy.scope():
-        model = experiment.build_model(config)
+        model = experiment.build_model(config, plan)
         lr = schedule.make_schedule(
             config.schedule,
             base=config.optimizer.learning_rate,
@@ -136,98 +202,61 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
             metrics=task.keras_metrics(),
         )
         model.optimizer.build(model.trainable_variables)
-    if chief:
-        provenance.check_writable(workdir, need_bytes=_space_needed(model, config.train))
-    ckpts = checkpointing.RunCheckpoints(
-        write_dir,
-        model,
-        model.optimizer,
-        max_to_keep=config.train.keep_checkpoints,
-        restore_from=workdir,
-    )
-    eval_log = callbacks.EvalLog(workdir)
-    restored = ckpts.restore_latest()
-    step = int(model.optimizer.iterations.numpy())
-    if chief:  # Rows past the restored step (all, when restarting) are redone.
-        eval_log.truncate_after(step if restored else None)
-    if restored:
-        logging.info("resumed from %s at step %d", restored, step)
-    else:
-        report = initialization.initialize(model, config)
-        logging.info("%s", surgery.SurgeryReport.summary_of(report["surgery"]))
-        if chief:
-            provenance.write_json(os.path.join(workdir, "init_report.json"), report)
-        ckpts.save_init()
-    if step % loop:
-        raise ValueError(f"checkpoint step {step} is not a multiple of the loop length {loop}")
+    return model, lr
 
-    writers = _summary_writers(write_dir)
+
+def _init_or_resume(run: _Run) -> None:
+    """Restores the newest intact checkpoint, or applies `config.init` and saves step 0."""
+    with run.timer.phase("init"):
+        restored = run.ckpts.restore_latest()
+        step = run.step
+        if run.chief:  # Rows past the restored step (all, when restarting) are redone.
+            run.eval_log.truncate_after(step if restored else None)
+        if restored:
+            logging.info("resumed from %s at step %d", restored, step)
+        else:
+            if run.plan.entry is None and run.plan.kind != "random":
+                # init_report.json of a launch killed before its first checkpoint.
+                run.plan = initialization.resolve(run.config, read_weights=False)
+            report = initialization.initialize(run.model, run.config, run.plan)
+            logging.info("%s", surgery.SurgeryReport.summary_of(report["surgery"]))
+            if run.chief:
+                provenance.write_json(os.path.join(run.workdir, "init_report.json"), report)
+            run.ckpts.save_init()
+        loop = _steps_per_loop(run.config.train)
+        if step % loop:
+            raise ValueError(f"checkpoint step {step} is not a multiple of the loop length {loop}")
+    run.offset = float(run.ckpts.elapsed_seconds.numpy())
+    run.start = time.perf_counter()
+
+
+def _fit(run: _Run) -> None:
+    """Trains from the current step to `train.total_steps`, evaluating and saving as set."""
+    config, step = run.config, run.step
+    writers = _summary_writers(run.write_dir)
     if step == 0:
-        _write_run_header(writers["train"], config, train_split)
-    preprocessing = experiment.preprocessing_name(config, workdir)
+        _write_run_header(writers["train"], config, run.train_split)
     eval_ds = experiment.eval_input(
         config,
-        eval_split,
+        run.eval_split,
         cache=config.data.cache,
         split_name=config.data.eval_split,
-        preprocessing=preprocessing,
+        preprocessing=run.plan.preprocessing,
     )
-    clock = {"start": time.perf_counter(), "offset": float(ckpts.elapsed_seconds.numpy())}
-
-    def elapsed() -> float:
-        return clock["offset"] + time.perf_counter() - clock["start"]
-
-    logger = callbacks.TrainLogger(
+    run.logger = callbacks.TrainLogger(
         writer=writers["train"],
-        schedule=lr,
+        schedule=run.lr,
         log_every=config.train.log_every,
         total_steps=config.train.total_steps,
         batch_size=config.train.batch_size,
     )
-
-    def evaluate(at_step: int) -> None:
-        try:
-            scores, _, _ = experiment.evaluate_split(
-                model,
-                config,
-                eval_split,
-                bootstrap_samples=config.eval.log_bootstrap_samples,
-                dataset=eval_ds,
-                local=distribution.num_workers() > 1,
-            )
-        except experiment.NonFiniteLogits as error:
-            guard.fail_evaluation(str(error))  # Stops training; these weights are not saved.
-            return
-        row = {
-            "step": at_step,
-            "examples_seen": at_step * config.train.batch_size,
-            "seconds": round(elapsed(), 3),
-            "train_loss": logger.last_loss,
-            "learning_rate": float(lr(max(at_step - 1, 0))),
-            **scores,
-        }
-        logging.info(
-            "eval step %d: %s",
-            at_step,
-            "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "examples"),
-        )
-        if chief:
-            eval_log.append(row)
-            with writers["eval"].as_default(step=at_step):
-                for key, value in scores.items():
-                    if np.isfinite(value):
-                        tf.summary.scalar(key, value)
-
-    def save(at_step: int) -> None:
-        ckpts.elapsed_seconds.assign(elapsed())
-        ckpts.save(at_step)
-
     guard = callbacks.NonFiniteLossGuard()
-    guard.set_model(model)  # Before fit: an evaluation at step 0 may record a failure.
+    guard.set_model(run.model)  # Before fit: an evaluation at step 0 may record a failure.
+    evaluate = _periodic_evaluation(run, eval_ds, guard, writers["eval"])
     periodic = callbacks.Periodic(
         guard=guard,
         evaluate=evaluate,
-        save=save,
+        save=lambda at_step: _save(run, at_step),
         eval_every=config.train.eval_every,
         checkpoint_every=config.train.checkpoint_every,
         total_steps=config.train.total_steps,
@@ -235,32 +264,105 @@ def _train(config: ml_collections.ConfigDict, workdir: str, *, chief: bool) -> d
     if step == 0 and config.train.eval_at_start:
         evaluate(0)
     if step < config.train.total_steps and guard.failed_step is None:
-        train_ds = experiment.train_input(
-            config,
-            train_split,
-            start_example=step * config.train.batch_size,
-            preprocessing=preprocessing,
-        )
-        model.fit(
-            train_ds,
-            epochs=config.train.total_steps // loop,
-            initial_epoch=step // loop,
-            steps_per_epoch=loop,
-            callbacks=[guard, logger, periodic],
-            verbose=0,
-        )
-    if guard.failed_step is not None:
-        problem = _evaluation_problem(model, config, eval_split, eval_ds, eval_log)
-        raise guard.error(ckpts.kept, problem)
-    result = _summarize(config, eval_log, logger, int(model.optimizer.iterations.numpy()))
+        _run_fit(run, step, [guard, run.logger, periodic])
     for writer in writers.values():
         writer.close()
-    if chief:
+    if guard.failed_step is not None:
+        problem = _evaluation_problem(run.model, config, run.eval_split, eval_ds, run.eval_log)
+        raise guard.error(run.ckpts.kept, problem)
+
+
+def _run_fit(run: _Run, step: int, fit_callbacks: list) -> None:
+    config = run.config
+    loop = _steps_per_loop(config.train)
+    train_ds = experiment.train_input(
+        config,
+        run.train_split,
+        start_example=step * config.train.batch_size,
+        preprocessing=run.plan.preprocessing,
+    )
+    seconds = run.timer.seconds
+    inside = seconds["evaluation"] + seconds["checkpoints"]
+    run.model.fit(
+        train_ds,
+        epochs=config.train.total_steps // loop,
+        initial_epoch=step // loop,
+        steps_per_epoch=loop,
+        callbacks=[*fit_callbacks, timing.FitTimer(run.timer)],
+        verbose=0,
+    )
+    seconds["training"] -= seconds["evaluation"] + seconds["checkpoints"] - inside
+
+
+def _periodic_evaluation(run: _Run, eval_ds, guard, writer):
+    """The evaluation callback: scores the eval split, logs a row, writes its scalars."""
+    config = run.config
+
+    def evaluate(at_step: int) -> None:
+        with run.timer.phase("evaluation"):
+            try:
+                scores, _, _ = experiment.evaluate_split(
+                    run.model,
+                    config,
+                    run.eval_split,
+                    bootstrap_samples=config.eval.log_bootstrap_samples,
+                    dataset=eval_ds,
+                    local=distribution.num_workers() > 1,
+                )
+            except experiment.NonFiniteLogits as error:
+                guard.fail_evaluation(str(error))  # Stops training; these weights unsaved.
+                return
+            row = {
+                "step": at_step,
+                "examples_seen": at_step * config.train.batch_size,
+                "seconds": round(run.elapsed(), 3),
+                "train_loss": run.logger.last_loss,
+                "learning_rate": float(run.lr(max(at_step - 1, 0))),
+                **scores,
+            }
+            shown = {k: v for k, v in scores.items() if k != "examples" and np.isfinite(v)}
+            logging.info(
+                "eval step %d: %s", at_step, "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+            )
+            if run.chief:
+                run.eval_log.append(row)
+                with writer.as_default(step=at_step):
+                    for key, value in shown.items():
+                        tf.summary.scalar(key, value)
+
+    return evaluate
+
+
+def _save(run: _Run, at_step: int) -> None:
+    with run.timer.phase("checkpoints"):
+        run.ckpts.elapsed_seconds.assign(run.elapsed())
+        run.ckpts.save(at_step)
+
+
+def _finish(run: _Run) -> dict:
+    """Scores `eval.final_splits` with the trained model, then writes the summary last."""
+    config = run.config
+    step = run.step
+    if run.chief:
         for split in config.eval.get("final_splits", ()):
-            scores = evaluation.evaluate_run(workdir, split=split)
+            logging.info("evaluating the %s split with the step-%d weights ...", split, step)
+            with run.timer.phase("final_evaluation"):
+                scores = evaluation.evaluate_trained(
+                    run.model,
+                    config,
+                    run.data,
+                    split,
+                    workdir=run.workdir,
+                    checkpoint_path=run.ckpts.latest,
+                    preprocessing=run.plan.preprocessing,
+                    timer=run.timer,
+                )
             logging.info("final %s: %s", split, evaluation.format_metrics(scores))
-        # Written last: its presence means the run, final evaluations included, is complete.
-        provenance.write_json(os.path.join(workdir, "train_summary.json"), result)
+    with run.timer.phase("outputs"):
+        result = _summarize(config, run.eval_log, run.logger, step)
+        result["seconds"] = run.timer.to_json()
+        if run.chief:  # Written last: its presence means the run is complete.
+            provenance.write_json(os.path.join(run.workdir, "train_summary.json"), result)
     return result
 
 
@@ -311,12 +413,8 @@ def _check_same_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         return
-    old = _flatten(
-        provenance.read_json(
-            path,
-            remedy="it records the run's config: restore it from a copy, or use a new " "--workdir",
-        )
-    )
+    remedy = "it records the run's config: restore it from a copy, or use a new --workdir"
+    old = _flatten(provenance.read_json(path, remedy=remedy))
     new = _flatten(json.loads(config.to_json()))
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if changed:
@@ -373,7 +471,7 @@ def _summarize(config, eval_log: callbacks.EvalLog, logger, final_step: int) -> 
             str(t): metrics.steps_to_threshold(rows["step"], rows[key], t)
             for t in config.eval.thresholds
         }
-    if logger.images_per_second:
+    if logger is not None and logger.images_per_second:
         result["images_per_second_median"] = float(np.median(logger.images_per_second))
     return result
 
@@ -382,9 +480,15 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+# Loggers whose records go into train.log: absl's and the data pipeline's (cache notices).
+_LOGGERS = ("absl", "pipelines")
+
+
 def _log_to_file(workdir: str) -> std_logging.Handler:
     handler = std_logging.FileHandler(os.path.join(workdir, "train.log"))
     handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    std_logging.getLogger("absl").addHandler(handler)
+    for name in _LOGGERS:
+        std_logging.getLogger(name).addHandler(handler)
+    std_logging.getLogger("pipelines").setLevel(std_logging.INFO)
     logging.set_verbosity(logging.INFO)
     return handler

@@ -177,9 +177,13 @@ def test_grayscale_model_equals_rgb_model_on_replicated_gray(model_name, size):
     loading.load_into(
         gray, loading.sum_rgb_channels(values, entry.first_conv), exclude_scopes=entry.aux_scopes
     )
-    # The fine-tuning path: a new 5-way head, the first conv adapted by inspection.
+    # The fine-tuning path: a new 5-way head, the first conv summed over RGB.
     gray_new_head = get_model(model_name, num_classes=5, input_shape=(size, size, 1))
-    report = loading.load_for_fine_tuning(gray_new_head, entry, values)
+    report = loading.load_into(
+        gray_new_head,
+        loading.sum_rgb_channels(values, entry.first_conv),
+        exclude_scopes=entry.head_scopes,
+    )
     assert set(report.excluded_model) == {
         loading.slim_name(v.name)
         for v in gray_new_head.get_layer(_logits_layer(gray_new_head)).weights

@@ -78,11 +78,12 @@ def test_eval_at_start_does_not_feed_the_validation_images_to_training(
     # What the training stream reads from its cache, filled after the evaluation stream's,
     # is the train split's images: batch for batch what decoding the train rows gives.
     with caplog.at_level(logging.INFO, logger="pipelines.file_cache"):
-        cached = experiment.train_input(config, train, start_example=0)
+        cached = experiment.train_input(config, train, start_example=0, preprocessing="inception")
         batches = [(x.numpy(), y.numpy()) for x, y in cached.take(20)]  # > one pass.
     assert "reading the train stream of split 'train' from the cache" in caplog.text
     config.data.cache = "none"
-    decoded = experiment.train_input(config, train, start_example=0).take(20)
+    decoded = experiment.train_input(config, train, start_example=0, preprocessing="inception")
+    decoded = decoded.take(20)
     for (x1, y1), (x2, y2) in zip(batches, decoded, strict=True):
         np.testing.assert_array_equal(x1, x2.numpy())
         np.testing.assert_array_equal(y1, y2.numpy())

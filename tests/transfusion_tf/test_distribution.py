@@ -146,7 +146,10 @@ config.data.shuffle_buffer = 8
 seen = []
 for start, steps in ((0, 20), (3 * config.train.batch_size, 5)):
     stream = experiment.train_input(
-        config, dataclasses.replace(split, parse=parse), start_example=start
+        config,
+        dataclasses.replace(split, parse=parse),
+        start_example=start,
+        preprocessing="inception",
     )
     batches = iter(strategy.experimental_distribute_dataset(stream))
     seen.append([])

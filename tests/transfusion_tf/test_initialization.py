@@ -233,9 +233,11 @@ def _resnet_config(path, kind, channels=3):
 def test_resnet_imagenet_and_hybrid_from_a_slim_checkpoint(resnet_checkpoint):
     path, values = resnet_checkpoint
     config = _resnet_config(path, "imagenet")
-    assert experiment.preprocessing_name(config) == "vgg"  # The weights' preprocessing.
-    model = experiment.build_model(config)
-    report = initialization.initialize(model, config)
+    plan = initialization.resolve(config)
+    assert plan.preprocessing == "vgg"  # The weights' preprocessing.
+    assert plan.checkpoint == path and plan.entry.model == "resnet_v1_50"
+    model = experiment.build_model(config, plan)
+    report = initialization.initialize(model, config, plan)
     counts = report["surgery"]["counts"]
     assert counts["copied"]["variables"] == 265 and counts["fresh_head"]["variables"] == 2
     assert counts["unused_excluded"]["variables"] == 2
@@ -246,8 +248,10 @@ def test_resnet_imagenet_and_hybrid_from_a_slim_checkpoint(resnet_checkpoint):
             np.testing.assert_array_equal(v.numpy(), values[loading.slim_name(v.name)])
 
     config = _resnet_config(path, "hybrid_slim", channels=1)
-    model = experiment.build_model(config)
-    report = initialization.initialize(model, config)
+    plan = initialization.resolve(config)
+    assert list(plan.model_options["width_factors"]) == [1.0, 1.0, 0.5, 0.5]
+    model = experiment.build_model(config, plan)
+    report = initialization.initialize(model, config, plan)
     assert report["model"]["parameters"] == 6_907_845 - 2 * 49 * 64  # 1-channel conv1
     assert report["model"]["options"] == {"width_factors": [1.0, 1.0, 0.5, 0.5]}
     by_name = {v.name: v.numpy() for v in model.variables}
@@ -285,28 +289,28 @@ def test_resnet_imagenet_and_hybrid_from_a_slim_checkpoint(resnet_checkpoint):
 def test_user_errors_name_the_fix(tmp_path, resnet_checkpoint, source_weights):
     config = _resnet_config(resnet_checkpoint[0], "transfusion")
     with pytest.raises(initialization.InitError, match="needs init.up_to"):
-        initialization.validate(config)
+        initialization.resolve(config)
     config.init.kind = "warm"
     with pytest.raises(initialization.InitError, match="valid: random, imagenet, mean_var"):
-        initialization.validate(config)
+        initialization.resolve(config)
     config.init.kind, config.init.checkpoint = "imagenet", ""
     with pytest.raises(initialization.InitError, match="slim_weights.download --model=resnet"):
-        initialization.validate(config)
+        initialization.resolve(config)
     config.init.checkpoint = str(tmp_path / "absent.ckpt")
     with pytest.raises(initialization.InitError, match="init.checkpoint: no checkpoint at"):
-        initialization.validate(config)
+        initialization.resolve(config)
     config = retina.get_config("test")
     config.init.kind = "mean_var"
     config.init.registry = str(tmp_path / "empty.json")
     with pytest.raises(initialization.InitError, match="no pretrained weights for 'cbr_tiny'"):
-        initialization.validate(config)
+        initialization.resolve(config)
     config.init.registry = source_weights[0]
     config.model.options.widths = (4, 8, 8, 16)
     with pytest.raises(initialization.InitError, match=r"trained with model.options \{'widths'"):
-        initialization.validate(config)
+        initialization.resolve(config)
     config.init.bn_mode = "zero"
     with pytest.raises(initialization.InitError, match="valid: .'identity', 'resample', 'copy'"):
-        initialization.validate(config)
+        initialization.resolve(config)
 
 
 def test_a_checkpoint_of_another_architecture_fails_listing_names(resnet_checkpoint):

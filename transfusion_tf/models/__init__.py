@@ -1,8 +1,8 @@
 """Model registry: `get_model(name, ...)`, `endpoints(model)`, `variable_endpoints(model)`.
 
 Registered names:
-  cbr_large_t, cbr_large_w, cbr_small, cbr_tiny   (SPEC §2, the paper's CBR family)
-  resnet_v1_50, inception_v3                      (SPEC §2, TF-Slim's ImageNet networks)
+  cbr_large_t, cbr_large_w, cbr_small, cbr_tiny   (the paper's CBR family)
+  resnet_v1_50, inception_v3                      (TF-Slim's ImageNet networks)
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ _MODELS: dict[str, Callable[..., tf.keras.Model]] = {
     **{name: functools.partial(cbr.build_cbr, name) for name in cbr.CBR_SPECS},
     "resnet_v1_50": resnet_v1.build_resnet_v1_50,
     "inception_v3": inception_v3.build_inception_v3,
+}
+# The smallest input side each family's pooling and strides keep valid.
+_MIN_INPUT_SIZE = {
+    **dict.fromkeys(cbr.CBR_SPECS, cbr.MIN_INPUT_SIZE),
+    "resnet_v1_50": resnet_v1.MIN_INPUT_SIZE,
+    "inception_v3": inception_v3.MIN_INPUT_SIZE,
 }
 
 
@@ -45,7 +51,9 @@ def get_model(
       A functional Keras model from float images to logits, with recorded endpoints.
 
     Raises:
-      ValueError: if `name` is not registered; the message lists the valid names.
+      ValueError: if `name` is not registered (the message lists the valid names), or an
+        input shape that is not (height, width, 1 or 3) with sides of at least the
+        family's minimum.
     """
     try:
         builder = _MODELS[name]
@@ -53,7 +61,22 @@ def get_model(
         raise ValueError(
             f"unknown model {name!r}; valid names: {', '.join(list_models())}"
         ) from None
+    _check_input_shape(name, tuple(input_shape))
     return builder(num_classes=num_classes, input_shape=tuple(input_shape), **options)
+
+
+def _check_input_shape(name: str, input_shape: tuple) -> None:
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{name}: input_shape must be (height, width, channels), got {input_shape}"
+        )
+    height, width, channels = input_shape
+    if channels not in (1, 3):
+        raise ValueError(f"{name}: input must have 1 or 3 channels, got {channels}")
+    if min(height, width) < _MIN_INPUT_SIZE[name]:
+        raise ValueError(
+            f"{name}: input sides must be >= {_MIN_INPUT_SIZE[name]} px, got {height}x{width}"
+        )
 
 
 def slim_top_options(name: str, options: dict, *, up_to: str, width_factor: float) -> dict:

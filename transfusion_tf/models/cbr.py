@@ -94,7 +94,6 @@ def build_cbr(
             f"{name} has {len(spec.widths)} blocks; widths={list(widths)} has {len(widths)}"
         )
     kernel_size = kernel_size or spec.kernel_size
-    _check_input_shape(name, input_shape)
     regularizer = initializers.weight_decay_regularizer(
         weight_decay, default=SLIM_WEIGHT_DECAY, model=name
     )
@@ -153,17 +152,3 @@ def paper_param_count(model: tf.keras.Model) -> int:
         total += int(tf.size(model.get_layer(f"{block}/conv").kernel))
     total += int(tf.size(model.get_layer("logits").kernel))
     return total
-
-
-def _check_input_shape(name: str, input_shape: Sequence[int]) -> None:
-    if len(input_shape) != 3:
-        raise ValueError(
-            f"{name}: input_shape must be (height, width, channels), got {input_shape}"
-        )
-    height, width, channels = input_shape
-    if channels not in (1, 3):
-        raise ValueError(f"{name}: input must have 1 or 3 channels, got {channels}")
-    if min(height, width) < MIN_INPUT_SIZE:
-        raise ValueError(
-            f"{name}: input sides must be >= {MIN_INPUT_SIZE} px, got {height}x{width}"
-        )

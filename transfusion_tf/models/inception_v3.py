@@ -84,7 +84,12 @@ def build_inception_v3(
       ValueError: on a bad input shape, `aux_logits` at an input other than 299x299, or a
         negative weight_decay.
     """
-    _check_input_shape(input_shape, aux_logits)
+    if aux_logits and tuple(input_shape[:2]) != (AUX_INPUT_SIZE, AUX_INPUT_SIZE):
+        raise ValueError(
+            f"{SCOPE}: aux_logits=True needs {AUX_INPUT_SIZE}x{AUX_INPUT_SIZE} input (its 5x5 "
+            f"conv matches the checkpoint only there), got {input_shape[0]}x{input_shape[1]}; "
+            "build with aux_logits=False"
+        )
     regularizer = initializers.weight_decay_regularizer(
         weight_decay, default=SLIM_WEIGHT_DECAY, model=SCOPE
     )
@@ -329,23 +334,3 @@ def _avg_pool_3x3(x: tf.Tensor, name: str) -> tf.Tensor:
 
 def _concat(tensors: list[tf.Tensor], name: str) -> tf.Tensor:
     return tf.keras.layers.Concatenate(axis=-1, name=name)(tensors)
-
-
-def _check_input_shape(input_shape: Sequence[int], aux_logits: bool) -> None:
-    if len(input_shape) != 3:
-        raise ValueError(
-            f"{SCOPE}: input_shape must be (height, width, channels), got {input_shape}"
-        )
-    height, width, channels = input_shape
-    if channels not in (1, 3):
-        raise ValueError(f"{SCOPE}: input must have 1 or 3 channels, got {channels}")
-    if min(height, width) < MIN_INPUT_SIZE:
-        raise ValueError(
-            f"{SCOPE}: input sides must be >= {MIN_INPUT_SIZE} px, got {height}x{width}"
-        )
-    if aux_logits and (height, width) != (AUX_INPUT_SIZE, AUX_INPUT_SIZE):
-        raise ValueError(
-            f"{SCOPE}: aux_logits=True needs {AUX_INPUT_SIZE}x{AUX_INPUT_SIZE} input (its 5x5 "
-            f"conv matches the checkpoint only there), got {height}x{width}; "
-            "build with aux_logits=False"
-        )

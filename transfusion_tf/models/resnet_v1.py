@@ -82,7 +82,6 @@ def build_resnet_v1_50(
       ValueError: on a bad input shape, a width_factors of the wrong length or sign, or a
         negative weight_decay.
     """
-    _check_input_shape(input_shape)
     if len(width_factors) != len(BLOCKS) or min(width_factors) <= 0:
         raise ValueError(
             f"{SCOPE}: width_factors needs {len(BLOCKS)} positive factors, got {width_factors}"
@@ -193,17 +192,3 @@ def _conv_bn(
     if relu:
         x = tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
     return x
-
-
-def _check_input_shape(input_shape: Sequence[int]) -> None:
-    if len(input_shape) != 3:
-        raise ValueError(
-            f"{SCOPE}: input_shape must be (height, width, channels), got {input_shape}"
-        )
-    height, width, channels = input_shape
-    if channels not in (1, 3):
-        raise ValueError(f"{SCOPE}: input must have 1 or 3 channels, got {channels}")
-    if min(height, width) < MIN_INPUT_SIZE:
-        raise ValueError(
-            f"{SCOPE}: input sides must be >= {MIN_INPUT_SIZE} px, got {height}x{width}"
-        )
