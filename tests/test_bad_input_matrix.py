@@ -41,7 +41,6 @@ from pipelines.readers import inspection
 from pipelines.records import conversion
 from pipelines.synthetic import eyepacs as synthetic_retina
 from slim_weights import checkpoint, fetch, loading, manifest, registry
-from slim_weights.convert import convert_checkpoint
 from transfusion_tf import (
     callbacks,
     checkpointing,
@@ -54,6 +53,7 @@ from transfusion_tf import (
     trainer,
 )
 from transfusion_tf.configs import retina
+from transfusion_tf.convert_checkpoint import convert_checkpoint
 
 
 class Inputs:
