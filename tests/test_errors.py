@@ -17,7 +17,9 @@ from transfusion_tf import (
     checkpointing,
     experiment,
     initialization,
+    prediction,
     provenance,
+    serving,
     studies,
     surgery,
 )
@@ -30,6 +32,8 @@ BINARIES = (
     "transfusion_tf.evaluate",
     "transfusion_tf.study",
     "transfusion_tf.register_weights",
+    "transfusion_tf.predict",
+    "transfusion_tf.export",
     "pipelines.inspect",
     "pipelines.convert",
     "pipelines.generate",
@@ -171,6 +175,8 @@ ERROR_CLASSES = [
     (experiment.NonFiniteLogits, 1),
     (initialization.InitCheckpointError, 1),
     (initialization.InitError, 2),
+    (prediction.OutputNotWritable, 1),
+    (serving.ExportExists, 1),
 ]
 
 

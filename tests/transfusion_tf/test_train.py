@@ -59,7 +59,14 @@ def test_a_config_file_that_does_not_load_is_one_line_and_exit_status_2(tmp_path
     assert not (tmp_path / "run").exists()
 
 
-BINARIES = ("train.py", "evaluate.py", "study.py", "register_weights.py")
+BINARIES = (
+    "train.py",
+    "evaluate.py",
+    "study.py",
+    "register_weights.py",
+    "predict.py",
+    "export.py",
+)
 FLAG_MODULES = ("absl.flags", "ml_collections.config_flags")
 
 
