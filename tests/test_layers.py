@@ -44,6 +44,8 @@ BINARIES = (
     "transfusion_tf.study",
     "transfusion_tf.register_weights",
     "transfusion_tf.convert_checkpoint",
+    "transfusion_tf.predict",
+    "transfusion_tf.export",
     "pipelines.inspect",
     "pipelines.convert",
     "pipelines.generate",
