@@ -9,8 +9,8 @@ Usage:
   python -m pipelines.generate --dataset=messidor2 --root=/tmp/messidor2 \
       --num_patients=200 --writer_option=image_format=original   # .tif + .JPG
 
-Datasets: those whose `DatasetSpec` has a writer (`GENERATORS`). Prints progress about every
-10% and a summary at the end.
+Datasets: those whose `DatasetSpec` has a writer (`GENERATORS`). Prints progress after every
+tenth of the images and a summary at the end.
 """
 
 from __future__ import annotations

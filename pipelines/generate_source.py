@@ -5,7 +5,7 @@ Usage:
       --train_per_class=400 --validation_per_class=50 --image_size=64 --seed=0
 
 Pretrain a CBR on it with `transfusion_tf/configs/source_pretrain.py:demo` (see that file).
-Prints progress about every 10% and a JSON summary at the end.
+Prints progress after every tenth of the images and a JSON summary at the end.
 """
 
 from __future__ import annotations

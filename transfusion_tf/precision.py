@@ -4,7 +4,7 @@
 of compute capability >= 8.0), mixed_float16 on older CUDA GPUs, float32 elsewhere. On CPUs
 without AMX bfloat16 is slower than float32, even with AVX512-BF16: `benchmarks/bench_train.py`
 measured CBR-Small at 18.5 img/s in mixed_bfloat16 against 30.3 in float32 on such a CPU
-(BUILD.md, Precision and speed).
+(benchmarks/RESULTS.md; the decision: docs/decisions.md).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def test_inventory_totals_are_pinned():
     inception = manifest.get_entry("inception_v3")
     assert (len(resnet.inventory()), resnet.inventory_total()) == (267, 25_610_152)
     assert (len(inception.inventory()), inception.inventory_total()) == (388, 27_182_194)
-    # Bodies without any head: the numbers quoted beside the paper's Table 1 in BUILD.md.
+    # Bodies without any head: the numbers docs/initialisations.md quotes beside Table 1.
     assert _total(resnet.inventory(), exclude=resnet.head_scopes) == 23_561_152
     assert _total(inception.inventory(), exclude=inception.head_scopes) == 21_802_784
     assert resnet.inventory()[resnet.first_conv] == (7, 7, 3, 64)
@@ -65,7 +65,7 @@ def _candidate_counts(entry: manifest.CheckpointEntry) -> dict[tuple, int]:
     """Parameter counts of the slim graph under every combination of counting choices.
 
     Keys are (first conv, BN values, conv biases, classes, classifier bias, aux head):
-      first conv: whether the first conv's kernel counts (SPEC §2's CBR rule drops it);
+      first conv: whether the first conv's kernel counts (the paper's CBR rule drops it);
       BN values: none, gamma/beta, moving statistics, or all of them (no gamma in Inception);
       conv biases: none (slim) or one per output channel of every conv (Caffe/Keras style);
       classes: no classifier, or a 5-, 1000- or 1001-way one on the 2048 pooled features;
@@ -140,9 +140,9 @@ def test_paper_counts_are_not_reproduced_by_any_candidate_rule():
 
     The rules are every combination of the choices listed in `_candidate_counts` (first
     conv in or out, four BN subsets, conv biases or not, no / 5- / 1000- / 1001-way
-    classifier with or without bias, Inception's aux head or not); they include SPEC §2's
+    classifier with or without bias, Inception's aux head or not); they include the paper's
     CBR rule (kernels after the first conv plus a bias-free 5-way classifier) and the
-    Inception logits-without-aux count 23,853,833. BUILD.md states exactly this.
+    Inception logits-without-aux count 23,853,833. docs/initialisations.md states this.
     """
     for model, paper in PAPER_COUNTS.items():
         candidates = _candidate_counts(manifest.get_entry(model))

@@ -1,7 +1,7 @@
 """Every config field the trainer and evaluator read, with its default.
 
 Experiment configs start from `base_config()` and change what their experiment needs;
-BUILD.md documents each field.
+BUILD.md's config reference documents the field groups.
 """
 
 from __future__ import annotations

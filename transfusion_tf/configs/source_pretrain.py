@@ -12,7 +12,7 @@ Commands (demo; about 25 minutes of training on a busy 2-core CPU):
       --config.data.root=/tmp/source --workdir=runs/source_cbr_small
   python -m transfusion_tf.evaluate --workdir=runs/source_cbr_small --split=validation
   python -m transfusion_tf.register_weights --workdir=runs/source_cbr_small
-Expected (demo): validation top-1 >= 0.60 (measured: BUILD.md, Initialisations). After
+Expected (demo): validation top-1 >= 0.60 (measured: benchmarks/RESULTS.md). After
 registering, `--config.init.kind=imagenet` finds these weights for `cbr_small`.
 
 Variants (the part after the colon):
