@@ -127,9 +127,20 @@ def parse_flags(argv: list[str], flag_values=None) -> list[str]:
         head, traceback, rest = text.partition("Traceback (most recent call last):")
         if traceback and rest.strip():
             text = head + rest.strip().splitlines()[-1]
-        text = " ".join(text.split())
-        print(f"error: {text} (--helpfull lists the flags)", file=sys.stderr, flush=True)
-        sys.exit(USAGE)
+        _usage_exit(" ".join(text.split()))
+    # ml_collections' `--config.<a>.<b>=...` on a field the config file does not declare.
+    except (AttributeError, KeyError) as error:
+        overrides = [arg.split("=")[0] for arg in argv if arg.startswith("--config.")]
+        _usage_exit(
+            f"a --config override names a field the config does not have ({error}; "
+            f"overrides given: {', '.join(overrides) or 'none'}); declare it in a config "
+            "file (BUILD.md, config reference)"
+        )
+
+
+def _usage_exit(text: str) -> None:
+    print(f"error: {text} (--helpfull lists the flags)", file=sys.stderr, flush=True)
+    sys.exit(USAGE)
 
 
 def run(main: Callable[[list[str]], object]) -> None:

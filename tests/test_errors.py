@@ -2,6 +2,8 @@
 
 import errno
 import os
+import subprocess
+import sys
 
 import pytest
 from absl import app, flags
@@ -199,3 +201,28 @@ def test_a_file_a_flag_names_that_cannot_load_is_a_usage_error(capsys):
     assert capsys.readouterr().err.startswith(
         "error: Configuration is not available because of an earlier failure to load"
     )
+
+
+def test_an_override_of_a_field_the_config_lacks_is_a_usage_error(tmp_path):
+    # ml_collections resolves --config.<field> flags only on the global FLAGS: a fresh
+    # interpreter (no TensorFlow import, under a second).
+    (tmp_path / "c.py").write_text(
+        "import ml_collections\n"
+        "def get_config():\n"
+        "    return ml_collections.ConfigDict({'data': {'options': {}}})\n"
+    )
+    script = (
+        "import sys, errors\n"
+        "from ml_collections import config_flags\n"
+        "config_flags.DEFINE_config_file('config')\n"
+        "errors.parse_flags(sys.argv)\n"
+    )
+    argv = [f"--config={tmp_path / 'c.py'}", "--config.data.options.labels=x"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(
+        "error: a --config override names a field the config does not have"
+    )
+    assert "'labels'" in done.stderr and "--config.data.options.labels" in done.stderr
