@@ -204,18 +204,29 @@ def _schedule(todo, execute, done: set[str], jobs: int, echo) -> dict[str, str]:
 
 
 def run_analyses(study: Study, workdir: str, opts: RunnerOptions) -> None:
-    """Runs each analysis whose recorded command differs from today's (or never ran)."""
+    """Runs each analysis whose recorded command differs from today's (or never ran),
+    `opts.jobs` at a time (they are independent of each other)."""
+    todo = []
     for analysis in study.analyses:
         command = commands.analysis_command(analysis, workdir, python=opts.python)
-        out = os.path.join(os.path.abspath(workdir), "analysis", analysis.name)
-        stamp = os.path.join(out, ".complete.json")
+        stamp = os.path.join(os.path.abspath(workdir), "analysis", analysis.name, ".complete.json")
         if state.stamp_matches(stamp, command):
             opts.echo(f"analysis {analysis.name}: complete")
-            continue
+        else:
+            todo.append((analysis, command, stamp))
+
+    def execute(analysis, command, stamp) -> None:
         opts.echo(f"analysis {analysis.name}: {', '.join(analysis.analyses)}")
         started = time.time()
         _run_logged(command, _log_path(workdir, f"analysis_{analysis.name}"), opts)
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
         state.write_stamp(stamp, command, started)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(opts.jobs, 1)) as pool:
+        futures = [pool.submit(execute, *job) for job in todo]
+    errors = [str(f.exception()) for f in futures if f.exception() is not None]
+    if errors:
+        raise StudyError("\n".join(errors))
 
 
 def print_commands(study: Study, workdir: str, data_roots: Mapping[str, str], *, python: str):

@@ -220,3 +220,33 @@ def _html_text(page: str) -> str:
     parser = Text()
     parser.feed(page)
     return "".join(parser.parts)
+
+
+def test_analyses_run_side_by_side_and_a_failure_is_named(tmp_path, monkeypatch):
+    """Two analyses with 2 jobs overlap in time; a failing third is named with its log while
+    the others complete (stamped)."""
+    from transfusion_tf.studies import AnalysisSpec, RunSpec, Study, commands, runner
+
+    script = (
+        "import sys, time; name = sys.argv[1]; start = time.time(); time.sleep(1.0)\n"
+        "open(sys.argv[2], 'a').write(f'{name} {start} {time.time()}\\n')\n"
+        "sys.exit(name == 'bad')"
+    )
+    times = tmp_path / "times.txt"
+    monkeypatch.setattr(
+        commands,
+        "analysis_command",
+        lambda analysis, workdir, python: [python, "-c", script, analysis.name, str(times)],
+    )
+    names = ("a", "b", "bad")
+    runs = [RunSpec("r", "transfusion_tf/configs/retina.py:test", {})]
+    study = Study("s", "S", runs, {}, analyses=[AnalysisSpec(n, ["r"]) for n in names])
+    with pytest.raises(studies.StudyError, match=r"(?s)exit status 1 .*logs/analysis_bad\.log"):
+        runner.run_analyses(study, str(tmp_path), runner.RunnerOptions(jobs=2, echo=print))
+    spans = {n: (float(s), float(e)) for n, s, e in (line.split() for line in open(times))}
+    assert set(spans) == set(names)
+    (a_start, a_end), (b_start, b_end) = spans["a"], spans["b"]
+    assert a_start < b_end and b_start < a_end  # Overlapping: side by side.
+    for name in ("a", "b"):
+        assert (tmp_path / "analysis" / name / ".complete.json").exists()
+    assert not (tmp_path / "analysis" / "bad" / ".complete.json").exists()

@@ -11,7 +11,7 @@ Commands:
       --data_root=retina=/data/eyepacs --data_root=source=/data/imagenet
 Runtime: 48 runs at 587 px (about 9 GPU-hours per ResNet-50 run, assumed). Demo
 (`--study=data_size:demo`: CBR-Small at half width, 100 / 300 / 600 / all 1,120 training
-images at 64 px, 2 seeds): about 14 minutes on a 2-core CPU.
+images at 48 px, 2 seeds): about 14 minutes on a 2-core CPU.
 """
 
 from __future__ import annotations

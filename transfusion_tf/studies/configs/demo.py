@@ -15,11 +15,11 @@ Command (also `make demo`; under 8 minutes on a 2-core CPU, install included):
   python -m transfusion_tf.study --study=demo --workdir=demo_out --jobs=2 --threads_per_job=1
 
 Sizes (transfusion_tf/configs/demo.py holds the per-run configs; stated in the report):
-  retina   synthetic EyePACS layout, 700 patients (1,400 images), 64 px, split 80/10/10
-  source   synthetic source task, 12 classes x 100 training images, 48 px, 4 shards
+  retina   synthetic EyePACS layout, 700 patients (1,400 images), 48 px, split 80/10/10
+  source   synthetic source task, 12 classes x 100 training images, 40 px, 4 shards
   models   CBR-Tiny and CBR-Small at half width (16-32-64-128), float32
-  pretrain 200 steps, batch 64, Adam 3e-3; registered in <workdir>/weights.json
-  retina   200 steps, batch 32, Adam 1e-3, evaluated every 20 steps on 140 images;
+  pretrain 120 steps, batch 64, Adam 3e-3; registered in <workdir>/weights.json
+  retina   120 steps, batch 24, Adam 1e-3, evaluated every 12 steps on 140 images;
            random init 3 seeds, source-pretrained and Mean Var 2 seeds
 
 Variants: `` (the demo), `test` (a few steps of tiny models, for the test suite).
@@ -57,8 +57,8 @@ def get_study(arg: str = "") -> Study:
         paper={"auc": grids.PAPER_TABLE1_AUC},
         notes=(
             f"Sizes: retina {sizes['patients']} patients ({2 * sizes['patients']:,} images) at "
-            f"{sizes['retina_px']} px, {sizes['steps']} steps of batch 32; source task "
-            f"{sizes['classes']} classes x {sizes['per_class']} images at "
+            f"{sizes['retina_px']} px, {sizes['steps']} steps of batch {sizes['batch']}; "
+            f"source task {sizes['classes']} classes x {sizes['per_class']} images at "
             f"{sizes['source_px']} px, {sizes['pretrain_steps']} steps of batch 64; CBR "
             f"widths {sizes['widths']} (half of the paper's); float32 on CPU. The paper's "
             "scale is 587 px, ~150k steps, full widths."

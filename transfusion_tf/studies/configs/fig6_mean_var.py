@@ -13,7 +13,7 @@ Commands:
   python -m transfusion_tf.study --study=fig6 --workdir=studies/fig6 \
       --data_root=retina=/data/eyepacs --data_root=chexpert=/data
 Runtime: 42 runs (ResNet-50 at 587 px about 9 GPU-hours each on one V100, assumed).
-Demo (`--study=fig6:demo`: CBR-Small at half width on synthetic retina, 64 px, 2 seeds,
+Demo (`--study=fig6:demo`: CBR-Small at half width on synthetic retina, 48 px, 2 seeds,
 random / imagenet / mean_var and the two BN ablations): about 10 minutes on a 2-core CPU.
 """
 

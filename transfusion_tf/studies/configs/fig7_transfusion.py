@@ -12,7 +12,7 @@ Commands:
   python -m transfusion_tf.study --study=fig7 --workdir=studies/fig7 \
       --data_root=retina=/data/eyepacs
 Runtime: 21 ResNet-50 runs at 587 px (about 9 GPU-hours each on one V100, assumed).
-Demo (`--study=fig7:demo`: CBR-Small at half width, 64 px, up to block1 ... block4,
+Demo (`--study=fig7:demo`: CBR-Small at half width, 48 px, up to block1 ... block4,
 2 seeds): about 12 minutes on a 2-core CPU.
 """
 

@@ -13,7 +13,7 @@ Commands:
       --data_root=retina=/data/eyepacs --data_root=source=/data/imagenet
 Runtime: 21 runs at 587 px plus one CBR-LargeW pretraining; about 9 GPU-hours per
 ResNet-50 run on one V100 (assumed). Demo (`--study=fig8:demo`: CBR-Small at half width
-instead of both models, random / gabor_conv1 / hybrid_slim / imagenet, 64 px, 2 seeds):
+instead of both models, random / gabor_conv1 / hybrid_slim / imagenet, 48 px, 2 seeds):
 about 10 minutes on a 2-core CPU.
 """
 

@@ -21,7 +21,7 @@ Commands:
       --data_root=source=/data/imagenet
 Runtime: Tables 1 and 2's 72 runs plus the analyses (minutes each on a GPU over 256 test
 images). Demo (`--study=fig2_5:demo`: the four CBRs at half width on synthetic retina,
-64 px, 3 seeds): roughly 25 minutes on a 2-core CPU (an estimate from the demo's run
+48 px, 3 seeds): roughly 25 minutes on a 2-core CPU (an estimate from the demo's run
 times).
 """
 

@@ -15,7 +15,7 @@ Commands:
 Runtime: 36 retina runs + 4 CBR ImageNet pretrainings; a ResNet-50 run at 587 px is about
 9 GPU-hours on one V100 (assumed ~150 images/s; untested here): weeks on one GPU, so use
 --print_commands with a cluster. Demo (`--study=table1:demo`, the four CBRs at half
-width, 64 px, 2 seeds, no ResNet/Inception): about 12 minutes on a 2-core CPU.
+width, 48 px, 2 seeds, no ResNet/Inception): about 12 minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
