@@ -11,9 +11,9 @@ summary). `train_summary.json` records where the wall time went (`timing.PHASES`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import logging as std_logging
 import math
 import os
 import shutil
@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from errors import ExpectedError, UsageError
+from errors import ExpectedError
 from transfusion_tf import (
     callbacks,
     checkpointing,
@@ -33,13 +33,16 @@ from transfusion_tf import (
     distribution,
     evaluation,
     experiment,
+    finetuning,
     initialization,
-    metrics,
+    model_selection,
     precision,
     provenance,
+    run_logs,
     schedule,
     surgery,
     timing,
+    weight_average,
 )
 
 
@@ -47,10 +50,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains `config` in `workdir` (resuming if it holds checkpoints) and evaluates it.
 
     Writes into `workdir`: config.json, provenance.json (one entry per launch),
-    data_summary.json, init_report.json (how the weights started, variable by variable),
-    train.log, eval_log.csv, checkpoints/ (init/ckpt-0 and ckpt-<step>),
-    tensorboard/{train,eval}/, metrics.json and predictions_<split>.csv for each of
-    `eval.final_splits`, and last train_summary.json (a finished run has it).
+    data_summary.json, init_report.json (how the weights started, variable by variable,
+    and what trains: `training`), train.log, eval_log.csv, checkpoints/ (init/ckpt-0,
+    ckpt-<step>, best/ with `train.keep_best`), tensorboard/{train,eval}/, metrics.json
+    and predictions_<split>.csv for each of `eval.final_splits`, and last
+    train_summary.json (a finished run has it; `early_stopping` says where a run stopped
+    before `train.total_steps`).
 
     Returns:
       The train summary (final step, last evaluation, steps to each threshold, speed, and
@@ -81,7 +86,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         else:
             os.makedirs(workdir, exist_ok=True)
     lock = provenance.WorkdirLock(workdir) if chief else None
-    handler = _log_to_file(workdir) if chief else None
+    handler = run_logs.log_to_file(workdir) if chief else None
     try:
         with evaluation.naming_undecodable_images(config):
             run = _set_up(config, workdir, chief=chief, timer=timer)
@@ -95,9 +100,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if not chief:
             shutil.rmtree(_private_dir(workdir), ignore_errors=True)
         if handler is not None:
-            for name in _LOGGERS:
-                std_logging.getLogger(name).removeHandler(handler)
-            handler.close()
+            run_logs.stop_logging_to_file(handler)
         if lock is not None:
             lock.release()
 
@@ -117,9 +120,22 @@ class _Run:
     lr: schedule.Schedule
     ckpts: checkpointing.RunCheckpoints
     eval_log: callbacks.EvalLog
+    training: dict  # init_report.json's `training`: what trains, loss options, averages.
+    average: weight_average.WeightAverage | None  # With train.ema_decay > 0.
     start: float = dataclasses.field(default_factory=time.perf_counter)
     offset: float = 0.0  # Training seconds of earlier launches.
     logger: callbacks.TrainLogger | None = None
+    selection: model_selection.Selection = dataclasses.field(
+        default_factory=model_selection.Selection
+    )
+
+    @property
+    def scores_average(self) -> bool:
+        return weight_average.scores_average(self.config)
+
+    def scored_weights(self):
+        """A context in which the model holds the weights evaluations score."""
+        return self.average.applied() if self.scores_average else contextlib.nullcontext()
 
     @property
     def train_split(self):
@@ -138,11 +154,13 @@ class _Run:
 
 
 def _set_up(config, workdir: str, *, chief: bool, timer: timing.PhaseTimer) -> _Run:
-    """Checks, the init plan, precision and seeds, the data, the compiled model, checkpoints."""
+    """Checks, the init plan, precision and seeds, the model, the data, compiling,
+    checkpoints. The model is built before the data is read, so scopes it does not have
+    fail fast."""
     with timer.phase("checks"):
         plan = initialization.resolve(config, workdir=workdir)  # Fails fast, before data.
         if chief:
-            _check_same_config(config, workdir)
+            config_checks.check_same_config(config, workdir)
             experiment.save_config(config, workdir)
         policy = precision.apply_precision(config.precision)
         tf.keras.utils.set_random_seed(config.seed)
@@ -156,12 +174,18 @@ def _set_up(config, workdir: str, *, chief: bool, timer: timing.PhaseTimer) -> _
                 strategy=distribution.strategy_name(strategy),
                 replicas=strategy.num_replicas_in_sync,
             )
+    with timer.phase("model"):
+        model, average, training = finetuning.build_model(config, plan, strategy)
+        logging.info("%s", finetuning.describe(training))
     with timer.phase("data"):
         data = _load_data(config, workdir, chief)
     with timer.phase("model"):
-        model, lr = _compiled_model(config, plan, strategy)
+        lr, training["loss"] = finetuning.compile_model(model, config, data, strategy)
+        if training["loss"]["class_weights"]:
+            logging.info("class weights: %s", training["loss"]["class_weights"])
         if chief:
-            provenance.check_writable(workdir, need_bytes=_space_needed(model, config.train))
+            need = _space_needed(model, average, config.train)
+            provenance.check_writable(workdir, need_bytes=need)
     write_dir = workdir if chief else _private_dir(workdir)
     ckpts = checkpointing.RunCheckpoints(
         write_dir,
@@ -169,9 +193,10 @@ def _set_up(config, workdir: str, *, chief: bool, timer: timing.PhaseTimer) -> _
         model.optimizer,
         max_to_keep=config.train.keep_checkpoints,
         restore_from=workdir,
+        averages=average.averages if average else None,
     )
     return _Run(config, workdir, chief, write_dir, timer, plan, data, model, lr, ckpts,
-                callbacks.EvalLog(workdir))  # fmt: skip
+                callbacks.EvalLog(workdir), training, average)  # fmt: skip
 
 
 def _load_data(config, workdir: str, chief: bool):
@@ -187,24 +212,6 @@ def _load_data(config, workdir: str, chief: bool):
     return data
 
 
-def _compiled_model(config, plan: initialization.InitPlan, strategy):
-    task = experiment.get_task(config)
-    with strategy.scope():
-        model = experiment.build_model(config, plan)
-        lr = schedule.make_schedule(
-            config.schedule,
-            base=config.optimizer.learning_rate,
-            total_steps=config.train.total_steps,
-        )
-        model.compile(
-            optimizer=schedule.make_optimizer(config.optimizer, lr),
-            loss=task.loss(),
-            metrics=task.keras_metrics(),
-        )
-        model.optimizer.build(model.trainable_variables)
-    return model, lr
-
-
 def _init_or_resume(run: _Run) -> None:
     """Restores the newest intact checkpoint, or applies `config.init` and saves step 0."""
     with run.timer.phase("init"):
@@ -212,6 +219,8 @@ def _init_or_resume(run: _Run) -> None:
         step = run.step
         if run.chief:  # Rows past the restored step (all, when restarting) are redone.
             run.eval_log.truncate_after(step if restored else None)
+            run.ckpts.drop_best_after(step if restored else -1)
+        run.selection = _replay_evaluations(run, step if restored else -1)
         if restored:
             logging.info("resumed from %s at step %d", restored, step)
         else:
@@ -220,7 +229,10 @@ def _init_or_resume(run: _Run) -> None:
                 run.plan = initialization.resolve(run.config, read_weights=False)
             report = initialization.initialize(run.model, run.config, run.plan)
             logging.info("%s", surgery.SurgeryReport.summary_of(report["surgery"]))
+            if run.average:
+                run.average.reset()  # The average starts at the initialised weights.
             if run.chief:
+                report["training"] = run.training
                 provenance.write_json(os.path.join(run.workdir, "init_report.json"), report)
             run.ckpts.save_init()
         loop = _steps_per_loop(run.config.train)
@@ -230,12 +242,28 @@ def _init_or_resume(run: _Run) -> None:
     run.start = time.perf_counter()
 
 
+def _replay_evaluations(run: _Run, step: int) -> model_selection.Selection:
+    """The best evaluation and early-stopping state of the rows up to `step` (this
+    process's own filter: a non-chief worker reads the log the chief truncates)."""
+    rows = run.eval_log.rows()
+    key = experiment.get_task(run.config).main_metric
+    if len(rows):
+        rows = rows[rows["step"] <= step]
+    train = run.config.train
+    return model_selection.Selection.replay(
+        rows["step"] if len(rows) else [],
+        rows[key] if len(rows) else [],
+        patience=train.get("early_stopping", 0),
+        min_delta=train.get("early_stopping_min_delta", 0.0),
+    )
+
+
 def _fit(run: _Run) -> None:
     """Trains from the current step to `train.total_steps`, evaluating and saving as set."""
     config, step = run.config, run.step
-    writers = _summary_writers(run.write_dir)
+    writers = run_logs.summary_writers(run.write_dir)
     if step == 0:
-        _write_run_header(writers["train"], config, run.train_split)
+        run_logs.write_run_header(writers["train"], config, run.train_split)
     eval_ds = experiment.eval_input(
         config,
         run.eval_split,
@@ -260,15 +288,21 @@ def _fit(run: _Run) -> None:
         eval_every=config.train.eval_every,
         checkpoint_every=config.train.checkpoint_every,
         total_steps=config.train.total_steps,
+        stop=lambda at_step: run.selection.stopped_at == at_step,
     )
     if step == 0 and config.train.eval_at_start:
         evaluate(0)
-    if step < config.train.total_steps and guard.failed_step is None:
-        _run_fit(run, step, [guard, run.logger, periodic])
+    if run.selection.stopped_at is not None:
+        logging.info("stopped early at step %d (train.early_stopping)", run.selection.stopped_at)
+    elif step < config.train.total_steps and guard.failed_step is None:
+        averaging = [weight_average.UpdateAverage(run.average)] if run.average else []
+        _run_fit(run, step, [*averaging, guard, run.logger, periodic])
     for writer in writers.values():
         writer.close()
     if guard.failed_step is not None:
-        problem = _evaluation_problem(run.model, config, run.eval_split, eval_ds, run.eval_log)
+        problem = callbacks.evaluation_problem(
+            run.model, config, run.eval_split, eval_ds, run.eval_log
+        )
         raise guard.error(run.ckpts.kept, problem)
 
 
@@ -301,14 +335,15 @@ def _periodic_evaluation(run: _Run, eval_ds, guard, writer):
     def evaluate(at_step: int) -> None:
         with run.timer.phase("evaluation"):
             try:
-                scores, _, _ = experiment.evaluate_split(
-                    run.model,
-                    config,
-                    run.eval_split,
-                    bootstrap_samples=config.eval.log_bootstrap_samples,
-                    dataset=eval_ds,
-                    local=distribution.num_workers() > 1,
-                )
+                with run.scored_weights():
+                    scores, _, _ = experiment.evaluate_split(
+                        run.model,
+                        config,
+                        run.eval_split,
+                        bootstrap_samples=config.eval.log_bootstrap_samples,
+                        dataset=eval_ds,
+                        local=distribution.num_workers() > 1,
+                    )
             except experiment.NonFiniteLogits as error:
                 guard.fail_evaluation(str(error))  # Stops training; these weights unsaved.
                 return
@@ -329,8 +364,20 @@ def _periodic_evaluation(run: _Run, eval_ds, guard, writer):
                 with writer.as_default(step=at_step):
                     for key, value in shown.items():
                         tf.summary.scalar(key, value)
+        _select(run, at_step, scores)
 
     return evaluate
+
+
+def _select(run: _Run, at_step: int, scores: dict) -> None:
+    """Records an evaluation for early stopping; keeps its weights if it is the best."""
+    key = experiment.get_task(run.config).main_metric
+    best = run.selection.record(at_step, float(scores[key]))
+    if best and run.chief and run.config.train.get("keep_best", False):
+        with run.timer.phase("checkpoints"):
+            record = {"metric": key, "value": float(scores[key]), "ema": run.scores_average}
+            path = run.ckpts.save_best(at_step, record)
+        logging.info("best %s so far (%.4f): kept as %s", key, scores[key], path)
 
 
 def _save(run: _Run, at_step: int) -> None:
@@ -346,7 +393,7 @@ def _finish(run: _Run) -> dict:
     if run.chief:
         for split in config.eval.get("final_splits", ()):
             logging.info("evaluating the %s split with the step-%d weights ...", split, step)
-            with run.timer.phase("final_evaluation"):
+            with run.timer.phase("final_evaluation"), run.scored_weights():
                 scores = evaluation.evaluate_trained(
                     run.model,
                     config,
@@ -356,35 +403,18 @@ def _finish(run: _Run) -> dict:
                     checkpoint_path=run.ckpts.latest,
                     preprocessing=run.plan.preprocessing,
                     timer=run.timer,
+                    ema=run.scores_average,
                 )
             logging.info("final %s: %s", split, evaluation.format_metrics(scores))
     with run.timer.phase("outputs"):
-        result = _summarize(config, run.eval_log, run.logger, step)
+        speeds = run.logger.images_per_second if run.logger else []
+        result = run_logs.summarize(config, run.eval_log.rows(), speeds, step)
+        if run.selection.summary():
+            result["early_stopping"] = run.selection.summary()
         result["seconds"] = run.timer.to_json()
         if run.chief:  # Written last: its presence means the run is complete.
             provenance.write_json(os.path.join(run.workdir, "train_summary.json"), result)
     return result
-
-
-def _evaluation_problem(model, config, split, dataset, eval_log: callbacks.EvalLog):
-    """For the NaN stop: checkpoint path -> why its evaluation logits are not finite, or
-    None. Steps eval_log.csv has a row for passed (rows are only written for finite
-    logits); others are restored into `model` and evaluated now."""
-    evaluated = set(eval_log.rows().get("step", ()))
-
-    def problem(path: str) -> str | None:
-        if int(path.rsplit("-", 1)[1]) in evaluated:
-            return None
-        checkpointing.restore_weights(model, path)
-        try:
-            experiment.evaluate_split(
-                model, config, split, bootstrap_samples=0, dataset=dataset, local=True
-            )
-        except experiment.NonFiniteLogits as error:
-            return f"evaluating it gives {error}"
-        return None
-
-    return problem
 
 
 def _private_dir(workdir: str) -> str:
@@ -398,97 +428,14 @@ def _steps_per_loop(train: ml_collections.ConfigDict) -> int:
     return math.gcd(train.checkpoint_every, train.eval_every)
 
 
-def _space_needed(model: tf.keras.Model, train: ml_collections.ConfigDict) -> int:
+def _space_needed(model: tf.keras.Model, average, train: ml_collections.ConfigDict) -> int:
     """Bytes a run's checkpoints take at most: `keep_checkpoints` plus the one being
-    written and the initial weights, each the model and optimizer variables, plus 16 MB
-    for logs and TensorBoard events."""
+    written, the initial weights and the best ones (`keep_best`), each the model,
+    optimizer and averaged variables, plus 16 MB for logs and TensorBoard events."""
     slots = model.optimizer.variables
     slots = slots() if callable(slots) else slots
-    each = sum(v.dtype.size * int(np.prod(v.shape)) for v in [*model.variables, *slots])
-    return each * (train.keep_checkpoints + 2) + (16 << 20)
-
-
-def _check_same_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """A workdir holds one experiment: resuming with a different config is refused."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        return
-    remedy = "it records the run's config: restore it from a copy, or use a new --workdir"
-    old = _flatten(provenance.read_json(path, remedy=remedy))
-    new = _flatten(json.loads(config.to_json()))
-    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    if changed:
-        raise UsageError(
-            f"{workdir} holds a run with a different config (fields {changed}); resume with "
-            "the same config or use a new --workdir"
-        )
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _summary_writers(directory: str) -> dict:
-    return {
-        name: tf.summary.create_file_writer(os.path.join(directory, "tensorboard", name))
-        for name in ("train", "eval")
-    }
-
-
-def _write_run_header(writer, config: ml_collections.ConfigDict, train_split) -> None:
-    """TensorBoard: a few training inputs as the model sees them, and the hyperparameters."""
-    from tensorboard.plugins.hparams import api as hparams
-
-    images = experiment.preview(config, train_split, count=8)
-    flat = {
-        k: (v if isinstance(v, bool | int | float | str) else str(v))
-        for k, v in _flatten(json.loads(config.to_json())).items()
-    }
-    with writer.as_default(step=0):
-        tf.summary.image("train_inputs", images, max_outputs=8)
-        hparams.hparams(flat)
-
-
-def _summarize(config, eval_log: callbacks.EvalLog, logger, final_step: int) -> dict:
-    rows = eval_log.rows()
-    key = experiment.get_task(config).main_metric
-    result = {"final_step": final_step, "main_metric": key}
-    if len(rows):
-        result["last_eval"] = {k: _plain(v) for k, v in rows.iloc[-1].items()}
-        finite = rows[np.isfinite(rows[key])]  # A split with one class scores NaN.
-        result["best"] = (
-            {"step": int(finite.loc[finite[key].idxmax(), "step"]), key: finite[key].max()}
-            if len(finite)
-            else None
-        )
-        result["steps_to_threshold"] = {
-            str(t): metrics.steps_to_threshold(rows["step"], rows[key], t)
-            for t in config.eval.thresholds
-        }
-    if logger is not None and logger.images_per_second:
-        result["images_per_second_median"] = float(np.median(logger.images_per_second))
-    return result
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
-
-
-# Loggers whose records go into train.log: absl's and the data pipeline's (cache notices).
-_LOGGERS = ("absl", "pipelines")
-
-
-def _log_to_file(workdir: str) -> std_logging.Handler:
-    handler = std_logging.FileHandler(os.path.join(workdir, "train.log"))
-    handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    for name in _LOGGERS:
-        std_logging.getLogger(name).addHandler(handler)
-    std_logging.getLogger("pipelines").setLevel(std_logging.INFO)
-    logging.set_verbosity(logging.INFO)
-    return handler
+    averages = list(average.averages.values()) if average else []
+    variables = [*model.variables, *slots, *averages]
+    each = sum(v.dtype.size * int(np.prod(v.shape)) for v in variables)
+    copies = train.keep_checkpoints + 2 + int(train.get("keep_best", False))
+    return each * copies + (16 << 20)
