@@ -2,7 +2,8 @@
 
 A task turns model outputs on a split into the metrics the paper reports. Registry
 (`get_task(name, **options)`; options come from `config.task_options`):
-  dr_grade        5-way DR grade softmax; scored as referable DR (grade >= 2) ROC AUC (SPEC §4)
+  dr_grade        5-way DR grade softmax; scored as referable DR (grade >= 2) ROC AUC
+                  (the paper's RETINA task)
   chexpert5       5 sigmoid outputs (Atelectasis, Cardiomegaly, Consolidation, Edema,
                   Pleural Effusion) with a label mask; scored by per-pathology ROC AUC and
                   their mean
@@ -26,10 +27,11 @@ import scipy.special
 import tensorflow as tf
 
 from pipelines.readers import chexpert
-from transfusion_tf import metrics
+from transfusion_tf import metrics, study_views
 from transfusion_tf.losses import MaskedBinaryCrossentropy, softmax_loss
 
 REFERABLE_GRADE = 2
+AGGREGATIONS = study_views.AGGREGATIONS  # eval.aggregate's choices.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,52 +238,10 @@ class MultiLabelTask:
         return columns
 
     def aggregate(
-        self,
-        targets: np.ndarray,
-        logits: np.ndarray,
-        keys: np.ndarray,
-        how: str,
+        self, targets: np.ndarray, logits: np.ndarray, keys: np.ndarray, how: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Combines the views of each study into one prediction.
-
-        Args:
-          targets: (n, 2, k) per-view targets (all views of a study share the report's
-            labels).
-          logits: (n, k) per-view logits.
-          keys: (n,) study ids.
-          how: `mean` (mean of the views' probabilities) or `max` (the most confident view).
-
-        Returns:
-          (targets (m, 2, k), logits (m, k), index (m,) of each study's first row), studies
-          in order of first appearance. A study's label is the max over its views' counted
-          labels and its mask the max of theirs.
-        """
-        if how not in AGGREGATIONS[1:]:
-            raise ValueError(f"unknown aggregation {how!r}; valid: {AGGREGATIONS}")
-        targets = np.asarray(targets, np.float32)
-        probs = scipy.special.expit(np.asarray(logits, np.float64))
-        _, first, inverse = np.unique(np.asarray(keys), return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")  # Studies in order of first appearance.
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        study = rank[inverse]
-        m, k = len(order), self.num_outputs
-        counts = np.bincount(study, minlength=m)[:, None]
-        if how == "mean":
-            agg = np.zeros((m, k))
-            np.add.at(agg, study, probs)
-            agg /= counts
-        else:
-            agg = np.zeros((m, k))
-            np.maximum.at(agg, study, probs)
-        out = np.zeros((m, 2, k), np.float32)
-        np.maximum.at(out[:, 0], study, targets[:, 0] * targets[:, 1])
-        np.maximum.at(out[:, 1], study, targets[:, 1])
-        agg = np.clip(agg, 1e-7, 1 - 1e-7)
-        return out, np.log(agg) - np.log1p(-agg), first[order]
-
-
-AGGREGATIONS = ("none", "mean", "max")
+        """Combines the views of each study into one prediction (`study_views.combine`)."""
+        return study_views.combine(targets, logits, keys, how)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,20 +4,15 @@ Rerunning the same command in the same workdir resumes from the last checkpoint 
 weights, optimizer slots, step and data position of the interrupted run: the input stream
 is a pure function of (seed, step), and one Keras epoch is one checkpoint interval.
 
-The recipe: `_set_up` (checks, data, model, checkpoints), `_init_or_resume`, `_fit`,
+The recipe: `run_setup.set_up` (checks, model, data, checkpoints), `_init_or_resume`, `_fit`,
 `_finish` (the held-out splits scored with the trained model in this process, then the
 summary). `train_summary.json` records where the wall time went (`timing.PHASES`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import json
-import math
 import os
 import shutil
-import tempfile
 import time
 
 import ml_collections
@@ -28,22 +23,20 @@ from absl import logging
 from errors import ExpectedError
 from transfusion_tf import (
     callbacks,
-    checkpointing,
     config_checks,
     distribution,
     evaluation,
     experiment,
-    finetuning,
     initialization,
     model_selection,
-    precision,
     provenance,
     run_logs,
-    schedule,
+    run_setup,
     surgery,
     timing,
     weight_average,
 )
+from transfusion_tf.run_setup import Run
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -89,7 +82,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     handler = run_logs.log_to_file(workdir) if chief else None
     try:
         with evaluation.naming_undecodable_images(config):
-            run = _set_up(config, workdir, chief=chief, timer=timer)
+            run = run_setup.set_up(config, workdir, chief=chief, timer=timer)
             _init_or_resume(run)
             _fit(run)
             return _finish(run)
@@ -98,121 +91,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         raise
     finally:
         if not chief:
-            shutil.rmtree(_private_dir(workdir), ignore_errors=True)
+            shutil.rmtree(run_setup.private_dir(workdir), ignore_errors=True)
         if handler is not None:
             run_logs.stop_logging_to_file(handler)
         if lock is not None:
             lock.release()
 
 
-@dataclasses.dataclass
-class _Run:
-    """Everything one launch of a run holds, built by `_set_up`."""
-
-    config: ml_collections.ConfigDict
-    workdir: str
-    chief: bool
-    write_dir: str  # Non-chief workers write to a private directory (TF's convention).
-    timer: timing.PhaseTimer
-    plan: initialization.InitPlan
-    data: object  # A loaded dataset (pipelines): `.splits`, `.summary()`, `.bad_images`.
-    model: tf.keras.Model
-    lr: schedule.Schedule
-    ckpts: checkpointing.RunCheckpoints
-    eval_log: callbacks.EvalLog
-    training: dict  # init_report.json's `training`: what trains, loss options, averages.
-    average: weight_average.WeightAverage | None  # With train.ema_decay > 0.
-    start: float = dataclasses.field(default_factory=time.perf_counter)
-    offset: float = 0.0  # Training seconds of earlier launches.
-    logger: callbacks.TrainLogger | None = None
-    selection: model_selection.Selection = dataclasses.field(
-        default_factory=model_selection.Selection
-    )
-
-    @property
-    def scores_average(self) -> bool:
-        return weight_average.scores_average(self.config)
-
-    def scored_weights(self):
-        """A context in which the model holds the weights evaluations score."""
-        return self.average.applied() if self.scores_average else contextlib.nullcontext()
-
-    @property
-    def train_split(self):
-        return self.data.splits[self.config.data.train_split]
-
-    @property
-    def eval_split(self):
-        return self.data.splits[self.config.data.eval_split]
-
-    @property
-    def step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
-
-    def elapsed(self) -> float:
-        return self.offset + time.perf_counter() - self.start
-
-
-def _set_up(config, workdir: str, *, chief: bool, timer: timing.PhaseTimer) -> _Run:
-    """Checks, the init plan, precision and seeds, the model, the data, compiling,
-    checkpoints. The model is built before the data is read, so scopes it does not have
-    fail fast."""
-    with timer.phase("checks"):
-        plan = initialization.resolve(config, workdir=workdir)  # Fails fast, before data.
-        if chief:
-            config_checks.check_same_config(config, workdir)
-            experiment.save_config(config, workdir)
-        policy = precision.apply_precision(config.precision)
-        tf.keras.utils.set_random_seed(config.seed)
-        if config.deterministic:
-            tf.config.experimental.enable_op_determinism()
-        strategy = distribution.make_strategy()
-        if chief:
-            provenance.record_launch(
-                workdir,
-                precision=policy,
-                strategy=distribution.strategy_name(strategy),
-                replicas=strategy.num_replicas_in_sync,
-            )
-    with timer.phase("model"):
-        model, average, training = finetuning.build_model(config, plan, strategy)
-        logging.info("%s", finetuning.describe(training))
-    with timer.phase("data"):
-        data = _load_data(config, workdir, chief)
-    with timer.phase("model"):
-        lr, training["loss"] = finetuning.compile_model(model, config, data, strategy)
-        if training["loss"]["class_weights"]:
-            logging.info("class weights: %s", training["loss"]["class_weights"])
-        if chief:
-            need = _space_needed(model, average, config.train)
-            provenance.check_writable(workdir, need_bytes=need)
-    write_dir = workdir if chief else _private_dir(workdir)
-    ckpts = checkpointing.RunCheckpoints(
-        write_dir,
-        model,
-        model.optimizer,
-        max_to_keep=config.train.keep_checkpoints,
-        restore_from=workdir,
-        averages=average.averages if average else None,
-    )
-    return _Run(config, workdir, chief, write_dir, timer, plan, data, model, lr, ckpts,
-                callbacks.EvalLog(workdir), training, average)  # fmt: skip
-
-
-def _load_data(config, workdir: str, chief: bool):
-    data = experiment.load_data(config)
-    for bad in data.bad_images:
-        logging.warning("skipped bad image %s", bad.describe())
-    if data.bad_images:
-        logging.warning("skipped %d bad images in all", len(data.bad_images))
-    summary = data.summary()
-    logging.info("data: %s", json.dumps(summary["splits"]))
-    if chief:
-        provenance.write_json(os.path.join(workdir, "data_summary.json"), summary)
-    return data
-
-
-def _init_or_resume(run: _Run) -> None:
+def _init_or_resume(run: Run) -> None:
     """Restores the newest intact checkpoint, or applies `config.init` and saves step 0."""
     with run.timer.phase("init"):
         restored = run.ckpts.restore_latest()
@@ -235,14 +121,14 @@ def _init_or_resume(run: _Run) -> None:
                 report["training"] = run.training
                 provenance.write_json(os.path.join(run.workdir, "init_report.json"), report)
             run.ckpts.save_init()
-        loop = _steps_per_loop(run.config.train)
+        loop = run_setup.steps_per_loop(run.config.train)
         if step % loop:
             raise ValueError(f"checkpoint step {step} is not a multiple of the loop length {loop}")
     run.offset = float(run.ckpts.elapsed_seconds.numpy())
     run.start = time.perf_counter()
 
 
-def _replay_evaluations(run: _Run, step: int) -> model_selection.Selection:
+def _replay_evaluations(run: Run, step: int) -> model_selection.Selection:
     """The best evaluation and early-stopping state of the rows up to `step` (this
     process's own filter: a non-chief worker reads the log the chief truncates)."""
     rows = run.eval_log.rows()
@@ -258,7 +144,7 @@ def _replay_evaluations(run: _Run, step: int) -> model_selection.Selection:
     )
 
 
-def _fit(run: _Run) -> None:
+def _fit(run: Run) -> None:
     """Trains from the current step to `train.total_steps`, evaluating and saving as set."""
     config, step = run.config, run.step
     writers = run_logs.summary_writers(run.write_dir)
@@ -306,9 +192,9 @@ def _fit(run: _Run) -> None:
         raise guard.error(run.ckpts.kept, problem)
 
 
-def _run_fit(run: _Run, step: int, fit_callbacks: list) -> None:
+def _run_fit(run: Run, step: int, fit_callbacks: list) -> None:
     config = run.config
-    loop = _steps_per_loop(config.train)
+    loop = run_setup.steps_per_loop(config.train)
     train_ds = experiment.train_input(
         config,
         run.train_split,
@@ -328,7 +214,7 @@ def _run_fit(run: _Run, step: int, fit_callbacks: list) -> None:
     seconds["training"] -= seconds["evaluation"] + seconds["checkpoints"] - inside
 
 
-def _periodic_evaluation(run: _Run, eval_ds, guard, writer):
+def _periodic_evaluation(run: Run, eval_ds, guard, writer):
     """The evaluation callback: scores the eval split, logs a row, writes its scalars."""
     config = run.config
 
@@ -369,7 +255,7 @@ def _periodic_evaluation(run: _Run, eval_ds, guard, writer):
     return evaluate
 
 
-def _select(run: _Run, at_step: int, scores: dict) -> None:
+def _select(run: Run, at_step: int, scores: dict) -> None:
     """Records an evaluation for early stopping; keeps its weights if it is the best."""
     key = experiment.get_task(run.config).main_metric
     best = run.selection.record(at_step, float(scores[key]))
@@ -380,13 +266,13 @@ def _select(run: _Run, at_step: int, scores: dict) -> None:
         logging.info("best %s so far (%.4f): kept as %s", key, scores[key], path)
 
 
-def _save(run: _Run, at_step: int) -> None:
+def _save(run: Run, at_step: int) -> None:
     with run.timer.phase("checkpoints"):
         run.ckpts.elapsed_seconds.assign(run.elapsed())
         run.ckpts.save(at_step)
 
 
-def _finish(run: _Run) -> dict:
+def _finish(run: Run) -> dict:
     """Scores `eval.final_splits` with the trained model, then writes the summary last."""
     config = run.config
     step = run.step
@@ -415,27 +301,3 @@ def _finish(run: _Run) -> dict:
         if run.chief:  # Written last: its presence means the run is complete.
             provenance.write_json(os.path.join(run.workdir, "train_summary.json"), result)
     return result
-
-
-def _private_dir(workdir: str) -> str:
-    """Where a non-chief worker writes: checkpoints and summaries that nobody reads."""
-    name = f"transfusion-{distribution.task_id()}-{os.path.basename(os.path.abspath(workdir))}"
-    return os.path.join(tempfile.gettempdir(), name)
-
-
-def _steps_per_loop(train: ml_collections.ConfigDict) -> int:
-    """Steps per Keras epoch (`config_checks` made sure it divides total_steps)."""
-    return math.gcd(train.checkpoint_every, train.eval_every)
-
-
-def _space_needed(model: tf.keras.Model, average, train: ml_collections.ConfigDict) -> int:
-    """Bytes a run's checkpoints take at most: `keep_checkpoints` plus the one being
-    written, the initial weights and the best ones (`keep_best`), each the model,
-    optimizer and averaged variables, plus 16 MB for logs and TensorBoard events."""
-    slots = model.optimizer.variables
-    slots = slots() if callable(slots) else slots
-    averages = list(average.averages.values()) if average else []
-    variables = [*model.variables, *slots, *averages]
-    each = sum(v.dtype.size * int(np.prod(v.shape)) for v in variables)
-    copies = train.keep_checkpoints + 2 + int(train.get("keep_best", False))
-    return each * copies + (16 << 20)

@@ -56,7 +56,7 @@ def base_config() -> ml_collections.ConfigDict:
     # optimizer's decoupled (AdamW) optimizer.weight_decay.
     c.model.weight_decay = ml_collections.config_dict.placeholder(float)
 
-    # How the weights start (SPEC §3; transfusion_tf/initialization.py).
+    # How the weights start (the paper, section 3; transfusion_tf/initialization.py).
     c.init = ml_collections.ConfigDict()
     # random | imagenet | mean_var | transfusion | hybrid_slim | gabor_conv1.
     c.init.kind = "random"
@@ -67,11 +67,6 @@ def base_config() -> ml_collections.ConfigDict:
     c.init.bn_mode = "identity"  # mean_var batch norm: identity | resample | copy.
     c.init.width_factor = 0.5  # hybrid_slim: channel factor of the blocks above up_to.
     c.init.seed = 0  # With `seed`, seeds the surgery's draws (mean_var).
-    # Endpoints or variable scopes whose pretrained weights are NOT copied: they keep the
-    # model's own initialisation (TF-Slim's --checkpoint_exclude_scopes; the head is always
-    # new). 'block4' or 'resnet_v1_50/block4,...', or a tuple of names
-    # (transfusion_tf/finetuning.py says how names match). '' copies all the kind copies.
-    c.init.exclude_scopes = _any("")
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 32  # Global batch, split over replicas.
@@ -81,28 +76,6 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.log_every = 10
     c.train.keep_checkpoints = 5
     c.train.eval_at_start = False  # Evaluate the initial weights (step 0) too.
-    # Fine-tuning as TF-Slim's train_image_classifier.py (transfusion_tf/finetuning.py).
-    # Endpoints or variable scopes that train ('block4,logits' or a tuple); every other
-    # layer is frozen, its batch norm in inference mode (moving statistics used and kept).
-    # '' trains everything.
-    c.train.trainable_scopes = _any("")
-    # Softmax targets 1 - s + s/K on the label and s/K elsewhere; sigmoid targets
-    # y(1 - s) + s/2 (tf.losses' rule). Training loss only: metrics score probabilities.
-    c.train.label_smoothing = 0.0
-    # Per-example loss weights by class, for imbalanced grades: '' (all 1), 'balanced'
-    # (n / (K * n_c) from the training split's labels, scikit-learn's rule) or K weights.
-    # Single-label tasks (dr_grade, classification).
-    c.train.class_weights = _any("")
-    # Exponential moving average of the weights (decay, e.g. 0.999; 0 off), TF-Slim's
-    # --moving_average_decay: averages in every checkpoint, scored if eval.use_ema.
-    c.train.ema_decay = 0.0
-    # Stop after this many evaluations in a row whose main metric does not beat the best
-    # so far by more than early_stopping_min_delta (Keras' EarlyStopping); 0 never stops.
-    c.train.early_stopping = 0
-    c.train.early_stopping_min_delta = 0.0
-    # Keep the weights of the best evaluation (main metric) in checkpoints/best/, apart
-    # from the keep_checkpoints rotation (evaluate --checkpoint=best).
-    c.train.keep_best = False
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"  # adam | adamw | sgd.
@@ -129,10 +102,42 @@ def base_config() -> ml_collections.ConfigDict:
     # one train command yields a complete run; () leaves it to `transfusion_tf.evaluate`.
     c.eval.final_splits = ()
     c.eval.aggregate = "none"  # none | mean | max: combine a study's views (CheXpert).
+    _fine_tuning(c)
+    return c
+
+
+def _fine_tuning(c: ml_collections.ConfigDict) -> None:
+    """The fine-tuning fields of `init`, `train` and `eval`, as TF-Slim's
+    train_image_classifier.py has them (transfusion_tf/finetuning.py)."""
+    # Endpoints or variable scopes whose pretrained weights are NOT copied: they keep the
+    # model's own initialisation (TF-Slim's --checkpoint_exclude_scopes; the head is always
+    # new). 'block4' or 'resnet_v1_50/block4,...', or a tuple of names
+    # (transfusion_tf/scopes.py says how names match). '' copies all the kind copies.
+    c.init.exclude_scopes = _any("")
+    # Endpoints or variable scopes that train ('block4,logits' or a tuple); every other
+    # layer is frozen, its batch norm in inference mode (moving statistics used and kept).
+    # '' trains everything.
+    c.train.trainable_scopes = _any("")
+    # Softmax targets 1 - s + s/K on the label and s/K elsewhere; sigmoid targets
+    # y(1 - s) + s/2 (tf.losses' rule). Training loss only: metrics score probabilities.
+    c.train.label_smoothing = 0.0
+    # Per-example loss weights by class, for imbalanced grades: '' (all 1), 'balanced'
+    # (n / (K * n_c) from the training split's labels, scikit-learn's rule) or K weights.
+    # Single-label tasks (dr_grade, classification).
+    c.train.class_weights = _any("")
+    # Exponential moving average of the weights (decay, e.g. 0.999; 0 off), TF-Slim's
+    # --moving_average_decay: averages in every checkpoint, scored if eval.use_ema.
+    c.train.ema_decay = 0.0
+    # Stop after this many evaluations in a row whose main metric does not beat the best
+    # so far by more than early_stopping_min_delta (Keras' EarlyStopping); 0 never stops.
+    c.train.early_stopping = 0
+    c.train.early_stopping_min_delta = 0.0
+    # Keep the weights of the best evaluation (main metric) in checkpoints/best/, apart
+    # from the keep_checkpoints rotation (evaluate --checkpoint=best).
+    c.train.keep_best = False
     # Runs with train.ema_decay > 0: evaluations during training, the final ones and
     # `evaluate` score the weight averages (False: the trained weights themselves).
     c.eval.use_ema = True
-    return c
 
 
 def _any(default) -> ml_collections.FieldReference:
