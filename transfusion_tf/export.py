@@ -7,6 +7,9 @@ describes it as a `slim_weights.registry.TrainedEntry`: classes, input size, the
 preprocessing, head scopes, first conv, builder options, and provenance. Registering that
 entry makes `init.kind=imagenet` (and every kind built on pretrained weights) find it by
 model name, the same way released TF-Slim checkpoints are found.
+
+A run that scored its weight averages (`train.ema_decay` > 0 with `eval.use_ema`) exports
+the averages: the weights its metrics describe.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import time
 
 from slim_weights import checkpoint, loading, registry
-from transfusion_tf import callbacks, checkpointing, experiment, initialization
+from transfusion_tf import callbacks, checkpointing, experiment, initialization, weight_average
 from transfusion_tf.models import endpoint_names, variable_endpoints
 
 
@@ -28,7 +31,7 @@ def export_run(
 
     Args:
       workdir: a training workdir (holds config.json and checkpoints/).
-      which: `latest`, `init` or a step number.
+      which: `latest`, `best` (runs with `train.keep_best`), `init` or a step number.
       output: the V2 checkpoint prefix to write; default
         `<workdir>/export/<model>-<step>`.
 
@@ -43,7 +46,8 @@ def export_run(
     step = int(os.path.basename(path).rsplit("-", 1)[-1])
     plan = initialization.resolve(config, workdir=workdir, read_weights=False)
     model = experiment.build_model(config, plan)
-    checkpointing.restore_weights(model, path)
+    ema = weight_average.scores_average(config)
+    checkpointing.restore_weights(model, path, ema=ema)
     values = {loading.slim_name(v.name): v.numpy() for v in model.variables}
     output = os.path.abspath(
         output or os.path.join(workdir, "export", f"{config.model.name}-{step}")
@@ -74,6 +78,7 @@ def export_run(
             "run": os.path.abspath(workdir),
             "checkpoint": path,
             "step": step,
+            "weight_averages": ema,
             "last_eval": _last_eval(workdir, step),
             "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },

@@ -3,15 +3,20 @@ runs: frozen layers, weight averages, keep-best and early stopping end to end.""
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from slim_weights import checkpoint as slim_checkpoint
+from slim_weights import loading
 from transfusion_tf import (
     checkpointing,
     evaluation,
     experiment,
+    export,
     finetuning,
     models,
     scopes,
@@ -19,6 +24,8 @@ from transfusion_tf import (
     trainer,
 )
 from transfusion_tf.configs import retina
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _model():
@@ -209,6 +216,24 @@ def test_the_best_checkpoint_survives_rotation_and_evaluates(run_a):
     assert not np.allclose(best_predictions["p_grade0"], latest_predictions["p_grade0"])
 
 
+@pytest.mark.slow
+def test_the_evaluate_binary_scores_the_best_checkpoint(run_a):
+    workdir, _ = run_a
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    command = [sys.executable, "-m", "transfusion_tf.evaluate", f"--workdir={workdir}"]
+    out = subprocess.run(
+        [*command, "--checkpoint=best", "--split=test", "--bootstrap_samples=0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    best = os.path.join(workdir, "checkpoints", "best", "ckpt-2")
+    assert f"test: checkpoint {best} (step 2, weight averages)" in out
+    saved = json.load(open(os.path.join(workdir, "metrics.json")))["test"]
+    assert saved["checkpoint"] == best and saved["ema"] is True
+
+
 def test_frozen_layers_and_their_batch_norm_statistics_do_not_move(run_a):
     workdir, _ = run_a
     init, final = _variables(workdir, "init"), _variables(workdir)
@@ -256,6 +281,13 @@ def test_evaluate_scores_the_averages_or_the_weights_as_asked(run_a):
     assert with_ema["ema"] is True and without["ema"] is False
     assert with_ema["loss"] != without["loss"]
     assert not np.allclose(p_ema["p_grade0"], p_raw["p_grade0"])
+    # What evaluate scored by default is the model holding the averages.
+    data = experiment.load_data(config)
+    _, logits, _ = experiment.evaluate_split(
+        model, config, data.splits["test"], bootstrap_samples=0, preprocessing="inception"
+    )
+    p_grade0 = experiment.get_task(config).prediction_columns(logits)["p_grade0"]
+    np.testing.assert_allclose(p_ema["p_grade0"], p_grade0, rtol=1e-12, atol=0)  # CSV text.
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +321,16 @@ def test_a_plateau_stops_the_run_at_the_right_step_and_a_rerun_trains_no_more(ru
         "stopped early at step 4 (train.early_stopping)"
         in open(os.path.join(workdir, "train.log")).read()
     )
+
+
+def test_exported_weights_are_the_scored_averages(run_a, tmp_path):
+    workdir, _ = run_a
+    entry = export.export_run(workdir, which="best", output=str(tmp_path / "best"))
+    assert entry.source["step"] == 2 and entry.source["weight_averages"] is True
+    exported = slim_checkpoint.read_checkpoint(entry.path)
+    path = checkpointing.checkpoint_path(workdir, "best")
+    averages, raw = checkpointing.read_averages(path), _variables(workdir, "best")
+    assert len(averages) == 7
+    for name, value in raw.items():
+        expected = averages.get(name, value)  # Frozen layers: their own (unaveraged) values.
+        np.testing.assert_array_equal(exported[loading.slim_name(name)], expected, name)
