@@ -17,6 +17,10 @@ and are not averaged; scoring with the averages uses them as they are.
 Run checkpoints hold `WeightAverage.averages` under `ema`: one variable per averaged model
 variable, keyed by its name. A resumed run continues the same average to the bit, and
 `checkpointing.restore_weights(model, path, ema=True)` puts the averages into a model.
+
+Not tensorflow-addons' `MovingAverage`: it wraps only `tf.keras.optimizers.legacy`
+optimizers (the runs use Keras 2.15's current ones, whose slots their checkpoints hold) and
+averages only what the optimizer updates, not the batch-norm moving statistics.
 """
 
 from __future__ import annotations
