@@ -248,17 +248,13 @@ def compare(
     accumulators = {
         key: FlooredAccumulator(p["neurons_a"], p["neurons_b"], pairing) for key, p in plan.items()
     }
-    used = {name for c in comparisons for name in (c.a, c.b)}
-    needed = {
-        (p[net], p[endpoint], p["grid"], p["positions_per_image"])
-        for p in plan.values()
-        for net, endpoint in (("a", "endpoint_a"), ("b", "endpoint_b"))
-    }
+    used = sorted({name for c in comparisons for name in (c.a, c.b)})
+    needed = {_side(p, "a") for p in plan.values()} | {_side(p, "b") for p in plan.values()}
     first = 0
-    for inputs in _input_batches([networks[n] for n in sorted(used)], rows, batch_size):
+    for inputs in _input_batches([networks[n] for n in used], rows, batch_size):
         outputs = {
             n: networks[n].endpoint_model(inputs[networks[n].input_key], training=False)
-            for n in sorted(used)
+            for n in used
         }
         # A network's endpoint on one grid serves every comparison it is in (Fig 4 pairs
         # each run with every other): resize and sample it once per batch.
@@ -267,21 +263,26 @@ def compare(
             for side in needed
         }
         for key, p in plan.items():
-            side_a = (p["a"], p["endpoint_a"], p["grid"], p["positions_per_image"])
-            side_b = (p["b"], p["endpoint_b"], p["grid"], p["positions_per_image"])
-            accumulators[key].update(first, sides[side_a][0], *sides[side_b])
+            accumulators[key].update(first, sides[_side(p, "a")][0], *sides[_side(p, "b")])
         first += int(next(iter(inputs.values())).shape[0])
-    results = []
-    for key, p in plan.items():
-        record = {k: v for k, v in p.items() if k != "grid"}
-        grid = sampling.target_grid(p["grid"])
-        record["grid"] = f"{grid[0]}x{grid[1]}"
-        assert accumulators[key].value.num_datapoints == p["datapoints"], key
-        for m in measures:
-            value, floor = accumulators[key].similarity(m, **_MEASURE_OPTIONS.get(m, {}))
-            record |= {m: value, f"{m}_floor": floor}
-        results.append(record)
-    return results
+    return [_record(p, accumulators[key], sampling, measures) for key, p in plan.items()]
+
+
+def _side(plan_entry: dict, which: str) -> tuple:
+    """(network, endpoint, grid, positions per image) of one side of a planned pair."""
+    p = plan_entry
+    return (p[which], p[f"endpoint_{which}"], p["grid"], p["positions_per_image"])
+
+
+def _record(p: dict, accumulator, sampling: SpatialSampling, measures) -> dict:
+    record = {k: v for k, v in p.items() if k != "grid"}
+    grid = sampling.target_grid(p["grid"])
+    record["grid"] = f"{grid[0]}x{grid[1]}"
+    assert accumulator.value.num_datapoints == p["datapoints"], record
+    for m in measures:
+        value, floor = accumulator.similarity(m, **_MEASURE_OPTIONS.get(m, {}))
+        record |= {m: value, f"{m}_floor": floor}
+    return record
 
 
 def _datapoints(acts, side, first: int, pairing: FloorPairing, sampling: SpatialSampling):

@@ -58,6 +58,23 @@ def decode_image(
     """
     image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
     image.set_shape([None, None, channels])
+    return resize_image(image, size=size, resize_mode=resize_mode)
+
+
+def resize_image(image: tf.Tensor, *, size: int, resize_mode: str = "pad") -> tf.Tensor:
+    """Resizes decoded images to the model's square input, as `decode_image` does.
+
+    An exported model applies this same function to the raw images it is given, so it
+    sees the pixels the run's own pipeline would have made of them.
+
+    Args:
+      image: uint8 (h, w, c), or a batch (b, h, w, c) of one size.
+      size: output side in pixels.
+      resize_mode: `pad`, `squash` or `center_crop` (see `decode_image`).
+
+    Returns:
+      uint8 (size, size, c), or (b, size, size, c) for a batch.
+    """
     image = tf.cast(image, tf.float32)
     if resize_mode == "pad":
         image = tf.image.resize_with_pad(image, size, size, antialias=True)
@@ -65,7 +82,7 @@ def decode_image(
         image = tf.image.resize(image, (size, size), antialias=True)
     elif resize_mode == "center_crop":
         shape = tf.shape(image)
-        side = tf.minimum(shape[0], shape[1])
+        side = tf.minimum(shape[-3], shape[-2])
         image = tf.image.resize_with_crop_or_pad(image, side, side)
         image = tf.image.resize(image, (size, size), antialias=True)
     else:

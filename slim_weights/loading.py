@@ -108,30 +108,12 @@ def load_into(
     """
     if label_offset and not class_scopes:
         raise ValueError("label_offset needs class_scopes (the layers whose last axis is classes)")
-    model_vars: dict[str, tf.Variable] = {}
-    for var in model.variables:
-        name = slim_name(var.name)
-        if name in model_vars:
-            raise CheckpointMismatchError(
-                f"model {model.name!r} has two variables named {name!r} in slim terms; "
-                "give its layers unique names"
-            )
-        model_vars[name] = var
+    model_vars = _by_slim_name(model)
     ckpt_names, ignored = split_bookkeeping(variables)
     excluded_ckpt = sorted(n for n in ckpt_names if in_scopes(n, exclude_scopes))
     excluded_model = sorted(n for n in model_vars if in_scopes(n, exclude_scopes))
     wanted = set(ckpt_names) - set(excluded_ckpt)
-    targets = set(model_vars) - set(excluded_model)
-    only_ckpt, only_model = sorted(wanted - targets), sorted(targets - wanted)
-    if only_ckpt or only_model:
-        raise CheckpointMismatchError(
-            f"checkpoint and model {model.name!r} do not match by name "
-            f"(exclude_scopes={list(exclude_scopes)}).\n"
-            f"{len(only_ckpt)} checkpoint variables with no model variable: {only_ckpt}\n"
-            f"{len(only_model)} model variables with no checkpoint variable: {only_model}\n"
-            "Exclude scopes that should not be loaded (e.g. a new head: the entry's "
-            "head_scopes) or check that checkpoint and model are the same architecture."
-        )
+    _check_names(model, wanted, set(model_vars) - set(excluded_model), exclude_scopes)
     assignments, adapted, wrong = [], [], []
     for name in sorted(wanted):
         var, value = model_vars[name], np.asarray(variables[name])
@@ -157,6 +139,32 @@ def load_into(
         excluded_model=tuple(excluded_model),
         ignored=tuple(sorted(ignored)),
     )
+
+
+def _by_slim_name(model: tf.keras.Model) -> dict[str, tf.Variable]:
+    model_vars: dict[str, tf.Variable] = {}
+    for var in model.variables:
+        name = slim_name(var.name)
+        if name in model_vars:
+            raise CheckpointMismatchError(
+                f"model {model.name!r} has two variables named {name!r} in slim terms; "
+                "give its layers unique names"
+            )
+        model_vars[name] = var
+    return model_vars
+
+
+def _check_names(model, wanted: set[str], targets: set[str], exclude_scopes) -> None:
+    only_ckpt, only_model = sorted(wanted - targets), sorted(targets - wanted)
+    if only_ckpt or only_model:
+        raise CheckpointMismatchError(
+            f"checkpoint and model {model.name!r} do not match by name "
+            f"(exclude_scopes={list(exclude_scopes)}).\n"
+            f"{len(only_ckpt)} checkpoint variables with no model variable: {only_ckpt}\n"
+            f"{len(only_model)} model variables with no checkpoint variable: {only_model}\n"
+            "Exclude scopes that should not be loaded (e.g. a new head: the entry's "
+            "head_scopes) or check that checkpoint and model are the same architecture."
+        )
 
 
 def _adapt(

@@ -17,7 +17,7 @@ from absl import flags
 
 import errors
 from slim_weights import manifest
-from transfusion_tf.slim_compat import slim_inventory
+from slim_weights.slim_compat import slim_inventory
 
 _MODEL = flags.DEFINE_enum("model", None, manifest.list_entries(), "Model whose graph to list.")
 _OUTPUT_DIR = flags.DEFINE_string(

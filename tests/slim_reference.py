@@ -1,6 +1,6 @@
 """Test support: random slim weights, the real slim graph run on them, endpoint comparison.
 
-The reference graphs themselves come from `transfusion_tf.slim_compat`; this module fills
+The reference graphs themselves come from `slim_weights.slim_compat`; this module fills
 them with random weights *and* random BatchNorm moving statistics (so a wrong epsilon,
 a missing gamma or a swapped mean/variance shows up), saves them with slim's own Saver in
 the V1 and V2 formats, and evaluates end points.

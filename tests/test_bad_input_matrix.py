@@ -41,7 +41,6 @@ from pipelines.readers import inspection
 from pipelines.records import conversion
 from pipelines.synthetic import eyepacs as synthetic_retina
 from slim_weights import checkpoint, fetch, loading, manifest, registry
-from slim_weights.convert import convert_checkpoint
 from transfusion_tf import (
     callbacks,
     checkpointing,
@@ -55,6 +54,7 @@ from transfusion_tf import (
     trainer,
 )
 from transfusion_tf.configs import retina
+from transfusion_tf.convert_checkpoint import convert_checkpoint
 
 
 class Inputs:
@@ -345,7 +345,7 @@ def corrupt_test_image(workdir):
     root = os.path.join(os.path.dirname(workdir), "eyepacs")
     shutil.copytree(cfg.data.root, root)
     cfg.data.root = root
-    row = experiment.load_data(cfg).splits["test"].iloc[0]
+    row = experiment.load_data(cfg).splits["test"].rows().iloc[0]
     data = open(row["path"], "rb").read()
     with open(row["path"], "wb") as f:
         f.write(data[:3] + np.random.default_rng(0).bytes(len(data) - 5) + data[-2:])
@@ -473,7 +473,7 @@ ROWS = [
     Row("unknown config variant", value([f"--config={retina.__file__}:nope"]), config_flag, flags.IllegalFlagValueError, r"^flag --config=.*/retina.py:nope: Error whilst parsing config file: ValueError: unknown retina config variant 'nope'; valid: '', 'gpu', 'demo', 'test' \(--helpfull lists the flags\)$", 2),  # noqa: E501
     Row("missing required flag", value(["--total_steps=3"]), bad_flags, flags.IllegalFlagValueError, r"flag --workdir=None: Flag --workdir must have a value", 2),  # noqa: E501
     Row("unknown study", value(None), call(studies.load_study, "nope"), studies.UnknownStudy, r"unknown study 'nope'; valid: ", 2),  # noqa: E501
-    Row("unknown dataset to inspect", value(None), call(inspection.inspect_dataset, "nope", "/x"), UsageError, r"cannot inspect dataset 'nope'", 2),  # noqa: E501
+    Row("unknown dataset to inspect", value(None), call(inspection.inspect_dataset, "nope", "/x"), UsageError, r"unknown dataset 'nope'; valid: aptos, chexpert, csv, eyepacs", 2),  # noqa: E501
     Row("unknown dataset to load", value(None), call(datasets.load_dataset, "nope", "/x", split_fractions={}), UsageError, r"unknown dataset 'nope'; valid: aptos", 2),  # noqa: E501
     Row("reader option flag without '='", value(None), call(flag_values.parse_key_values, ["views"]), UsageError, r"expected key=value, got 'views'", 2),  # noqa: E501
     Row("synthetic set of no patients", path_to("synthetic"), lambda inputs, root: synthetic_retina.write_eyepacs(root, num_patients=0, image_size=8, seed=0), UsageError, r"num_patients must be >= 1, got 0", 2),  # noqa: E501

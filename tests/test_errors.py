@@ -1,8 +1,6 @@
 """The shared error mechanism: one `error:` line and exit status 2 (usage) or 1 (the rest)."""
 
-import ast
 import errno
-import glob
 import os
 
 import pytest
@@ -25,47 +23,6 @@ from transfusion_tf import (
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Every binary, once: `python -m <module>`.
-BINARIES = (
-    "transfusion_tf.train",
-    "transfusion_tf.evaluate",
-    "transfusion_tf.study",
-    "transfusion_tf.register_weights",
-    "pipelines.inspect",
-    "pipelines.convert",
-    "pipelines.generate",
-    "pipelines.generate_source",
-    "slim_weights.download",
-    "slim_weights.convert",
-    "slim_weights.make_inventory",
-    "analysis.run_analysis",
-    "analysis.plot_cca",
-    "analysis.plot_convergence",
-    "analysis.plot_filters",
-)
-
-
-def _main_block_calls(path: str) -> list[str]:
-    """Dotted names of the calls in a module's `if __name__ == "__main__":` block."""
-    with open(path) as f:
-        tree = ast.parse(f.read())
-    calls = []
-    for node in tree.body:
-        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
-            calls += [ast.unparse(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)]
-    return calls
-
-
-def test_every_binary_runs_through_the_shared_wrapper():
-    found = {
-        os.path.relpath(path, REPO)[:-3].replace(os.sep, ".")
-        for package in ("transfusion_tf", "pipelines", "slim_weights", "analysis")
-        for path in glob.glob(os.path.join(REPO, package, "**", "*.py"), recursive=True)
-        if _main_block_calls(path)
-    }
-    assert found == set(BINARIES)
-    for module in BINARIES:
-        calls = _main_block_calls(os.path.join(REPO, *module.split(".")) + ".py")
-        assert "errors.run" in calls and "app.run" not in calls, module
 
 
 def _exit_of(main, capsys):

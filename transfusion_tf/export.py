@@ -1,102 +1,40 @@
-"""Exporting a trained run's weights so other runs can start from them.
+r"""Export a trained run as a TensorFlow SavedModel for serving.
 
-`export_run(workdir)` turns a run's checkpoint (object-based, model + optimizer) into a
-name-based V2 checkpoint of the model variables under slim names
-(`slim_weights.loading.slim_name`: `block1/conv/kernel:0` -> `block1/conv/weights`), and
-describes it as a `slim_weights.registry.TrainedEntry`: classes, input size, the run's
-preprocessing, head scopes, first conv, builder options, and provenance. Registering that
-entry makes `init.kind=imagenet` (and every kind built on pretrained weights) find it by
-model name, the same way released TF-Slim checkpoints are found.
+  python -m transfusion_tf.export --workdir=<run> --out=<dir> [--checkpoint=latest]
 
-A run that scored its weight averages (`train.ema_decay` > 0 with `eval.use_ema`) exports
-the averages: the weights its metrics describe.
+The SavedModel reloads with `tf.saved_model.load(<dir>)` without this package. Its
+`serving_default` signature takes `images`, uint8 (batch, height, width, channels) of any
+size, and its `serve_encoded` signature `encoded`, a (batch,) string tensor of JPEG/PNG
+bytes; both resize and preprocess as the run did, and return `logits`, `probabilities` and
+one tensor per column of the task's predictions CSV (dr_grade: p_grade0-4, referable_score).
+<dir>/export.json records the run, checkpoint, step, preprocessing, image size, channels,
+resize mode and the signatures' tensors. (The slim-named checkpoint for the weights registry
+is `transfusion_tf.register_weights`.) A bad flag is one `error:` line and exit status 2; a
+missing run or checkpoint, or an existing non-empty <dir>, exits with 1.
 """
 
-from __future__ import annotations
+from absl import app, flags
 
-import json
-import math
-import os
-import time
+import errors
+from transfusion_tf import serving
 
-from slim_weights import checkpoint, loading, registry
-from transfusion_tf import callbacks, checkpointing, experiment, initialization, weight_average
-from transfusion_tf.models import endpoint_names, variable_endpoints
-
-
-def export_run(
-    workdir: str, *, which: str = checkpointing.LATEST, output: str | None = None
-) -> registry.TrainedEntry:
-    """Writes a run's weights as a slim-named checkpoint and describes them.
-
-    Args:
-      workdir: a training workdir (holds config.json and checkpoints/).
-      which: `latest`, `best` (runs with `train.keep_best`), `init` or a step number.
-      output: the V2 checkpoint prefix to write; default
-        `<workdir>/export/<model>-<step>`.
-
-    Returns:
-      The `TrainedEntry` (not yet registered; see `slim_weights.registry.register`).
-
-    Raises:
-      FileNotFoundError: no such run or checkpoint.
-    """
-    config = experiment.load_config(workdir)
-    path = checkpointing.checkpoint_path(workdir, which)
-    step = int(os.path.basename(path).rsplit("-", 1)[-1])
-    plan = initialization.resolve(config, workdir=workdir, read_weights=False)
-    model = experiment.build_model(config, plan)
-    ema = weight_average.scores_average(config)
-    checkpointing.restore_weights(model, path, ema=ema)
-    values = {loading.slim_name(v.name): v.numpy() for v in model.variables}
-    output = os.path.abspath(
-        output or os.path.join(workdir, "export", f"{config.model.name}-{step}")
-    )
-    checkpoint.write_checkpoint(values, output, version="V2")
-
-    endpoint_of = variable_endpoints(model)
-    top = endpoint_names(model)[-1]
-    head_scopes = sorted(
-        {loading.slim_name(n).rpartition("/")[0] for n, e in endpoint_of.items() if e == top}
-    )
-    return registry.TrainedEntry(
-        model=config.model.name,
-        path=output,
-        num_classes=experiment.get_task(config).num_outputs,
-        # Our readers hand the model 0-based labels (the ImageNet offset is removed on read).
-        label_offset=0,
-        input_size=config.data.image_size,
-        preprocessing=plan.preprocessing,
-        head_scopes=tuple(head_scopes),
-        first_conv=loading.slim_name(initialization.first_conv_kernel(model)),
-        model_options=json.loads(json.dumps(plan.model_options)),
-        source={
-            "task": config.task,
-            "dataset": config.data.name,
-            "data_root": os.path.abspath(config.data.root),
-            "channels": config.data.channels,
-            "run": os.path.abspath(workdir),
-            "checkpoint": path,
-            "step": step,
-            "weight_averages": ema,
-            "last_eval": _last_eval(workdir, step),
-            "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        },
-    )
+_WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (holds config.json).")
+_OUT = flags.DEFINE_string("out", None, "Directory to create for the SavedModel (absent or empty).")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint",
+    "latest",
+    "Checkpoint: 'latest', 'init' (the initial weights), a step number, or 'best' for runs "
+    "that keep one.",
+)
+flags.mark_flags_as_required(["workdir", "out"])
 
 
-def _last_eval(workdir: str, step: int) -> dict:
-    """The eval_log.csv row of `step` (the held-out metrics of the exported weights)."""
-    rows = callbacks.EvalLog(workdir).rows()
-    match = rows[rows["step"] == step] if len(rows) else rows
-    if not len(match):
-        return {}
-    out = {}
-    for key, value in match.iloc[-1].items():
-        value = value.item() if hasattr(value, "item") else value
-        if isinstance(value, float) and math.isnan(value):
-            value = None  # Strict JSON has no NaN.
-        elif key in ("step", "examples_seen", "examples"):
-            value = int(value)
-        out[key] = value
-    return out
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    record = serving.export_saved_model(_WORKDIR.value, _OUT.value, checkpoint=_CHECKPOINT.value)
+    print(serving.format_export(record, _OUT.value))
+
+
+if __name__ == "__main__":
+    errors.run(main)

@@ -1,6 +1,6 @@
 """A synthetic Gabor filter bank for conv1, as the paper's authors describe theirs.
 
-SPEC §1 item 7: grayscale Gabor filters over orientations x spatial frequencies (low and
+The paper's Fig 8: grayscale Gabor filters over orientations x spatial frequencies (low and
 high) x phases, repeated across the RGB channels, scaled to the pretrained conv1. Filter i
 on the k x k grid centred on the kernel (pixel offsets x, y in [-(k-1)/2, (k-1)/2]) is
 

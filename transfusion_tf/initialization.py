@@ -1,4 +1,4 @@
-"""How a run's weights start (the paper, section 3): `config.init` -> weight surgery.
+"""How a run's weights start (the paper's Figs 6-8): `config.init` -> weight surgery.
 
 `resolve(config)` decides once what a run's start needs: the pretrained weights' entry and
 checkpoint, the preprocessing they carry and the model's builder options (an `InitPlan`);

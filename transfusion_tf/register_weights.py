@@ -19,7 +19,7 @@ from absl import app, flags
 
 import errors
 from slim_weights import registry
-from transfusion_tf import export
+from transfusion_tf import weights_export
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run whose weights to register.")
 _CHECKPOINT = flags.DEFINE_string(
@@ -40,7 +40,9 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    entry = export.export_run(_WORKDIR.value, which=_CHECKPOINT.value, output=_OUTPUT.value or None)
+    entry = weights_export.export_run(
+        _WORKDIR.value, which=_CHECKPOINT.value, output=_OUTPUT.value or None
+    )
     path = registry.register(entry, _REGISTRY.value or None)
     print(json.dumps(entry.to_json(), indent=2))
     print(f"registered {entry.model} in {path}")

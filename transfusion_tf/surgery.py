@@ -95,7 +95,7 @@ def mean_var(
     bn_mode: str = "identity",
     endpoint_of: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, np.ndarray], SurgeryReport]:
-    """Mean Var init (the paper's control): pretrained statistics, no pretrained features.
+    """Mean Var init (the paper's Fig 6): pretrained statistics, no pretrained features.
 
     Each conv/dense kernel and bias is drawn iid from N(m, s^2), where m and s^2 are the
     mean and (population) variance of the corresponding pretrained tensor. Batch norm
@@ -135,7 +135,7 @@ def transfuse(
     rng: np.random.Generator | None = None,
     bn_mode: str = "identity",
 ) -> tuple[dict[str, np.ndarray], SurgeryReport]:
-    """Weight transfusion (the paper's partial reuse): pretrained up to an endpoint, the rest new.
+    """Weight transfusion (the paper's Fig 7): pretrained up to an endpoint, the rest new.
 
     Every variable owned by `up_to` or a lower endpoint is copied; those above are
     re-initialised (`rest='random'`) or Mean-Var resampled (`rest='mean_var'`, with `rng`
@@ -184,7 +184,7 @@ def hybrid(
     up_to: str,
     exclude: Sequence[str],
 ) -> tuple[dict[str, np.ndarray], SurgeryReport]:
-    """The paper's slim hybrid: pretrained up to `up_to` under a new, slimmer top.
+    """The hybrid (the paper's Fig 8): pretrained up to `up_to` under a new, slimmer top.
 
     `fresh` is a model whose endpoints above `up_to` are narrower than the source's; they
     keep their fresh initialisation and the source's variables there are reported unused
@@ -224,7 +224,7 @@ def gabor_conv1(
     endpoint_of: Mapping[str, str] | None = None,
     **bank_options,
 ) -> tuple[dict[str, np.ndarray], SurgeryReport]:
-    """Synthetic Gabor filters in conv1 (the paper's synthetic init); everything else random.
+    """Synthetic Gabor filters in conv1 (the paper's Fig 8); everything else random.
 
     Args:
       fresh: {name: array} of the model's own initialisation.

@@ -2,8 +2,7 @@
 
 A task turns model outputs on a split into the metrics the paper reports. Registry
 (`get_task(name, **options)`; options come from `config.task_options`):
-  dr_grade        5-way DR grade softmax; scored as referable DR (grade >= 2) ROC AUC
-                  (the paper's RETINA task)
+  dr_grade        5-way DR grade softmax; scored as referable DR (grade >= 2) ROC AUC (Table 1)
   chexpert5       5 sigmoid outputs (Atelectasis, Cardiomegaly, Consolidation, Edema,
                   Pleural Effusion) with a label mask; scored by per-pathology ROC AUC and
                   their mean

@@ -78,9 +78,8 @@ def inspect_dataset(
       'labels_after': {output: {state: rows}}}}, 'bad_rows': [{'path', 'reason',
       'label_file', 'line'}] (rows a reader set aside, the generic CSV's), 'totals':
       {'images', 'missing', 'corrupt', 'excluded', 'bad_rows', 'needs_conversion'}}.
-      Single-label data has one output,
-      'label', whose states are its values; multi-label data one output per task with
-      states 'positive', 'negative', 'masked'.
+      Single-label data has one output, 'label', whose states are its values; multi-label
+      data one output per task with states 'positive', 'negative', 'masked'.
 
     Raises:
       ValueError: for a dataset that cannot be inspected (the message lists those that
@@ -126,19 +125,23 @@ def inspect_dataset(
         "split_fractions": fractions,
         "splits": splits,
         "bad_rows": bad_rows,
-        "totals": {
-            "images": sum(s["images"] for s in splits.values()),
-            "missing": sum(s["missing"] for s in splits.values()),
-            "corrupt": sum(s["corrupt"] for s in splits.values()),
-            "excluded": sum(sum(s["excluded"].values()) for s in splits.values()),
-            "bad_rows": len(bad_rows),
-            "needs_conversion": sum(
-                n
-                for s in splits.values()
-                for ext, n in s["formats"].items()
-                if ext in image_files.TIFF_EXTENSIONS
-            ),
-        },
+        "totals": _totals(splits, bad_rows),
+    }
+
+
+def _totals(splits: dict, bad_rows: list) -> dict:
+    return {
+        "images": sum(s["images"] for s in splits.values()),
+        "missing": sum(s["missing"] for s in splits.values()),
+        "corrupt": sum(s["corrupt"] for s in splits.values()),
+        "excluded": sum(sum(s["excluded"].values()) for s in splits.values()),
+        "bad_rows": len(bad_rows),
+        "needs_conversion": sum(
+            n
+            for s in splits.values()
+            for ext, n in s["formats"].items()
+            if ext in image_files.TIFF_EXTENSIONS
+        ),
     }
 
 

@@ -1,6 +1,6 @@
 """Small-data regime: seeded, patient-aware, stratified subsets of a training split.
 
-The paper's small-data experiments train on 5,000 images (SPEC §1). `stratified_subset`
+The paper's small-data experiments (its Table 3) train on 5,000 images. `stratified_subset`
 draws such a subset so that
 
 - patients stay whole (both eyes of a patient are in or out together);

@@ -119,24 +119,7 @@ def write_messidor2(
     images = _plan_exams(rng, num_patients, image_format)
     count = max(1, int(round(ungradable_fraction * len(images))))
     ungradable = set(rng.choice(len(images), size=count, replace=False).tolist())
-    rows, jobs = [], []
-    for index, (name, _, eye, grade) in enumerate(images):
-        bad = index in ungradable
-        dme = int(rng.random() < DME_PROBABILITY[grade])
-        rows.append([name, "", "", 0] if bad else [name, grade, dme, 1])
-        path, seeds = os.path.join(image_dir, name), [seed, _MESSIDOR2, index]
-        jobs.append(
-            fundus_files.job(
-                path,
-                seeds,
-                grade=grade,
-                eye=eye,
-                size=image_size,
-                width=int(round(image_size * 1.5)),
-                ungradable=bad,
-                jpeg_quality=jpeg_quality,
-            )
-        )
+    rows, jobs = _rows_and_jobs(rng, images, ungradable, image_dir, seed, image_size, jpeg_quality)
     writing.run_jobs(fundus_files.render_file, jobs, workers=workers, progress=progress)
     pairs_csv = os.path.join(root, messidor2_layout.PAIRS_FILE) if pairs_file else None
     if pairs_csv:
@@ -158,3 +141,26 @@ def write_messidor2(
         "ungradable": count,
         "exams": {name: exam_id for name, exam_id, _, _ in images},
     }
+
+
+def _rows_and_jobs(rng, images, ungradable: set, image_dir: str, seed, image_size, jpeg_quality):
+    """The grades CSV's rows and one render job per image (DME drawn per image, in order)."""
+    rows, jobs = [], []
+    for index, (name, _, eye, grade) in enumerate(images):
+        bad = index in ungradable
+        dme = int(rng.random() < DME_PROBABILITY[grade])
+        rows.append([name, "", "", 0] if bad else [name, grade, dme, 1])
+        path, seeds = os.path.join(image_dir, name), [seed, _MESSIDOR2, index]
+        jobs.append(
+            fundus_files.job(
+                path,
+                seeds,
+                grade=grade,
+                eye=eye,
+                size=image_size,
+                width=int(round(image_size * 1.5)),
+                ungradable=bad,
+                jpeg_quality=jpeg_quality,
+            )
+        )
+    return rows, jobs

@@ -6,7 +6,7 @@ import pytest
 
 from pipelines.synthetic import source as synthetic_source
 from slim_weights import registry
-from transfusion_tf import export, trainer
+from transfusion_tf import trainer, weights_export
 from transfusion_tf.configs import retina, source_pretrain
 
 
@@ -33,7 +33,7 @@ def _pretrain_source(base: str) -> str:
     config.seed = 7  # Not a retina seed: 4 steps barely move a seed-0 init off random0's.
     trainer.train_and_evaluate(config, run)
     path = os.path.join(base, "weights.json")
-    registry.register(export.export_run(run), path)
+    registry.register(weights_export.export_run(run), path)
     return path
 
 

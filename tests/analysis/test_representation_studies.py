@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis import representation_studies as studies
+from analysis import study_tables
 from analysis.activations import SpatialSampling
 
 OPTIONS = studies.StudyOptions(num_images=10, sampling=SpatialSampling(datapoints=200))
@@ -35,14 +36,14 @@ def test_files_and_columns(tables):
     ]
     pair = ["label", "comparison", "run_a", "run_b", "step_a", "step_b", *SHAPE_COLUMNS]
     floored = ["value", "floor", "minus_floor"]
-    assert list(studies.FIG4_COLUMNS) == [
+    assert list(study_tables.FIG4_COLUMNS) == [
         "init_value", "final_value", "init_floor", "final_floor",
         "init_minus_floor", "final_minus_floor",
     ]  # fmt: skip
     columns = {
         "fig2": [*pair, *floored],
         "fig3": ["label", "start", "run", "step_init", "step_final", *SHAPE_COLUMNS, *floored],
-        "fig4": [*pair, *studies.FIG4_COLUMNS],
+        "fig4": [*pair, *study_tables.FIG4_COLUMNS],
     }
     for study, expected in columns.items():
         on_disk = pd.read_csv(out / f"{study}_cbr_tiny.csv")

@@ -4,14 +4,13 @@ Binaries run as subprocesses with their real flags, as a user would call them.
 """
 
 import os
-import re
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from analysis import plot_convergence
+from analysis.figures import convergence
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, MPLBACKEND="Agg")
@@ -95,7 +94,7 @@ def test_plot_scripts_draw_from_saved_results(analysis_dir, trained_runs, tmp_pa
     for name in [*expected, "violin/fig2.png"]:
         assert os.path.getsize(os.path.join(figures, name)) > 1000, name
     table = pd.read_csv(os.path.join(figures, "convergence_steps_to_threshold.csv"))
-    mean = plot_convergence.MEAN_ROW
+    mean = convergence.MEAN_ROW
     assert list(table["run"]) == [*runs[:2], mean, runs[2], mean]
 
 
@@ -118,23 +117,3 @@ def test_help_lists_the_flags():
         usage = _run(module, "--help", check=False)  # absl exits 1 after --help
         for name in names:
             assert name in usage, (module, name)
-
-
-def test_libraries_define_no_flags_and_transfusion_tf_does_not_import_analysis():
-    binaries = {"run_analysis.py", "plot_cca.py", "plot_filters.py", "plot_convergence.py"}
-    for name in os.listdir(os.path.join(REPO, "analysis")):
-        if name.endswith(".py") and name not in binaries:
-            text = open(os.path.join(REPO, "analysis", name)).read()
-            assert not re.search(r"from absl import .*flags|absl\.flags|DEFINE_", text), name
-    # transfusion_tf/studies/ sits above analysis (its report draws with analysis' figure
-    # code) and transfusion_tf/study.py is its binary; the rest of transfusion_tf is below.
-    studies = os.path.join(REPO, "transfusion_tf", "studies")
-    for root, _, files in os.walk(os.path.join(REPO, "transfusion_tf")):
-        if root.startswith(studies):
-            continue
-        for name in files:
-            if name.endswith(".py") and os.path.join(root, name) != os.path.join(
-                REPO, "transfusion_tf", "study.py"
-            ):
-                text = open(os.path.join(root, name)).read()
-                assert "from analysis" not in text and "import analysis" not in text, name

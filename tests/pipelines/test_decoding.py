@@ -76,3 +76,21 @@ def test_eval_batches_keep_the_partial_batch_and_cache_in_memory():
         )
         assert [len(y) for _, y in batches] == [2, 2, 1]
         assert all(float(tf.reduce_min(x)) == 1.0 for x, _ in batches)  # 255 -> 1.
+
+
+@pytest.mark.parametrize("mode", ["pad", "squash", "center_crop"])
+def test_resize_image_on_a_batch_gives_the_pixels_decoding_gives_each_image(tmp_path, mode):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, size=(2, 27, 44, 3), dtype=np.uint8)
+    decoded = []
+    for k, image in enumerate(batch):
+        Image.fromarray(image).save(tmp_path / f"{k}.png")
+        path = tf.constant(str(tmp_path / f"{k}.png"))
+        decoded.append(decoding.load_image(path, size=16, channels=3, resize_mode=mode))
+    resized = decoding.resize_image(tf.constant(batch), size=16, resize_mode=mode)
+    assert resized.dtype == tf.uint8 and resized.shape == (2, 16, 16, 3)
+    np.testing.assert_array_equal(resized, np.stack(decoded))  # PNG is lossless.
+    one = decoding.resize_image(batch[1], size=16, resize_mode=mode)
+    np.testing.assert_array_equal(one, decoded[1])

@@ -80,15 +80,6 @@ def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
     assert len(names) == 4 and {os.path.splitext(n)[1] for n in names} <= {".tif", ".JPG"}
 
 
-def test_flags_only_in_the_binary():
-    names = {"generate.py", "generate_source.py", "inspect.py", "convert.py"}
-    for path in (binaries.REPO / "pipelines").rglob("*.py"):
-        if path.relative_to(binaries.REPO / "pipelines").as_posix() not in names:
-            assert "absl" not in path.read_text(), path
-        assert "import transfusion_tf" not in path.read_text(), path
-        assert "from transfusion_tf" not in path.read_text(), path
-
-
 def test_the_registry_and_the_writers_start_without_tensorflow():
     # pipelines.generate reads the specs; only loading a dataset imports TensorFlow.
     code = "import sys, pipelines.generate; print('tensorflow' in sys.modules)"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from slim_weights import checkpoint, loading, manifest
-from slim_weights.convert import convert_checkpoint
 from tests.slim_reference import random_slim_values
+from transfusion_tf.convert_checkpoint import convert_checkpoint
 from transfusion_tf.models import get_model
 
 ENTRY = manifest.get_entry("inception_v3")

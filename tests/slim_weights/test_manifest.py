@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
 import math
 import pathlib
@@ -159,25 +158,6 @@ def test_inventory_files_list_one_variable_per_line():
         assert len([line for line in lines if line.startswith('  ["')]) == len(
             manifest.get_entry(model).inventory()
         )
-
-
-def test_library_modules_import_no_higher_layer_and_no_flags():
-    """slim_weights sits below transfusion_tf; only its binaries may import upwards."""
-    package = pathlib.Path(manifest.__file__).parent
-    binaries = {"convert.py", "download.py", "make_inventory.py"}
-    for path in sorted(package.glob("*.py")):
-        imported = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                imported.add(node.module or "")
-        top = {name.split(".")[0] for name in imported}
-        if path.name in binaries:
-            assert "absl" in top, path.name
-            continue
-        assert not top & {"transfusion_tf", "pipelines", "analysis"}, path.name
-        assert "absl" not in top, f"{path.name}: flags belong in binaries"
 
 
 def _total(inventory, exclude=()):

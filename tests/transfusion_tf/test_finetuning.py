@@ -3,6 +3,7 @@ runs: frozen layers, weight averages, keep-best and early stopping end to end.""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,16 +13,20 @@ import pytest
 
 from slim_weights import checkpoint as slim_checkpoint
 from slim_weights import loading
+from tests.transfusion_tf.test_predict import probability_atol
 from transfusion_tf import (
     checkpointing,
     evaluation,
     experiment,
-    export,
     finetuning,
     models,
+    prediction,
     scopes,
+    serving,
     studies,
+    trained_run,
     trainer,
+    weights_export,
 )
 from transfusion_tf.configs import retina
 
@@ -325,7 +330,7 @@ def test_a_plateau_stops_the_run_at_the_right_step_and_a_rerun_trains_no_more(ru
 
 def test_exported_weights_are_the_scored_averages(run_a, tmp_path):
     workdir, _ = run_a
-    entry = export.export_run(workdir, which="best", output=str(tmp_path / "best"))
+    entry = weights_export.export_run(workdir, which="best", output=str(tmp_path / "best"))
     assert entry.source["step"] == 2 and entry.source["weight_averages"] is True
     exported = slim_checkpoint.read_checkpoint(entry.path)
     path = checkpointing.checkpoint_path(workdir, "best")
@@ -334,3 +339,43 @@ def test_exported_weights_are_the_scored_averages(run_a, tmp_path):
     for name, value in raw.items():
         expected = averages.get(name, value)  # Frozen layers: their own (unaveraged) values.
         np.testing.assert_array_equal(exported[loading.slim_name(name)], expected, name)
+
+
+def test_predict_and_export_restore_the_averages_the_run_scored(run_a, eyepacs_root, tmp_path):
+    workdir, _ = run_a
+    path = checkpointing.checkpoint_path(workdir)
+    averages, raw = checkpointing.read_averages(path), _variables(workdir)
+    restored = trained_run.restore_run(workdir)
+    assert restored.weight_averages is True
+    for var in restored.model.variables:
+        np.testing.assert_array_equal(var.numpy(), averages.get(var.name, raw[var.name]))
+    trained = trained_run.restore_run(workdir, ema=False)
+    assert trained.weight_averages is False
+    for var in trained.model.variables:
+        np.testing.assert_array_equal(var.numpy(), raw[var.name])
+    assert serving.describe(restored, {})["weight_averages"] is True  # export.json's entry.
+    # predict: the same probabilities as evaluate's (averages) on the same images.
+    config = experiment.load_config(workdir)
+    rows = experiment.load_data(config).splits["test"].rows()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for image in rows["path"][:3]:
+        shutil.copy(image, folder)
+    out = str(tmp_path / "p.csv")
+    summary = prediction.predict_images(workdir, str(folder), out)
+    assert summary.weight_averages is True and summary.predicted == 3
+    assert prediction.format_summary(summary).startswith(f"checkpoint {path} (step 6, weight")
+    evaluation.evaluate_run(workdir, split="test", bootstrap_samples=0)
+    evaluated = pd.read_csv(os.path.join(workdir, "predictions_test.csv")).set_index("image")
+    predicted = pd.read_csv(out)
+    stems = [os.path.splitext(name)[0] for name in predicted["image"]]
+    # The log-probabilities bound the logits' spread, which sets the tolerance's scale.
+    grades = [f"p_grade{k}" for k in range(5)]
+    atol = probability_atol(restored.model, np.log(predicted[grades].to_numpy()))
+    np.testing.assert_allclose(
+        predicted["p_grade0"], evaluated.loc[stems, "p_grade0"], rtol=0, atol=atol
+    )
+    evaluation.evaluate_run(workdir, split="test", bootstrap_samples=0, ema=False)
+    unaveraged = pd.read_csv(os.path.join(workdir, "predictions_test.csv")).set_index("image")
+    gap = np.abs(predicted["p_grade0"].to_numpy() - unaveraged.loc[stems, "p_grade0"].to_numpy())
+    assert gap.max() > 10 * atol  # The trained weights would not pass.

@@ -1,7 +1,5 @@
 """The training binary: --help, flags only in binaries, resume after SIGKILL to equal weights."""
 
-import ast
-import glob
 import os
 import signal
 import subprocess
@@ -74,63 +72,6 @@ def test_a_config_file_that_does_not_load_is_one_line_and_exit_status_2(tmp_path
     assert last.startswith("error: --config: Configuration is not available because of an ")
     assert "No such file or directory: 'nope.py'" in last and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
-
-
-BINARIES = ("train.py", "evaluate.py", "study.py", "register_weights.py")
-FLAG_MODULES = ("absl.flags", "ml_collections.config_flags")
-
-
-def _flag_uses(source: str) -> list[str]:
-    """Imports of absl/ml_collections flags and DEFINE_* calls in Python source, by line."""
-    uses = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
-        elif isinstance(node, ast.Call):
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name.startswith("DEFINE_"):
-                uses.append(f"line {node.lineno}: {name}")
-            continue
-        else:
-            continue
-        if any(m == f or m.startswith(f + ".") for m in modules for f in FLAG_MODULES):
-            uses.append(f"line {node.lineno}: import {', '.join(modules)}")
-    return uses
-
-
-def test_the_flag_check_sees_imports_and_defines():
-    source = (
-        "from absl import flags\nimport absl.flags as f\nfrom ml_collections import config_flags\n"
-        "from absl import logging\nflags.DEFINE_string('x', '', '')\nDEFINE_integer('y', 0, '')\n"
-    )
-    assert [use.split(":")[0] for use in _flag_uses(source)] == [
-        "line 1",
-        "line 2",
-        "line 3",
-        "line 5",
-        "line 6",
-    ]
-
-
-def test_no_library_module_reads_flags():
-    library = [
-        path
-        for path in glob.glob(os.path.join(REPO, "transfusion_tf", "**", "*.py"), recursive=True)
-        if os.path.relpath(path, os.path.join(REPO, "transfusion_tf")) not in BINARIES
-    ]
-    assert len(library) > 30
-    for binary in BINARIES:  # The check does see flags where they belong.
-        with open(os.path.join(REPO, "transfusion_tf", binary)) as f:
-            assert _flag_uses(f.read()), binary
-    uses = {}
-    for path in library:
-        with open(path) as f:
-            if found := _flag_uses(f.read()):
-                uses[os.path.relpath(path, REPO)] = found
-    assert uses == {}
 
 
 def _weights(workdir, which="latest"):

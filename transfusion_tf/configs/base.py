@@ -56,7 +56,7 @@ def base_config() -> ml_collections.ConfigDict:
     # optimizer's decoupled (AdamW) optimizer.weight_decay.
     c.model.weight_decay = ml_collections.config_dict.placeholder(float)
 
-    # How the weights start (the paper, section 3; transfusion_tf/initialization.py).
+    # How the weights start (the paper's Figs 6-8; transfusion_tf/initialization.py).
     c.init = ml_collections.ConfigDict()
     # random | imagenet | mean_var | transfusion | hybrid_slim | gabor_conv1.
     c.init.kind = "random"

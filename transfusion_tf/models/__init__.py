@@ -82,7 +82,7 @@ def _check_input_shape(name: str, input_shape: tuple) -> None:
 def slim_top_options(name: str, options: dict, *, up_to: str, width_factor: float) -> dict:
     """Builder options for the hybrid model: blocks above `up_to` `width_factor` times as wide.
 
-    The paper's hybrid (SPEC §1 item 7) keeps ResNet-50's blocks up to block2 and gives
+    The paper's hybrid (the paper's Fig 8) keeps ResNet-50's blocks up to block2 and gives
     blocks 3-4 half the channels. CBRs are narrowed the same way, block by block.
 
     Args:

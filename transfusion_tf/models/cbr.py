@@ -1,4 +1,4 @@
-"""The CBR family of small conv nets from the Transfusion paper (SPEC §2).
+"""The CBR family of small conv nets from the Transfusion paper (its Table 1 and appendix).
 
 Each block is Conv(stride 1, `same`, no bias) -> BatchNorm -> ReLU -> MaxPool(3x3, stride 2);
 then global average pool -> Dense. Layer names are stable and scoped by endpoint
@@ -41,7 +41,7 @@ class CBRSpec:
 
 
 # Table 1 of the paper. CBR-Tiny's widths follow its parameter count (1,076,480), not the
-# appendix text that lists 64-128-256-512 (see SPEC §2); widths stay configurable.
+# appendix text that lists 64-128-256-512 (the appendix); widths stay configurable.
 CBR_SPECS = {
     "cbr_large_t": CBRSpec(7, (32, 64, 128, 256, 512), (True, True, True, True, False)),
     "cbr_large_w": CBRSpec(7, (64, 128, 256, 512), (True,) * 4),
@@ -102,29 +102,10 @@ def build_cbr(
     x = inputs
     endpoints = []
     for i, (width, pool) in enumerate(zip(widths, spec.pool_after, strict=True), start=1):
-        scope = f"block{i}"
-        x = tf.keras.layers.Conv2D(
-            width,
-            kernel_size,
-            strides=1,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=tf.keras.initializers.GlorotUniform(),  # slim's xavier
-            kernel_regularizer=regularizer,
-            name=f"{scope}/conv",
-        )(x)
-        x = tf.keras.layers.BatchNormalization(
-            momentum=bn_momentum,
-            epsilon=bn_epsilon,
-            name=f"{scope}/bn",
-            **initializers.BATCH_NORM_INITIALIZERS,
-        )(x)
-        x = tf.keras.layers.ReLU(name=f"{scope}/relu")(x)
-        last = f"{scope}/relu"
-        if pool:
-            x = tf.keras.layers.MaxPool2D(3, strides=2, padding="same", name=f"{scope}/pool")(x)
-            last = f"{scope}/pool"
-        endpoints.append((scope, last))
+        x, last = _block(
+            x, f"block{i}", width, kernel_size, pool, regularizer, (bn_momentum, bn_epsilon)
+        )
+        endpoints.append((f"block{i}", last))
     x = tf.keras.layers.GlobalAveragePooling2D(name="pre_logits")(x)
     logits = tf.keras.layers.Dense(
         num_classes,
@@ -140,11 +121,33 @@ def build_cbr(
     return model
 
 
+def _block(x, scope: str, width: int, kernel_size: int, pool: bool, regularizer, bn):
+    """Conv (stride 1, no bias), BatchNorm, ReLU [, MaxPool 3x3/2]; (output, endpoint layer)."""
+    x = tf.keras.layers.Conv2D(
+        width,
+        kernel_size,
+        strides=1,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=tf.keras.initializers.GlorotUniform(),  # slim's xavier
+        kernel_regularizer=regularizer,
+        name=f"{scope}/conv",
+    )(x)
+    x = tf.keras.layers.BatchNormalization(
+        momentum=bn[0], epsilon=bn[1], name=f"{scope}/bn", **initializers.BATCH_NORM_INITIALIZERS
+    )(x)
+    x = tf.keras.layers.ReLU(name=f"{scope}/relu")(x)
+    if not pool:
+        return x, f"{scope}/relu"
+    x = tf.keras.layers.MaxPool2D(3, strides=2, padding="same", name=f"{scope}/pool")(x)
+    return x, f"{scope}/pool"
+
+
 def paper_param_count(model: tf.keras.Model) -> int:
     """The paper's Table-1 parameter count of a CBR model.
 
     Table 1 counts the conv kernels of blocks 2..N plus the classifier kernel without bias;
-    every published CBR number reproduces exactly under this rule (SPEC §2).
+    every published CBR number reproduces exactly under this rule (Table 1).
     """
     blocks = [name for name, _ in get_endpoint_layers(model) if name.startswith("block")]
     total = 0

@@ -95,32 +95,8 @@ def build_inception_v3(
     )
     arg_scope = initializers.ArgScope(bn_momentum, bn_epsilon, regularizer)
     inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
-    x = inputs
-    endpoints = []
-    for name, kind, filters, kernel, strides, padding in _STEM:
-        scope = f"{SCOPE}/{name}"
-        if kind == "conv":
-            x = _conv_bn(x, filters, kernel, scope, arg_scope, strides=strides, padding=padding)
-            endpoints.append((name, f"{scope}/Relu"))
-        else:
-            x = tf.keras.layers.MaxPool2D(kernel, strides=strides, padding=padding, name=scope)(x)
-            endpoints.append((name, scope))
-    blocks = (
-        ("Mixed_5b", _mixed_5b),
-        ("Mixed_5c", _mixed_5c),
-        ("Mixed_5d", _mixed_5d),
-        ("Mixed_6a", _mixed_6a),
-        ("Mixed_6b", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 128)),
-        ("Mixed_6c", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 160)),
-        ("Mixed_6d", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 160)),
-        ("Mixed_6e", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 192)),
-        ("Mixed_7a", _mixed_7a),
-        ("Mixed_7b", lambda x, s, arg_scope: _mixed_7bc(x, s, arg_scope, "Conv2d_0b_3x1")),
-        # Mixed_7c names this conv Conv2d_0c_3x1 where Mixed_7b says Conv2d_0b_3x1: slim's
-        # code and the released checkpoint both spell it so.
-        ("Mixed_7c", lambda x, s, arg_scope: _mixed_7bc(x, s, arg_scope, "Conv2d_0c_3x1")),
-    )
-    for name, block in blocks:
+    x, endpoints = _stem(inputs, arg_scope)
+    for name, block in _BLOCKS:
         x = block(x, f"{SCOPE}/{name}", arg_scope)
         endpoints.append((name, f"{SCOPE}/{name}/concat"))
         if name == "Mixed_6e":
@@ -148,6 +124,20 @@ def build_inception_v3(
     ]
     set_endpoint_layers(model, endpoints)
     return model
+
+
+def _stem(x: tf.Tensor, arg_scope: initializers.ArgScope) -> tuple[tf.Tensor, list]:
+    """Conv2d_1a_3x3 ... MaxPool_5a_3x3; (output, endpoints as (name, layer))."""
+    endpoints = []
+    for name, kind, filters, kernel, strides, padding in _STEM:
+        scope = f"{SCOPE}/{name}"
+        if kind == "conv":
+            x = _conv_bn(x, filters, kernel, scope, arg_scope, strides=strides, padding=padding)
+            endpoints.append((name, f"{scope}/Relu"))
+        else:
+            x = tf.keras.layers.MaxPool2D(kernel, strides=strides, padding=padding, name=scope)(x)
+            endpoints.append((name, scope))
+    return x, endpoints
 
 
 def _mixed_5b(x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope) -> tf.Tensor:
@@ -334,3 +324,20 @@ def _avg_pool_3x3(x: tf.Tensor, name: str) -> tf.Tensor:
 
 def _concat(tensors: list[tf.Tensor], name: str) -> tf.Tensor:
     return tf.keras.layers.Concatenate(axis=-1, name=name)(tensors)
+
+
+_BLOCKS = (
+    ("Mixed_5b", _mixed_5b),
+    ("Mixed_5c", _mixed_5c),
+    ("Mixed_5d", _mixed_5d),
+    ("Mixed_6a", _mixed_6a),
+    ("Mixed_6b", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 128)),
+    ("Mixed_6c", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 160)),
+    ("Mixed_6d", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 160)),
+    ("Mixed_6e", lambda x, s, arg_scope: _mixed_6bcde(x, s, arg_scope, 192)),
+    ("Mixed_7a", _mixed_7a),
+    ("Mixed_7b", lambda x, s, arg_scope: _mixed_7bc(x, s, arg_scope, "Conv2d_0b_3x1")),
+    # Mixed_7c names this conv Conv2d_0c_3x1 where Mixed_7b says Conv2d_0b_3x1: slim's code
+    # and the released checkpoint both spell it so.
+    ("Mixed_7c", lambda x, s, arg_scope: _mixed_7bc(x, s, arg_scope, "Conv2d_0c_3x1")),
+)

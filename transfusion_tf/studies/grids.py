@@ -1,6 +1,6 @@
 """Building blocks shared by the shipped studies: data, run configs, pretraining runs, grids.
 
-Pretrained weights come from two places (the paper, section 3): ResNet-50 and Inception-v3
+Pretrained weights come from two places (the paper's Table 1): ResNet-50 and Inception-v3
 from the released TF-Slim checkpoints (the study downloads them as a "dataset" with
 `slim_weights.download`, or takes `--data_root=slim_<model>=<dir>`), the CBRs from a
 pretraining run on the source task (`source`: ImageNet TFRecords, or the synthetic

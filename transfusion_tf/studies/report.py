@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis import plot_convergence
+from analysis.figures import convergence
 from transfusion_tf import provenance
 from transfusion_tf.studies import aggregate, arms, claims, commands, evidence, report_analyses
 from transfusion_tf.studies import state as run_states
@@ -262,7 +262,7 @@ def _source_table(members, sources) -> Section:
 def _curves(title: str, members, metric: str, thresholds, figures: str) -> Section:
     stem = "curves_" + "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
     label = f"validation {METRIC_LABELS.get(metric, metric)}"
-    files = plot_convergence.plot_convergence(
+    files = convergence.plot_convergence(
         [r.path for r in members],
         figures,
         labels=[r.group for r in members],

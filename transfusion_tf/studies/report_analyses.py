@@ -10,7 +10,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis import plot_cca, plot_filters
+from analysis.figures import cca as cca_figures
+from analysis.figures import filters as filter_figures
 from transfusion_tf.studies import claims, commands, evidence
 from transfusion_tf.studies.report_files import Section, format_mean_std
 from transfusion_tf.studies.spec import AnalysisSpec
@@ -115,14 +116,14 @@ def _figures(analysis: AnalysisSpec, out: str) -> list[Section]:
     parts = []
     measure = (analysis.flags.get("measures") or "mean_cca").split(",")[0]
     if {"fig2", "fig3", "fig4"} & set(analysis.analyses):
-        for path in plot_cca.plot_all(out, out_dir=out, measure=measure, formats=_FORMATS):
+        for path in cca_figures.plot_all(out, out_dir=out, measure=measure, formats=_FORMATS):
             name = os.path.basename(path)[: -len(".png")]
             kind = name.split("_")[0]
             title = f"Fig {kind[3:]} figure ({analysis.name}, {measure})"
             parts.append(Section(title, _FIG_NOTES.get(kind, ""), figure=path))
     if "fig5" in analysis.analyses:
         shown = {names[0] for names in (analysis.random_runs, analysis.pretrained_runs) if names}
-        for path in plot_filters.plot_all(out, formats=_FORMATS):
+        for path in filter_figures.plot_all(out, formats=_FORMATS):
             run = os.path.basename(path)[len("fig5_") : -len(".png")]
             if run in shown:
                 note = (

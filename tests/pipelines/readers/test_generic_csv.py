@@ -228,11 +228,13 @@ def test_multi_label_csv_trains_a_step_and_scores_per_output(root):
     task = experiment.get_task(config)
     model = experiment.build_model(config)
     model.compile(optimizer="sgd", loss=task.loss())
-    stream = experiment.train_input(config, data.splits["train"], start_example=0)
+    stream = experiment.train_input(
+        config, data.splits["train"], start_example=0, preprocessing="inception"
+    )
     history = model.fit(stream, steps_per_epoch=1, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     scores, logits, table = experiment.evaluate_split(
-        model, config, data.splits["valid"], bootstrap_samples=0
+        model, config, data.splits["valid"], bootstrap_samples=0, preprocessing="inception"
     )
     assert logits.shape == (6, 2) and scores["examples"] == 6
     assert {"auc_effusion", "auc_edema", "mean_auc"} <= set(scores)

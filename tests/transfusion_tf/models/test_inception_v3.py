@@ -9,6 +9,11 @@ import pytest
 import tensorflow as tf
 
 from slim_weights import checkpoint, loading, manifest
+from slim_weights.slim_compat import (
+    build_slim_inception_v3,
+    import_tf_slim,
+    slim_normalizer_params,
+)
 from tests.slim_reference import (
     batch_norm_epsilons,
     keras_outputs,
@@ -19,11 +24,6 @@ from tests.slim_reference import (
 )
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 from transfusion_tf.models.layout import get_endpoint_layers
-from transfusion_tf.slim_compat import (
-    build_slim_inception_v3,
-    import_tf_slim,
-    slim_normalizer_params,
-)
 
 ENTRY = manifest.get_entry("inception_v3")
 BODY = [

@@ -1,7 +1,7 @@
 """Our random init and L2 term against the real slim graphs (ResNet-50 v1, Inception-v3).
 
 Slim's graphs are built with `tf_slim.nets` under their own arg scopes
-(`transfusion_tf.slim_compat`) and their initialisers run with a different seed from ours,
+(`slim_weights.slim_compat`) and their initialisers run with a different seed from ours,
 so kernels can only agree in distribution. The statistics, per kernel tensor of N values
 (sigma: its standard deviation, estimated from the two samples):
 
@@ -32,10 +32,10 @@ import scipy.stats
 import tensorflow as tf
 
 from slim_weights import loading, manifest
+from slim_weights.slim_compat import build_slim_inception_v3, build_slim_resnet_v1_50
 from tests.slim_reference import random_slim_values
 from tests.tolerances import UNIT_ROUNDOFF
 from transfusion_tf.models import get_model
-from transfusion_tf.slim_compat import build_slim_inception_v3, build_slim_resnet_v1_50
 
 FAMILY_ALPHA = 1e-6
 POOLED_Z = 5.0

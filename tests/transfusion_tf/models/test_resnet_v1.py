@@ -9,6 +9,11 @@ import pytest
 import tensorflow as tf
 
 from slim_weights import checkpoint, loading, manifest
+from slim_weights.slim_compat import (
+    build_slim_resnet_v1_50,
+    import_tf_slim,
+    slim_normalizer_params,
+)
 from tests.slim_reference import (
     batch_norm_epsilons,
     keras_outputs,
@@ -18,11 +23,6 @@ from tests.slim_reference import (
     run_slim,
 )
 from transfusion_tf.models import endpoint_names, endpoints, get_model
-from transfusion_tf.slim_compat import (
-    build_slim_resnet_v1_50,
-    import_tf_slim,
-    slim_normalizer_params,
-)
 
 ENTRY = manifest.get_entry("resnet_v1_50")
 ENDPOINTS = ["conv1", "block1", "block2", "block3", "block4", "pre_logits", "logits"]

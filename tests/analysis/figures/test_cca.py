@@ -1,9 +1,9 @@
-"""Tests for analysis/plot_cca.py on hand-made result tables (no models involved)."""
+"""Tests for analysis/cca.py on hand-made result tables (no models involved)."""
 
 import pandas as pd
 import pytest
 
-from analysis import plot_cca
+from analysis.figures import cca
 
 SHAPE = {"grid": "4x4", "datapoints": 100, "neurons_a": 8, "neurons_b": 8}
 
@@ -54,18 +54,18 @@ def _write_tables(directory, label="cbr_tiny", floors=True):
 def test_read_tables_selects_the_measure(tmp_path):
     _write_tables(tmp_path)
     _write_tables(tmp_path, label="resnet_v1_50")
-    tables = plot_cca.read_tables(str(tmp_path), "fig2", "cka")
+    tables = cca.read_tables(str(tmp_path), "fig2", "cka")
     assert list(tables) == ["cbr_tiny", "resnet_v1_50"]
     assert set(tables["cbr_tiny"]["measure"]) == {"cka"} and len(tables["cbr_tiny"]) == 6
     with pytest.raises(ValueError, match=r"has no measure 'pwcca'; it has \['cka', 'mean_cca'\]"):
-        plot_cca.read_tables(str(tmp_path), "fig2", "pwcca")
+        cca.read_tables(str(tmp_path), "fig2", "pwcca")
 
 
 @pytest.mark.parametrize(("style", "floors"), [("box", True), ("violin", True), ("box", False)])
 def test_plot_all_writes_every_figure_in_every_format(tmp_path, style, floors):
     _write_tables(tmp_path, floors=floors)
     out = tmp_path / "figures"
-    written = plot_cca.plot_all(str(tmp_path), out_dir=str(out), fig2_style=style)
+    written = cca.plot_all(str(tmp_path), out_dir=str(out), fig2_style=style)
     names = [f"{s}.{ext}" for s in ("fig2", "fig3", "fig4") for ext in ("png", "pdf")]
     assert written == [str(out / n) for n in names]
     assert all((out / n).stat().st_size > 1000 for n in names)
@@ -73,8 +73,8 @@ def test_plot_all_writes_every_figure_in_every_format(tmp_path, style, floors):
 
 def test_figures_show_the_floor_and_name_metric_and_layers(tmp_path):
     _write_tables(tmp_path)
-    tables = plot_cca.read_tables(str(tmp_path), "fig2", "mean_cca")
-    fig = plot_cca.plot_fig2(tables, "mean_cca")
+    tables = cca.read_tables(str(tmp_path), "fig2", "mean_cca")
+    fig = cca.plot_fig2(tables, "mean_cca")
     ax = fig.axes[0]
     assert ax.get_ylabel() == "mean_cca, mean over block3, block4"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -85,8 +85,8 @@ def test_figures_show_the_floor_and_name_metric_and_layers(tmp_path):
     for segments in floors:
         assert segments.get_segments()[0][:, 1] == pytest.approx([0.3, 0.3])
     assert ax.get_ylim()[0] < 0.3
-    plot_cca.plt.close(fig)
-    fig = plot_cca.plot_fig3(plot_cca.read_tables(str(tmp_path), "fig3", "mean_cca"), "mean_cca")
+    cca.plt.close(fig)
+    fig = cca.plot_fig3(cca.read_tables(str(tmp_path), "fig3", "mean_cca"), "mean_cca")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == [
         "random init",
@@ -94,19 +94,19 @@ def test_figures_show_the_floor_and_name_metric_and_layers(tmp_path):
         "pretrained init",
         "pretrained: null floor",
     ]
-    plot_cca.plt.close(fig)
-    fig = plot_cca.plot_fig4(plot_cca.read_tables(str(tmp_path), "fig4", "mean_cca"), "mean_cca")
+    cca.plt.close(fig)
+    fig = cca.plot_fig4(cca.read_tables(str(tmp_path), "fig4", "mean_cca"), "mean_cca")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels[-1] == "null floor (x: init, y: final)"
     assert fig.axes[0].get_xlabel() == "mean_cca at initialisation, per endpoint"
-    plot_cca.plt.close(fig)
+    cca.plt.close(fig)
 
 
 def test_missing_inputs_and_bad_options(tmp_path):
     with pytest.raises(FileNotFoundError, match="no fig2_.*csv .* run python -m analysis.run_"):
-        plot_cca.plot_all(str(tmp_path))
+        cca.plot_all(str(tmp_path))
     _write_tables(tmp_path)
     with pytest.raises(ValueError, match="unknown fig2 style 'bar'; valid: box, violin"):
-        plot_cca.plot_all(str(tmp_path), fig2_style="bar")
+        cca.plot_all(str(tmp_path), fig2_style="bar")
     with pytest.raises(ValueError, match=r"unknown figure formats \['gif'\]"):
-        plot_cca.plot_all(str(tmp_path), formats=["gif"])
+        cca.plot_all(str(tmp_path), formats=["gif"])

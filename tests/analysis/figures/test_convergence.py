@@ -1,11 +1,11 @@
-"""Tests for analysis/plot_convergence.py on hand-made eval logs."""
+"""Tests for analysis/convergence.py on hand-made eval logs."""
 
 import os
 
 import pandas as pd
 import pytest
 
-from analysis import plot_convergence
+from analysis.figures import convergence
 
 
 def _run(directory, name, aucs, steps=(100, 200, 300, 400)):
@@ -31,7 +31,7 @@ def test_steps_to_threshold_per_run_and_for_the_mean(tmp_path):
         _run(tmp_path, "transfer0", [0.85, 0.93, 0.95, 0.96]),
     ]
     out = tmp_path / "figures"
-    written = plot_convergence.plot_convergence(
+    written = convergence.plot_convergence(
         runs,
         str(out),
         labels=["random", "random", "transfer"],
@@ -50,7 +50,7 @@ def test_steps_to_threshold_per_run_and_for_the_mean(tmp_path):
     # random0 reaches 0.92 at 300, random1 0.97 at 400: per seed, then mean 350 ± 70.7 (the
     # curve of their mean, (0.55, 0.85, 0.91, 0.96), would say 300: not the definition).
     assert reached[runs[0]] == 300 and reached[runs[1]] == 400 and reached[runs[2]] == 200
-    means = at[at["run"] == plot_convergence.MEAN_ROW].set_index("label")
+    means = at[at["run"] == convergence.MEAN_ROW].set_index("label")
     assert means.loc["random", "first_step"] == 350
     assert means.loc["random", "std"] == pytest.approx(50 * 2**0.5)
     assert (means.loc["random", "reached"], means.loc["random", "runs"]) == (2, 2)
@@ -61,19 +61,19 @@ def test_steps_to_threshold_per_run_and_for_the_mean(tmp_path):
 
 def test_other_axes_csv_paths_and_errors(tmp_path):
     run = _run(tmp_path, "r0", [0.5, 0.8, 0.92, 0.95])
-    plot_convergence.plot_convergence(
+    convergence.plot_convergence(
         [os.path.join(run, "eval_log.csv")], str(tmp_path), thresholds=[0.9], x="examples_seen",
         formats=["png"],
     )  # fmt: skip
     table = pd.read_csv(tmp_path / "convergence_steps_to_threshold.csv")
     assert table.loc[0, "label"] == "r0" and table.loc[0, "first_x"] == 32 * 300
     with pytest.raises(ValueError, match="eval log has no 'kappa'; columns: \\['step'"):
-        plot_convergence.plot_convergence([run], str(tmp_path), metric="kappa")
+        convergence.plot_convergence([run], str(tmp_path), metric="kappa")
     with pytest.raises(ValueError, match="1 runs but 2 labels"):
-        plot_convergence.plot_convergence([run], str(tmp_path), labels=["a", "b"])
+        convergence.plot_convergence([run], str(tmp_path), labels=["a", "b"])
     with pytest.raises(ValueError, match="unknown x axis 'epoch'; valid: step, examples_seen"):
-        plot_convergence.plot_convergence([run], str(tmp_path), x="epoch")
+        convergence.plot_convergence([run], str(tmp_path), x="epoch")
     with pytest.raises(
         FileNotFoundError, match="missing not found: give a training workdir or its eval_log.csv"
     ):
-        plot_convergence.plot_convergence([str(tmp_path / "missing")], str(tmp_path))
+        convergence.plot_convergence([str(tmp_path / "missing")], str(tmp_path))
