@@ -48,6 +48,7 @@ from transfusion_tf import (
     experiment,
     initialization,
     provenance,
+    scopes,
     studies,
     surgery,
     trainer,
@@ -395,6 +396,14 @@ def config_flag(inputs, argv):
     return errors.parse_flags(["prog", *argv], values)
 
 
+def config_overrides(inputs, argv):
+    """The train binary's flag parsing of `--config=retina.py:test` and `argv` overrides."""
+    argv = ["prog", f"--config={retina.__file__}:test", *argv]
+    values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "", flag_values=values, sys_argv=argv)
+    return errors.parse_flags(argv, values)
+
+
 def call(function, *args, **kwargs):
     return lambda inputs, _: function(*args, **kwargs)
 
@@ -443,6 +452,23 @@ ROWS = [
     Row("unknown model name", config({"model.name": "nope"}, root=EMPTY), train, UsageError, r"bad config: model.name: unknown model 'nope'; valid: cbr_large_t, ", 2),  # noqa: E501
     Row("unknown dataset name", config({"data.name": "nope"}, root=EMPTY), train, UsageError, r"bad config: data.name: unknown dataset 'nope'; valid: aptos, ", 2),  # noqa: E501
     Row("unknown init kind", config({"init.kind": "nope"}, root=EMPTY), train, initialization.InitError, r"unknown init.kind 'nope'; valid: random, imagenet", 2),  # noqa: E501
+    # Fine-tuning fields (configs/base.py), refused before any data is read but one.
+    Row("train.trainable_scopes naming no layer", config({"train.trainable_scopes": "block4,blok3"}, root=EMPTY), train, scopes.ScopeError, r"^train.trainable_scopes: \['blok3'\] select no variable of cbr_tiny; give endpoints \(block1, block2, block3, block4, pre_logits, logits\) or variable scopes", 2),  # noqa: E501
+    Row("train.trainable_scopes not names", config({"train.trainable_scopes": ("block4", 3)}, root=EMPTY), train, UsageError, r"^bad config: train.trainable_scopes: expected 'scope,scope' or a sequence of scope names, got \('block4', 3\)$", 2),  # noqa: E501
+    Row("init.exclude_scopes with nothing pretrained", config({"init.exclude_scopes": "block4"}, root=EMPTY), train, initialization.InitError, r"^init.exclude_scopes=\['block4'\]: init.kind=random copies no pretrained weights to exclude$", 2),  # noqa: E501
+    Row("init.exclude_scopes not names", config({"init.exclude_scopes": 4}, root=EMPTY), train, UsageError, r"^bad config: init.exclude_scopes: expected 'scope,scope' or a sequence of scope names, got 4$", 2),  # noqa: E501
+    Row("train.label_smoothing=1", config({"train.label_smoothing": 1.0}, root=EMPTY), train, UsageError, r"^bad config: train.label_smoothing=1.0 must be a number in \[0, 1\)$", 2),  # noqa: E501
+    Row("train.class_weights of the wrong length", config({"train.class_weights": (1.0, 2.0)}, root=EMPTY), train, UsageError, r"^bad config: train.class_weights=\(1.0, 2.0\): expected '', 'balanced' or 5 positive weights$", 2),  # noqa: E501
+    Row("train.class_weights unknown name", config({"train.class_weights": "inverse"}, root=EMPTY), train, UsageError, r"train.class_weights='inverse': expected '', 'balanced' or 5 positive weights", 2),  # noqa: E501
+    Row("train.class_weights for a multi-label task", config({"task": "chexpert5", "train.class_weights": "balanced"}, root=EMPTY), train, UsageError, r"train.class_weights='balanced': class weights apply to single-label tasks \(dr_grade, classification\), not chexpert5", 2),  # noqa: E501
+    Row("train.class_weights=balanced with a grade absent from training", eyepacs(lambda lines: [re.sub(r",4$", ",3", x) for x in lines], fields={"train.class_weights": "balanced"}), train, UsageError, r"train.class_weights='balanced': classes \[4\] have no training example, so their weight n / \(K \* 0\) is undefined; give explicit weights", 2),  # noqa: E501
+    Row("train.ema_decay=1", config({"train.ema_decay": 1.0}, root=EMPTY), train, UsageError, r"^bad config: train.ema_decay=1.0 must be a number in \[0, 1\)$", 2),  # noqa: E501
+    Row("train.ema_decay not a number", value(["--config.train.ema_decay=abc"]), config_overrides, flags.IllegalFlagValueError, r"flag --config.train.ema_decay=abc: could not convert string to float: 'abc'", 2),  # noqa: E501
+    Row("train.early_stopping=-1", config({"train.early_stopping": -1}, root=EMPTY), train, UsageError, r"^bad config: train.early_stopping=-1 must be an integer >= 0 \(0: off\)$", 2),  # noqa: E501
+    Row("train.early_stopping not an integer", value(["--config.train.early_stopping=2.5"]), config_overrides, flags.IllegalFlagValueError, r"flag --config.train.early_stopping=2.5: invalid literal for int\(\)", 2),  # noqa: E501
+    Row("train.early_stopping_min_delta<0", config({"train.early_stopping_min_delta": -0.1}, root=EMPTY), train, UsageError, r"^bad config: train.early_stopping_min_delta=-0.1 must be a number >= 0$", 2),  # noqa: E501
+    Row("train.keep_best not a boolean", value(["--config.train.keep_best=maybe"]), config_overrides, flags.IllegalFlagValueError, r"flag --config.train.keep_best=maybe: \('Non-boolean argument to boolean flag', 'maybe'\)", 2),  # noqa: E501
+    Row("eval.use_ema not a boolean", value(["--config.eval.use_ema=2"]), config_overrides, flags.IllegalFlagValueError, r"flag --config.eval.use_ema=2: \('Non-boolean argument to boolean flag', '2'\)", 2),  # noqa: E501
     Row("bad flag value", value(["--workdir=w", "--total_steps=abc"]), bad_flags, flags.IllegalFlagValueError, r"flag --total_steps=abc: invalid literal", 2),  # noqa: E501
     Row("unknown config variant", value([f"--config={retina.__file__}:nope"]), config_flag, flags.IllegalFlagValueError, r"^flag --config=.*/retina.py:nope: Error whilst parsing config file: ValueError: unknown retina config variant 'nope'; valid: '', 'gpu', 'demo', 'test' \(--helpfull lists the flags\)$", 2),  # noqa: E501
     Row("missing required flag", value(["--total_steps=3"]), bad_flags, flags.IllegalFlagValueError, r"flag --workdir=None: Flag --workdir must have a value", 2),  # noqa: E501
@@ -461,7 +487,9 @@ ROWS = [
     Row("evaluate: not a training workdir", path_to("empty_dir"), evaluate(), experiment.NotARun, r"empty_dir/config.json not found: is .* a training workdir\?", 1),  # noqa: E501
     Row("evaluate: damaged config.json", run(cut("config.json")), evaluate(), provenance.DamagedFile, r"config.json is damaged \(line \d+ column \d+: .*\); it records the run's config", 1),  # noqa: E501
     Row("evaluate: damaged metrics.json", run(_write("metrics.json", '{"test": ')), evaluate(), provenance.DamagedFile, r"metrics.json is damaged \(line 1 column 10: Expecting value\)", 1),  # noqa: E501
-    Row("evaluate --checkpoint=abc", run(), evaluate(checkpoint="abc"), UsageError, r"^checkpoint 'abc': expected 'latest', 'init' or a step number$", 2),  # noqa: E501
+    Row("evaluate --checkpoint=abc", run(), evaluate(checkpoint="abc"), UsageError, r"^checkpoint 'abc': expected 'latest', 'best', 'init' or a step number$", 2),  # noqa: E501
+    Row("evaluate --checkpoint=best of a run without keep_best", run(), evaluate(checkpoint="best"), checkpointing.CheckpointNotFound, r"no 'best' checkpoint in .*; available: \[2, 4, 6\] \(plus 'init' if saved\) \('best' exists in runs with train.keep_best=True\)", 1),  # noqa: E501
+    Row("evaluate --ema of a run without weight averages", run(), evaluate(ema=True), UsageError, r"run: this run kept no weight average \(train.ema_decay=0\); score without it", 2),  # noqa: E501
     Row("evaluate a step without a checkpoint", run(), evaluate(checkpoint="8"), checkpointing.CheckpointNotFound, r"no '8' checkpoint in .*; available: \[2, 4, 6\]", 1),  # noqa: E501
     Row("resume: damaged provenance.json", run(cut("provenance.json")), resume(), provenance.DamagedFile, r"provenance.json is damaged \(line \d+ column \d+: .*\); move it aside to keep the earlier launches", 1),  # noqa: E501
     Row("resume: damaged eval_log.csv row", run(_write("eval_log.csv", "step,loss\n2,1.0\nx,y\n")), resume(), provenance.DamagedFile, r"eval_log.csv line 3 is damaged", 1),  # noqa: E501

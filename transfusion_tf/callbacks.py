@@ -18,6 +18,7 @@ import tensorflow as tf
 from absl import logging
 
 from errors import ExpectedError
+from transfusion_tf import checkpointing, experiment
 from transfusion_tf.provenance import DamagedFile
 
 
@@ -212,7 +213,8 @@ class Periodic(tf.keras.callbacks.Callback):
 
     Evaluation runs first so that a kill between the two leaves no checkpoint without its
     evaluation row; a resumed run truncates rows past its checkpoint and redoes them (a
-    run restarted before its first checkpoint drops them all).
+    run restarted before its first checkpoint drops them all). When `stop(step)` says so
+    after an evaluation (early stopping), that step is saved and training stops.
     """
 
     def __init__(
@@ -224,8 +226,10 @@ class Periodic(tf.keras.callbacks.Callback):
         eval_every: int,
         checkpoint_every: int,
         total_steps: int,
+        stop: Callable[[int], bool] = lambda step: False,
     ):
         super().__init__()
+        self._stop = stop
         self._guard = guard
         self._evaluate = evaluate
         self._save = save
@@ -237,12 +241,16 @@ class Periodic(tf.keras.callbacks.Callback):
         if not self._guard.check_variables():
             return  # Never evaluate or checkpoint weights that a non-finite update touched.
         step = int(self.model.optimizer.iterations.numpy())
+        stopping = False
         if step % self._eval_every == 0 or step == self._total_steps:
             self._evaluate(step)
             if self._guard.failed_step is not None:
                 return  # Finite weights whose predictions are not: never saved either.
-        if step % self._checkpoint_every == 0 or step == self._total_steps:
+            stopping = self._stop(step)
+        if step % self._checkpoint_every == 0 or step == self._total_steps or stopping:
             self._save(step)
+        if stopping:
+            self.model.stop_training = True
 
 
 class TrainLogger(tf.keras.callbacks.Callback):
@@ -287,3 +295,24 @@ class TrainLogger(tf.keras.callbacks.Callback):
                 tf.summary.scalar("loss", self.last_loss)
                 tf.summary.scalar("learning_rate", lr)
                 tf.summary.scalar("images_per_second", rate)
+
+
+def evaluation_problem(model, config, split, dataset, eval_log: EvalLog):
+    """For `NonFiniteLossGuard.error`: checkpoint path -> why its evaluation logits are not
+    finite, or None. Steps eval_log.csv has a row for passed (rows are only written for
+    finite logits); others are restored into `model` and evaluated now."""
+    evaluated = set(eval_log.rows().get("step", ()))
+
+    def problem(path: str) -> str | None:
+        if int(path.rsplit("-", 1)[1]) in evaluated:
+            return None
+        checkpointing.restore_weights(model, path)
+        try:
+            experiment.evaluate_split(
+                model, config, split, bootstrap_samples=0, dataset=dataset, local=True
+            )
+        except experiment.NonFiniteLogits as error:
+            return f"evaluating it gives {error}"
+        return None
+
+    return problem

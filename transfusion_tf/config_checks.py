@@ -7,14 +7,18 @@ surface after minutes of data loading, or (a zero checkpoint interval) after tra
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from collections.abc import Sequence
 
 import ml_collections
 
 from errors import UsageError
 from pipelines import datasets, decoding
 from pipelines.readers import image_files
-from transfusion_tf import models, precision, schedule, tasks
+from transfusion_tf import models, precision, provenance, schedule, scopes, tasks
+from transfusion_tf.configs import base
 
 _POSITIVE = (
     "train.batch_size",
@@ -38,7 +42,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       pipelines.errors.DataError: a `tfrecords` root without a readable manifest (its
         split names live there).
     """
-    problems = [*_number_problems(config), *_name_problems(config)]
+    problems = [*_number_problems(config), *_name_problems(config), *_finetune_problems(config)]
     if not problems:
         problems = _split_problems(config)
     if problems:
@@ -103,6 +107,62 @@ def _name_problems(config: ml_collections.ConfigDict) -> list[str]:
     return problems
 
 
+def _finetune_problems(config: ml_collections.ConfigDict) -> list[str]:
+    """The fine-tuning fields (`configs/base.py`); scope names are matched against the
+    model once it is built, still before any data is read."""
+    train = config.train
+    problems = [
+        f"train.{name}={train.get(name, 0.0)!r} must be a number in [0, 1)"
+        for name in ("label_smoothing", "ema_decay")
+        if not (_number(train.get(name, 0.0)) and 0 <= train.get(name, 0.0) < 1)
+    ]
+    delta = train.get("early_stopping_min_delta", 0.0)
+    if not (_number(delta) and delta >= 0):
+        problems.append(f"train.early_stopping_min_delta={delta!r} must be a number >= 0")
+    patience = train.get("early_stopping", 0)
+    if not (isinstance(patience, int) and not isinstance(patience, bool) and patience >= 0):
+        problems.append(f"train.early_stopping={patience!r} must be an integer >= 0 (0: off)")
+    for section, name, default in (("train", "keep_best", False), ("eval", "use_ema", True)):
+        if not isinstance(config[section].get(name, default), bool):
+            problems.append(f"{section}.{name}={config[section][name]!r} must be True or False")
+    for section, name in (("train", "trainable_scopes"), ("init", "exclude_scopes")):
+        try:
+            scopes.scope_names(config[section].get(name, ""))
+        except ValueError as e:
+            problems.append(f"{section}.{name}: {e}")
+    return problems + _class_weight_problems(config)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _class_weight_problems(config: ml_collections.ConfigDict) -> list[str]:
+    value = config.train.get("class_weights", "")
+    if isinstance(value, str) and value == "":
+        return []
+    try:
+        task = tasks.get_task(config.task, **dict(config.get("task_options", {})))
+    except ValueError:
+        return []  # Reported with the task.
+    if isinstance(task, tasks.MultiLabelTask):
+        return [
+            f"train.class_weights={value!r}: class weights apply to single-label tasks "
+            f"(dr_grade, classification), not {config.task}"
+        ]
+    if isinstance(value, str) and value == "balanced":
+        return []
+    k = task.num_outputs
+    if (
+        isinstance(value, str)
+        or not isinstance(value, Sequence)
+        or len(value) != k
+        or not all(_number(w) and w > 0 for w in value)
+    ):
+        return [f"train.class_weights={value!r}: expected '', 'balanced' or {k} positive weights"]
+    return []
+
+
 def _split_names(config: ml_collections.ConfigDict) -> list[str]:
     return datasets.split_names(
         config.data.name, config.data.root, split_fractions=dict(config.data.split_fractions)
@@ -127,3 +187,41 @@ def _split_problems(config: ml_collections.ConfigDict) -> list[str]:
         for split in splits
         if split not in names
     ]
+
+
+def check_same_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """A workdir holds one experiment: resuming with a different config is refused.
+
+    A field the run's config.json lacks (added to `configs/base.py` after the run started)
+    is unchanged while the new config leaves it at its default.
+
+    Raises:
+      UsageError: naming the fields that differ.
+      provenance.DamagedFile: a config.json that does not parse.
+    """
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    remedy = "it records the run's config: restore it from a copy, or use a new --workdir"
+    old = flatten(provenance.read_json(path, remedy=remedy))
+    new = flatten(json.loads(config.to_json()))
+    defaults = flatten(json.loads(base.base_config().to_json()))
+    changed = sorted(
+        k for k in old.keys() | new.keys() if old.get(k, defaults.get(k)) != new.get(k)
+    )
+    if changed:
+        raise UsageError(
+            f"{workdir} holds a run with a different config (fields {changed}); resume with "
+            "the same config or use a new --workdir"
+        )
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -20,7 +20,16 @@ _SPLIT = flags.DEFINE_string(
     "valid_internal (patients of train.csv) and valid (the official valid.csv).",
 )
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", "latest", "Checkpoint: 'latest', 'init' (the initial weights) or a step."
+    "checkpoint",
+    "latest",
+    "Checkpoint: 'latest', 'best' (the best evaluation's, runs with train.keep_best), "
+    "'init' (the initial weights) or a step.",
+)
+_EMA = flags.DEFINE_boolean(
+    "ema",
+    None,
+    "Score the weight averages (--ema) or the trained weights (--noema) of a run with "
+    "train.ema_decay > 0; default: the run's eval.use_ema.",
 )
 _BOOTSTRAP = flags.DEFINE_integer(
     "bootstrap_samples", None, "Bootstrap replicates for the CIs (default: the run's config)."
@@ -36,6 +45,7 @@ def main(argv):
         split=_SPLIT.value,
         checkpoint=_CHECKPOINT.value,
         bootstrap_samples=_BOOTSTRAP.value,
+        ema=_EMA.value,
     )
     print(f"{_SPLIT.value}: " + evaluation.format_metrics(result))
     print(f"metrics: {_WORKDIR.value}/metrics.json")

@@ -16,6 +16,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
+from errors import UsageError
 from pipelines.errors import DataError
 from pipelines.readers import image_files
 from slim_weights import checkpoint as checkpoint_files
@@ -27,6 +28,7 @@ from transfusion_tf import (
     precision,
     provenance,
     timing,
+    weight_average,
 )
 
 
@@ -36,6 +38,7 @@ def evaluate_run(
     split: str = "test",
     checkpoint: str = checkpointing.LATEST,
     bootstrap_samples: int | None = None,
+    ema: bool | None = None,
 ) -> dict:
     """Evaluates a run's checkpoint on one split of its dataset.
 
@@ -45,8 +48,10 @@ def evaluate_run(
     Args:
       workdir: a training workdir.
       split: split name, e.g. `valid` or `test`.
-      checkpoint: `latest`, `init` or a step number.
+      checkpoint: `latest`, `best` (runs with `train.keep_best`), `init` or a step number.
       bootstrap_samples: replicates for the CIs; None uses config.eval.bootstrap_samples.
+      ema: score the checkpoint's weight averages (True) or its trained weights (False);
+        None follows the run's config (`weight_average.scores_average`).
 
     Returns:
       The metrics of this split (also written to metrics.json under the split's name).
@@ -55,8 +60,9 @@ def evaluate_run(
     checkpoint and split exist, metrics.json parses.
 
     Raises:
-      errors.UsageError: an unknown split (the message lists the splits), or a checkpoint
-        that is none of `latest`, `init` or a step.
+      errors.UsageError: an unknown split (the message lists the splits), a checkpoint
+        that is none of `latest`, `best`, `init` or a step, or `ema=True` for a run
+        without weight averages.
       experiment.NotARun, checkpointing.CheckpointNotFound: no such run or checkpoint.
       provenance.DamagedFile: a damaged config.json or metrics.json.
       provenance.WorkdirNotWritable: a read-only or full workdir.
@@ -66,8 +72,12 @@ def evaluate_run(
     """
     config = experiment.load_config(workdir)
     provenance.check_writable(workdir)
+    try:
+        ema = weight_average.scores_average(config, ema)
+    except ValueError as e:
+        raise UsageError(f"{workdir}: {e}") from None
     with naming_undecodable_images(config):
-        return _evaluate_run(config, workdir, split, checkpoint, bootstrap_samples)
+        return _evaluate_run(config, workdir, split, checkpoint, bootstrap_samples, ema)
 
 
 def _evaluate_run(
@@ -76,6 +86,7 @@ def _evaluate_run(
     split: str,
     checkpoint: str,
     bootstrap_samples: int | None,
+    ema: bool,
 ) -> dict:
     path = checkpointing.checkpoint_path(workdir, checkpoint)
     checkpoint_files.verify_checkpoint(path)
@@ -85,7 +96,7 @@ def _evaluate_run(
     data = experiment.load_data(config)
     precision.apply_precision(config.precision)
     model = experiment.build_model(config, plan)
-    checkpointing.restore_weights(model, path, verify=False)  # Verified above.
+    checkpointing.restore_weights(model, path, ema=ema, verify=False)  # Verified above.
     return evaluate_trained(
         model,
         config,
@@ -95,6 +106,7 @@ def _evaluate_run(
         checkpoint_path=path,
         preprocessing=plan.preprocessing,
         bootstrap_samples=bootstrap_samples,
+        ema=ema,
     )
 
 
@@ -110,6 +122,7 @@ def evaluate_trained(
     bootstrap_samples: int | None = None,
     dataset: tf.data.Dataset | None = None,
     timer: timing.PhaseTimer | None = None,
+    ema: bool = False,
 ) -> dict:
     """Scores `model` (holding the weights of `checkpoint_path`) on a split of `data`.
 
@@ -121,6 +134,7 @@ def evaluate_trained(
       bootstrap_samples: replicates for the CIs; None uses config.eval.bootstrap_samples.
       dataset: the split's eval stream if one is built already.
       timer: where the writing of the outputs is timed (phase `outputs`), if given.
+      ema: whether `model` holds the checkpoint's weight averages (recorded as `ema`).
 
     Raises:
       experiment.NonFiniteLogits: weights whose logits on the split are not finite.
@@ -138,7 +152,7 @@ def evaluate_trained(
     except experiment.NonFiniteLogits as e:
         raise experiment.NonFiniteLogits(f"{checkpoint_path}: {e}; it cannot be scored") from None
     step = os.path.basename(checkpoint_path).rsplit("-", 1)[-1]
-    result = {"checkpoint": checkpoint_path, "step": int(step)}
+    result = {"checkpoint": checkpoint_path, "step": int(step), "ema": bool(ema)}
     if "patient" in predictions:
         result["patients"] = int(predictions["patient"].nunique())
     result.update({"bootstrap_samples": samples, "skipped_images": len(data.bad_images), **scores})
@@ -221,7 +235,8 @@ def undecodable_images(config: ml_collections.ConfigDict) -> list[image_files.Ba
 
 def format_metrics(result: dict) -> str:
     """A short human-readable block for the console."""
-    lines = [f"checkpoint {result['checkpoint']} (step {result['step']})"]
+    averages = ", weight averages" if result.get("ema") else ""
+    lines = [f"checkpoint {result['checkpoint']} (step {result['step']}{averages})"]
     patients = f", patients {result['patients']}" if "patients" in result else ""
     lines.append(f"  examples {result['examples']}{patients}")
     if "mean_auc" in result:

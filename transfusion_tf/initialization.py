@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from errors import FAILURE, UsageError
 from slim_weights import checkpoint, loading, manifest, registry
-from transfusion_tf import provenance, surgery
+from transfusion_tf import provenance, scopes, surgery
 from transfusion_tf.models import endpoint_names, slim_top_options, variable_endpoints
 from transfusion_tf.models.initializers import init_summary
 from transfusion_tf.models.layout import endpoints_by_scope
@@ -118,6 +118,15 @@ def resolve(
 
 
 def _check_fields(init: ml_collections.ConfigDict) -> None:
+    try:
+        excluded = scopes.scope_names(init.get("exclude_scopes", ""))
+    except ValueError as e:
+        raise InitError(f"init.exclude_scopes: {e}") from None
+    if excluded and init.kind == "random":
+        raise InitError(
+            f"init.exclude_scopes={list(excluded)}: init.kind=random copies no pretrained "
+            "weights to exclude"
+        )
     if init.kind not in KINDS:
         raise InitError(f"unknown init.kind {init.kind!r}; valid: {', '.join(KINDS)}")
     if init.rest not in surgery.REST_MODES:
@@ -243,10 +252,13 @@ def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict, plan: I
             **endpoint_of,
         }
         rng = np.random.default_rng([config.seed, init.seed])
-        surgery_of_kind = _SURGERY[plan.kind]
-        weights, report = surgery_of_kind(
-            init, model, fresh, pretrained, exclude, endpoint_of, order, rng
+        kept_fresh = tuple(
+            n for n in excluded_variables(model, init) if not loading.in_scopes(n, exclude)
         )
+        weights, report = _SURGERY[plan.kind](
+            init, model, fresh, pretrained, exclude + kept_fresh, endpoint_of, order, rng
+        )
+        report = surgery.keep_fresh(report, kept_fresh, "init.exclude_scopes")
         weights_info = {
             "type": "trained" if isinstance(entry, registry.TrainedEntry) else "released",
             **_plain(dataclasses.asdict(entry)),
@@ -272,6 +284,19 @@ def initialize(model: tf.keras.Model, config: ml_collections.ConfigDict, plan: I
         "preprocessing": plan.preprocessing,
         "surgery": report.to_json(),
     }
+
+
+def excluded_variables(model: tf.keras.Model, init: ml_collections.ConfigDict) -> tuple:
+    """Names of the model variables `init.exclude_scopes` keeps at the model's own
+    initialisation (TF-Slim's `checkpoint_exclude_scopes`; the head is always fresh).
+
+    Raises:
+      scopes.ScopeError: a scope that selects no variable of the model.
+    """
+    names = scopes.scope_names(init.get("exclude_scopes", ""))
+    selected = scopes.select(model, names, "init.exclude_scopes") if names else {}
+    chosen = {name for names in selected.values() for name in names}
+    return tuple(v.name for v in model.variables if v.name in chosen)
 
 
 # One function per pretrained kind: (init, model, fresh, pretrained, exclude, endpoint_of,

@@ -67,6 +67,8 @@ class PredictionSummary:
       unreadable: (image as given, reason) of every image not read, in input order.
       out: the predictions CSV.
       unreadable_out: the CSV listing the unreadable images.
+      weight_averages: whether the checkpoint's weight averages predicted (a run that
+        scored them, `train.ema_decay`).
     """
 
     checkpoint: str
@@ -75,6 +77,7 @@ class PredictionSummary:
     unreadable: tuple[tuple[str, str], ...]
     out: str
     unreadable_out: str
+    weight_averages: bool = False
 
 
 def predict_images(
@@ -130,6 +133,7 @@ def predict_images(
         unreadable=tuple(unreadable),
         out=out,
         unreadable_out=unreadable_out,
+        weight_averages=run.weight_averages,
     )
 
 
@@ -258,7 +262,8 @@ def _check_finite(logits: np.ndarray, names: list[str], checkpoint: str) -> None
 def format_summary(summary: PredictionSummary, *, listed: int = 5) -> str:
     """Console lines: the checkpoint and step, the counts, the first unreadable images."""
     lines = [
-        f"checkpoint {summary.checkpoint} (step {summary.step})",
+        f"checkpoint {summary.checkpoint} (step {summary.step}"
+        + (", weight averages)" if summary.weight_averages else ")"),
         f"predicted {summary.predicted} images: {summary.out}",
         f"unreadable {len(summary.unreadable)} images: {summary.unreadable_out}",
     ]

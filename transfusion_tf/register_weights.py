@@ -23,7 +23,10 @@ from transfusion_tf import weights_export
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run whose weights to register.")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", "latest", "Which checkpoint: 'latest', 'init' or a step number."
+    "checkpoint",
+    "latest",
+    "Which checkpoint: 'latest', 'best' (runs with train.keep_best), 'init' or a step "
+    "number. A run that scored its weight averages (train.ema_decay) exports them.",
 )
 _REGISTRY = flags.DEFINE_string(
     "registry", "", f"Registry file to add the entry to; '' is {registry.DEFAULT_REGISTRY}."

@@ -199,7 +199,8 @@ def describe(run: trained_run.TrainedRun, signatures: dict) -> dict:
     Returns:
       `format`, `run` (absolute workdir), `checkpoint`, `step`, `model`, `task`,
       `task_options`, `image_size`, `channels`, `resize_mode`, `preprocessing`,
-      `precision`, `signatures` ({name: {inputs, outputs: {tensor: {dtype, shape}}}}),
+      `precision`, `weight_averages` (the checkpoint's averages, for a run that scored them),
+      `signatures` ({name: {inputs, outputs: {tensor: {dtype, shape}}}}),
       `tensorflow` (version), `exported` (local time).
     """
     return {
@@ -215,6 +216,7 @@ def describe(run: trained_run.TrainedRun, signatures: dict) -> dict:
         "resize_mode": run.images.resize_mode,
         "preprocessing": run.images.preprocessing,
         "precision": run.precision,
+        "weight_averages": run.weight_averages,
         "signatures": {name: _signature(f) for name, f in signatures.items()},
         "tensorflow": tf.__version__,
         "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -242,7 +244,8 @@ def _signature(function) -> dict:
 
 def format_export(record: dict, out: str) -> str:
     """Console lines for an export: checkpoint, signatures, image handling, where."""
-    lines = [f"checkpoint {record['checkpoint']} (step {record['step']})"]
+    averages = ", weight averages" if record.get("weight_averages") else ""
+    lines = [f"checkpoint {record['checkpoint']} (step {record['step']}{averages})"]
     for name, signature in record["signatures"].items():
         inputs = ", ".join(f"{k} {v['dtype']} {v['shape']}" for k, v in signature["inputs"].items())
         lines.append(f"signature {name}({inputs}) -> {', '.join(signature['outputs'])}")

@@ -248,6 +248,28 @@ def gabor_conv1(
     return weights, dataclasses.replace(report, extra=extra)
 
 
+def keep_fresh(report: SurgeryReport, names: Sequence[str], reason: str) -> SurgeryReport:
+    """Reports model variables a surgery was told to exclude beyond the head as kept fresh.
+
+    Surgery keeps every variable under `exclude` at its fresh value and reports it as
+    `fresh_head`; for `names` (`init.exclude_scopes`, passed in `exclude` with the head)
+    the action becomes `reinitialised` with `reason` as its detail.
+
+    Args:
+      report: the surgery's report.
+      names: model variable names excluded beyond the head.
+      reason: the detail to record, e.g. the config field.
+    """
+    names = set(names)
+    variables = tuple(
+        dataclasses.replace(v, action="reinitialised", detail=reason)
+        if v.name in names and v.action == "fresh_head"
+        else v
+        for v in report.variables
+    )
+    return dataclasses.replace(report, variables=variables)
+
+
 def _leaf(name: str) -> str:
     return name.split(":")[0].rpartition("/")[2]
 

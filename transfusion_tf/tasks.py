@@ -19,15 +19,18 @@ float32, `[:, 0]` the labels and `[:, 1]` the mask (1 = counts, 0 = ignored), ex
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.special
 import tensorflow as tf
 
 from pipelines.readers import chexpert
-from transfusion_tf import metrics
+from transfusion_tf import metrics, study_views
+from transfusion_tf.losses import MaskedBinaryCrossentropy, softmax_loss
 
 REFERABLE_GRADE = 2
+AGGREGATIONS = study_views.AGGREGATIONS  # eval.aggregate's choices.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +45,11 @@ class DRGradeTask:
     num_outputs: int = 5
     main_metric: str = "auc"
 
-    def loss(self) -> tf.keras.losses.Loss:
-        return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    def loss(
+        self, *, label_smoothing: float = 0.0, class_weights: Sequence[float] | None = None
+    ) -> tf.keras.losses.Loss:
+        """The training loss (`softmax_loss`)."""
+        return softmax_loss(self.num_outputs, label_smoothing, class_weights)
 
     def keras_metrics(self) -> list:
         return [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
@@ -105,26 +111,6 @@ class DRGradeTask:
         return columns
 
 
-class MaskedBinaryCrossentropy(tf.keras.losses.Loss):
-    """Sigmoid cross-entropy from logits, with masked labels contributing zero.
-
-    y_true is (batch, 2, k): labels, then the mask. The per-example loss is
-    sum_k(mask * bce) / k, so the batch loss is the mean over all batch x k entries with
-    masked entries counting zero (the usual sample-weight convention; an image with fewer
-    known labels weighs less).
-    """
-
-    def __init__(self, name: str = "masked_binary_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true, y_pred):
-        y_pred = tf.convert_to_tensor(y_pred)
-        y_true = tf.cast(y_true, y_pred.dtype)
-        labels, mask = y_true[:, 0], y_true[:, 1]
-        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=y_pred)
-        return tf.reduce_sum(mask * bce, axis=-1) / tf.cast(tf.shape(y_pred)[-1], y_pred.dtype)
-
-
 def _masked(metric, k: int):
     """metric(labels, scores) on output k, over the rows whose mask is 1."""
 
@@ -156,8 +142,17 @@ class MultiLabelTask:
         """Metric-name stems: 'Pleural Effusion' -> 'pleural_effusion'."""
         return tuple(chexpert.task_key(name) for name in self.labels)
 
-    def loss(self) -> tf.keras.losses.Loss:
-        return MaskedBinaryCrossentropy()
+    def loss(
+        self, *, label_smoothing: float = 0.0, class_weights: Sequence[float] | None = None
+    ) -> tf.keras.losses.Loss:
+        """Masked sigmoid cross-entropy, its counted labels smoothed by `label_smoothing`.
+
+        Raises:
+          ValueError: class weights (defined for single-label tasks only).
+        """
+        if class_weights is not None:
+            raise ValueError(f"task {self.name}: class weights apply to single-label tasks only")
+        return MaskedBinaryCrossentropy(label_smoothing=label_smoothing)
 
     def keras_metrics(self) -> list:
         return []
@@ -242,52 +237,10 @@ class MultiLabelTask:
         return columns
 
     def aggregate(
-        self,
-        targets: np.ndarray,
-        logits: np.ndarray,
-        keys: np.ndarray,
-        how: str,
+        self, targets: np.ndarray, logits: np.ndarray, keys: np.ndarray, how: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Combines the views of each study into one prediction.
-
-        Args:
-          targets: (n, 2, k) per-view targets (all views of a study share the report's
-            labels).
-          logits: (n, k) per-view logits.
-          keys: (n,) study ids.
-          how: `mean` (mean of the views' probabilities) or `max` (the most confident view).
-
-        Returns:
-          (targets (m, 2, k), logits (m, k), index (m,) of each study's first row), studies
-          in order of first appearance. A study's label is the max over its views' counted
-          labels and its mask the max of theirs.
-        """
-        if how not in AGGREGATIONS[1:]:
-            raise ValueError(f"unknown aggregation {how!r}; valid: {AGGREGATIONS}")
-        targets = np.asarray(targets, np.float32)
-        probs = scipy.special.expit(np.asarray(logits, np.float64))
-        _, first, inverse = np.unique(np.asarray(keys), return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")  # Studies in order of first appearance.
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        study = rank[inverse]
-        m, k = len(order), self.num_outputs
-        counts = np.bincount(study, minlength=m)[:, None]
-        if how == "mean":
-            agg = np.zeros((m, k))
-            np.add.at(agg, study, probs)
-            agg /= counts
-        else:
-            agg = np.zeros((m, k))
-            np.maximum.at(agg, study, probs)
-        out = np.zeros((m, 2, k), np.float32)
-        np.maximum.at(out[:, 0], study, targets[:, 0] * targets[:, 1])
-        np.maximum.at(out[:, 1], study, targets[:, 1])
-        agg = np.clip(agg, 1e-7, 1 - 1e-7)
-        return out, np.log(agg) - np.log1p(-agg), first[order]
-
-
-AGGREGATIONS = ("none", "mean", "max")
+        """Combines the views of each study into one prediction (`study_views.combine`)."""
+        return study_views.combine(targets, logits, keys, how)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,8 +267,11 @@ class ClassificationTask:
     def k(self) -> int:
         return min(self.top_k, self.num_outputs)
 
-    def loss(self) -> tf.keras.losses.Loss:
-        return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    def loss(
+        self, *, label_smoothing: float = 0.0, class_weights: Sequence[float] | None = None
+    ) -> tf.keras.losses.Loss:
+        """The training loss (`softmax_loss`)."""
+        return softmax_loss(self.num_outputs, label_smoothing, class_weights)
 
     def keras_metrics(self) -> list:
         return [

@@ -3,7 +3,9 @@ weights, with everything needed to feed it images as its training did.
 
 The predict and export binaries and the weights registry's export (`weights_export`) all
 start here, so the run's preprocessing, image size, channels and resize mode, and the
-weights a checkpoint choice gives, are decided in one place: `restore_run`.
+weights a checkpoint choice gives, are decided in one place: `restore_run`. A run that
+scored its weight averages (`train.ema_decay` > 0 with `eval.use_ema`) is restored with
+them, so predictions and exports use the weights its metrics describe.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import os
 import ml_collections
 import tensorflow as tf
 
+from errors import UsageError
 from pipelines.decoding import ImageSettings
-from transfusion_tf import checkpointing, experiment, initialization, precision
+from transfusion_tf import checkpointing, experiment, initialization, precision, weight_average
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +33,8 @@ class TrainedRun:
       checkpoint: the checkpoint path restored.
       step: the training step of that checkpoint (0 for `init`).
       precision: the Keras policy the model was built under (the run's `precision`).
+      weight_averages: whether the model holds the checkpoint's weight averages
+        (`train.ema_decay`) rather than its trained weights.
     """
 
     workdir: str
@@ -39,6 +44,7 @@ class TrainedRun:
     checkpoint: str
     step: int
     precision: str
+    weight_averages: bool = False
 
     @property
     def task(self):
@@ -52,7 +58,9 @@ class TrainedRun:
         return experiment.image_settings(self.config, self.plan.preprocessing)
 
 
-def restore_run(workdir: str, checkpoint: str = checkpointing.LATEST) -> TrainedRun:
+def restore_run(
+    workdir: str, checkpoint: str = checkpointing.LATEST, *, ema: bool | None = None
+) -> TrainedRun:
     """Rebuilds a run's model from its workdir and restores a checkpoint's weights.
 
     The model is built under the run's `precision` (this sets the process's global Keras
@@ -60,22 +68,30 @@ def restore_run(workdir: str, checkpoint: str = checkpointing.LATEST) -> Trained
 
     Args:
       workdir: a training workdir (holds config.json and checkpoints/).
-      checkpoint: passed to `checkpointing.checkpoint_path`: `latest`, `init` or a step.
+      checkpoint: passed to `checkpointing.checkpoint_path`: `latest`, `best`, `init` or
+        a step.
+      ema: restore the weight averages (True) or the trained weights (False); None
+        follows the run (`weight_average.scores_average`).
 
     Raises:
       experiment.NotARun: no config.json in `workdir`.
       provenance.DamagedFile: a damaged config.json or init_report.json.
-      errors.UsageError: a checkpoint name `checkpointing.checkpoint_path` does not know.
+      errors.UsageError: a checkpoint name `checkpointing.checkpoint_path` does not know,
+        or `ema=True` for a run without weight averages.
       checkpointing.CheckpointNotFound: no such checkpoint (the message lists those there).
       slim_weights.checkpoint.CheckpointReadError: a damaged checkpoint, named.
     """
     config = experiment.load_config(workdir)
+    try:
+        ema = weight_average.scores_average(config, ema)
+    except ValueError as e:
+        raise UsageError(f"{workdir}: {e}") from None
     path = checkpointing.checkpoint_path(workdir, checkpoint)
     plan = initialization.resolve(config, workdir=workdir, read_weights=False)
     policy = precision.apply_precision(config.precision)
     model = experiment.build_model(config, plan)
     # The one place a run's weights enter inference: predict, export and weights_export.
-    checkpointing.restore_weights(model, path)
+    checkpointing.restore_weights(model, path, ema=ema)
     return TrainedRun(
         workdir=workdir,
         config=config,
@@ -84,6 +100,7 @@ def restore_run(workdir: str, checkpoint: str = checkpointing.LATEST) -> Trained
         checkpoint=path,
         step=checkpoint_step(path),
         precision=policy,
+        weight_averages=ema,
     )
 
 

@@ -7,7 +7,8 @@ name-based V2 checkpoint of the model variables under slim names
 describes it as a `slim_weights.registry.TrainedEntry`: classes, input size, the run's
 preprocessing, head scopes, first conv, builder options, and provenance. Registering that
 entry makes `init.kind=imagenet` (and every kind built on pretrained weights) find it by
-model name, the same way released TF-Slim checkpoints are found.
+model name, the same way released TF-Slim checkpoints are found. A run that scored its
+weight averages exports them (`trained_run.restore_run`): the weights its metrics describe.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def export_run(
 
     Args:
       workdir: a training workdir (holds config.json and checkpoints/).
-      which: `latest`, `init` or a step number.
+      which: `latest`, `best` (runs with `train.keep_best`), `init` or a step number.
       output: the V2 checkpoint prefix to write; default
         `<workdir>/export/<model>-<step>`.
 
@@ -71,6 +72,7 @@ def export_run(
             "run": os.path.abspath(workdir),
             "checkpoint": path,
             "step": step,
+            "weight_averages": run.weight_averages,
             "last_eval": _last_eval(workdir, step),
             "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },

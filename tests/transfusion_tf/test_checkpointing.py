@@ -124,12 +124,48 @@ def test_checkpoint_path_names_the_bad_request(tmp_path):
     directory = tmp_path / "checkpoints"
     assert checkpointing.checkpoint_path(str(tmp_path)) == str(directory / "ckpt-4")
     assert checkpointing.checkpoint_path(str(tmp_path), "2") == str(directory / "ckpt-2")
-    with pytest.raises(UsageError, match="checkpoint 'abc': expected 'latest', 'init' or a step"):
+    with pytest.raises(
+        UsageError, match="checkpoint 'abc': expected 'latest', 'best', 'init' or a step"
+    ):
         checkpointing.checkpoint_path(str(tmp_path), "abc")
     with pytest.raises(checkpointing.CheckpointNotFound, match=r"no '8' .*available: \[2, 4\]"):
         checkpointing.checkpoint_path(str(tmp_path), "8")
     with pytest.raises(FileNotFoundError, match="no 'init' checkpoint"):
         checkpointing.checkpoint_path(str(tmp_path), "init")
+    with pytest.raises(
+        checkpointing.CheckpointNotFound,
+        match=r"no 'best' checkpoint .*\('best' exists in runs with train.keep_best=True\)",
+    ):
+        checkpointing.checkpoint_path(str(tmp_path), "best")
+
+
+def test_the_best_checkpoint_replaces_the_previous_and_a_resume_drops_a_later_one(tmp_path):
+    model = _model()
+    ckpts = checkpointing.RunCheckpoints(str(tmp_path), model, model.optimizer, max_to_keep=1)
+    best = tmp_path / "checkpoints" / "best"
+    kernel = model.get_layer("dense").kernel
+    for step in (2, 4, 6):
+        kernel.assign(np.full((3, 2), float(step), np.float32))
+        ckpts.save(step)
+        if step in (2, 4):
+            ckpts.save_best(step, {"metric": "auc", "value": step / 10})
+    assert checkpointing.available_steps(str(tmp_path)) == [6]  # Rotation spares best/.
+    assert sorted(os.listdir(best)) == ["best.json", "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+    assert checkpointing.best_record(str(tmp_path)) == {
+        "step": 4,
+        "checkpoint": "ckpt-4",
+        "metric": "auc",
+        "value": 0.4,
+    }
+    path = checkpointing.checkpoint_path(str(tmp_path), "best")
+    assert path == str(best / "ckpt-4")
+    fresh = _model()
+    checkpointing.restore_weights(fresh, path)
+    np.testing.assert_array_equal(fresh.get_layer("dense").kernel.numpy(), 4.0)
+    ckpts.drop_best_after(4)  # A resume at step 4 keeps the best of step 4 ...
+    assert checkpointing.best_record(str(tmp_path))["step"] == 4
+    ckpts.drop_best_after(2)  # ... one at step 2 redoes the evaluation of step 4.
+    assert checkpointing.best_record(str(tmp_path)) is None and os.listdir(best) == []
 
 
 def test_restore_weights_names_a_truncated_file_and_assigns_nothing(tmp_path):

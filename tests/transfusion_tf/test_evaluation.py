@@ -57,7 +57,7 @@ def test_binary_help_and_run(run):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     command = [sys.executable, "-m", "transfusion_tf.evaluate"]
     usage = subprocess.run([*command, "--help"], capture_output=True, text=True, env=env).stdout
-    for flag in ("--workdir", "--split", "--checkpoint", "--bootstrap_samples"):
+    for flag in ("--workdir", "--split", "--checkpoint", "--ema", "--bootstrap_samples"):
         assert flag in usage
     out = subprocess.run(
         [*command, f"--workdir={run}", "--split=valid", "--bootstrap_samples=20"],

@@ -66,6 +66,7 @@ def test_export_json_records_the_run_and_the_signatures(retina_run, exported):
         "resize_mode": "pad",
         "preprocessing": "inception",
         "precision": "float32",
+        "weight_averages": False,
         "signatures": {
             "serving_default": {
                 "inputs": {"images": _spec("uint8", None, None, None, 3)},

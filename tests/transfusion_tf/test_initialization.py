@@ -24,7 +24,7 @@ from pipelines.synthetic import source as synthetic_source
 from slim_weights import checkpoint, loading, manifest, registry
 from tests import tolerances
 from tests.slim_reference import random_slim_values
-from transfusion_tf import checkpointing, experiment, initialization, surgery, trainer
+from transfusion_tf import checkpointing, experiment, initialization, scopes, surgery, trainer
 from transfusion_tf.configs import retina
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -208,6 +208,37 @@ def test_resuming_does_not_redo_the_surgery(runs):
     assert os.path.getmtime(report) == before[0]
     after = _weights_at_init(workdir)
     assert all(np.array_equal(after[n], before[1][n]) for n in after)
+
+
+def test_exclude_scopes_keep_the_models_own_initialisation(source_weights):
+    """init.exclude_scopes (TF-Slim's --checkpoint_exclude_scopes): block4 is not copied."""
+    config = retina.get_config("test")
+    config.init.kind = "imagenet"
+    config.init.registry = source_weights[0]
+    config.init.exclude_scopes = "block4"
+    plan = initialization.resolve(config)
+    model = experiment.build_model(config, plan)
+    fresh = {v.name: v.numpy() for v in model.variables}
+    report = initialization.initialize(model, config, plan)
+    source = checkpoint.read_checkpoint(registry.find_weights("cbr_tiny", source_weights[0]).path)
+    actions = {v["name"]: (v["action"], v["detail"]) for v in report["surgery"]["variables"]}
+    for var in model.variables:
+        if var.name.startswith("block4/"):
+            assert actions[var.name] == ("reinitialised", "init.exclude_scopes"), var.name
+            np.testing.assert_array_equal(var.numpy(), fresh[var.name])  # Its own draw.
+            assert not np.array_equal(var.numpy(), source[loading.slim_name(var.name)])
+        elif var.name.startswith("logits/"):
+            assert actions[var.name][0] == "fresh_head"
+        else:
+            assert actions[var.name][0] == "copied", var.name
+            np.testing.assert_array_equal(var.numpy(), source[loading.slim_name(var.name)])
+    counts = report["surgery"]["counts"]
+    assert counts["reinitialised"]["variables"] == 5 and counts["copied"]["variables"] == 15
+    # The source's block4 and head are left unused, as excluded.
+    assert counts["unused_excluded"]["variables"] == 7
+    config.init.exclude_scopes = ("block4", "block5")
+    with pytest.raises(scopes.ScopeError, match=r"init.exclude_scopes: \['block5'\] select no"):
+        initialization.excluded_variables(experiment.build_model(config, plan), config.init)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@ import json
 import os
 import re
 import shutil
-import types
 
 import numpy as np
 import pandas as pd
@@ -10,7 +9,15 @@ import pytest
 import tensorflow as tf
 
 from pipelines.errors import DataError
-from transfusion_tf import callbacks, checkpointing, evaluation, experiment, provenance, trainer
+from transfusion_tf import (
+    callbacks,
+    checkpointing,
+    evaluation,
+    experiment,
+    provenance,
+    run_logs,
+    trainer,
+)
 from transfusion_tf.configs import chexpert as chexpert_config
 from transfusion_tf.configs import retina
 
@@ -238,10 +245,10 @@ def test_summary_survives_an_undefined_main_metric(tmp_path):
     log = callbacks.EvalLog(str(tmp_path))
     log.append({"step": 2, "mean_auc": float("nan")})
     config = _chexpert_config("unused")
-    result = trainer._summarize(config, log, types.SimpleNamespace(images_per_second=[]), 2)
+    result = run_logs.summarize(config, log.rows(), [], 2)
     assert result["best"] is None and result["steps_to_threshold"]["0.8"] is None
     log.append({"step": 4, "mean_auc": 0.83})
-    result = trainer._summarize(config, log, types.SimpleNamespace(images_per_second=[]), 4)
+    result = run_logs.summarize(config, log.rows(), [], 4)
     assert result["best"] == {"step": 4, "mean_auc": 0.83}
     assert result["steps_to_threshold"] == {"0.8": 4, "0.85": None, "0.9": None}
 

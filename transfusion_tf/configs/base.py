@@ -102,4 +102,45 @@ def base_config() -> ml_collections.ConfigDict:
     # one train command yields a complete run; () leaves it to `transfusion_tf.evaluate`.
     c.eval.final_splits = ()
     c.eval.aggregate = "none"  # none | mean | max: combine a study's views (CheXpert).
+    _fine_tuning(c)
     return c
+
+
+def _fine_tuning(c: ml_collections.ConfigDict) -> None:
+    """The fine-tuning fields of `init`, `train` and `eval`, as TF-Slim's
+    train_image_classifier.py has them (transfusion_tf/finetuning.py)."""
+    # Endpoints or variable scopes whose pretrained weights are NOT copied: they keep the
+    # model's own initialisation (TF-Slim's --checkpoint_exclude_scopes; the head is always
+    # new). 'block4' or 'resnet_v1_50/block4,...', or a tuple of names
+    # (transfusion_tf/scopes.py says how names match). '' copies all the kind copies.
+    c.init.exclude_scopes = _any("")
+    # Endpoints or variable scopes that train ('block4,logits' or a tuple); every other
+    # layer is frozen, its batch norm in inference mode (moving statistics used and kept).
+    # '' trains everything.
+    c.train.trainable_scopes = _any("")
+    # Softmax targets 1 - s + s/K on the label and s/K elsewhere; sigmoid targets
+    # y(1 - s) + s/2 (tf.losses' rule). Training loss only: metrics score probabilities.
+    c.train.label_smoothing = 0.0
+    # Per-example loss weights by class, for imbalanced grades: '' (all 1), 'balanced'
+    # (n / (K * n_c) from the training split's labels, scikit-learn's rule) or K weights.
+    # Single-label tasks (dr_grade, classification).
+    c.train.class_weights = _any("")
+    # Exponential moving average of the weights (decay, e.g. 0.999; 0 off), TF-Slim's
+    # --moving_average_decay: averages in every checkpoint, scored if eval.use_ema.
+    c.train.ema_decay = 0.0
+    # Stop after this many evaluations in a row whose main metric does not beat the best
+    # so far by more than early_stopping_min_delta (Keras' EarlyStopping); 0 never stops.
+    c.train.early_stopping = 0
+    c.train.early_stopping_min_delta = 0.0
+    # Keep the weights of the best evaluation (main metric) in checkpoints/best/, apart
+    # from the keep_checkpoints rotation (evaluate --checkpoint=best).
+    c.train.keep_best = False
+    # Runs with train.ema_decay > 0: evaluations during training, the final ones and
+    # `evaluate` score the weight averages (False: the trained weights themselves).
+    c.eval.use_ema = True
+
+
+def _any(default) -> ml_collections.FieldReference:
+    """A field that takes a string or a tuple (`--config.train.class_weights=balanced` or
+    `=(1.0,2.0,...)`), where ml_collections would fix the default's type."""
+    return ml_collections.FieldReference(default, field_type=object)

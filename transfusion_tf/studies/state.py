@@ -17,7 +17,8 @@ def run_state(path: str) -> str:
     """`finished`, `interrupted` (started, not complete) or `missing`.
 
     Finished means `train_summary.json` exists (the trainer writes it last, after the
-    final evaluations) and reached the configured `train.total_steps`.
+    final evaluations) and reached the configured `train.total_steps`, or the step where
+    early stopping ended the run (its `early_stopping.stopped_at`).
     """
     summary_path = os.path.join(path, "train_summary.json")
     if os.path.exists(summary_path):
@@ -25,7 +26,9 @@ def run_state(path: str) -> str:
             summary = json.load(f)
         with open(os.path.join(path, "config.json")) as f:
             total = json.load(f)["train"]["total_steps"]
-        return "finished" if summary.get("final_step") == total else "interrupted"
+        stopped = (summary.get("early_stopping") or {}).get("stopped_at")
+        final = summary.get("final_step")
+        return "finished" if final is not None and final in (total, stopped) else "interrupted"
     return "interrupted" if os.path.exists(os.path.join(path, "config.json")) else "missing"
 
 

@@ -216,6 +216,13 @@ def test_run_state(tmp_path):
     assert studies.run_state(path) == "interrupted"
     (tmp_path / "train_summary.json").write_text(json.dumps({"final_step": 6}))
     assert studies.run_state(path) == "finished"
+    # Early stopping ends a run before total_steps: finished at the step it stopped at.
+    stopped = {"final_step": 4, "early_stopping": {"stopped_at": 4, "patience": 1}}
+    (tmp_path / "train_summary.json").write_text(json.dumps(stopped))
+    assert studies.run_state(path) == "finished"
+    stopped["final_step"] = 2  # A summary whose final step is not where it stopped.
+    (tmp_path / "train_summary.json").write_text(json.dumps(stopped))
+    assert studies.run_state(path) == "interrupted"
 
 
 def test_help_lists_the_studies():
