@@ -87,12 +87,7 @@ def inspect_dataset(
       DataError: for label files the readers refuse (malformed rows, unknown labels,
         escaping paths: naming the file and line) or splits that come out empty.
     """
-    spec = datasets.get_dataset(name)
-    if spec.label_columns is None:
-        inspectable = [n for n in datasets.list_datasets() if datasets.get_dataset(n).label_columns]
-        raise UsageError(f"cannot inspect dataset {name!r}; valid: {', '.join(inspectable)}")
-    if scan not in ("header", "decode"):
-        raise UsageError(f"unknown scan {scan!r}; valid: header, decode")
+    spec = _inspectable_spec(name, scan)
     fractions = dict(split_fractions or spec.split_fractions)
     # No image scan here (`_scan` below reports instead of refusing), so `skip` only sets
     # aside the rows a reader found bad (the generic CSV's), to be listed.
@@ -127,6 +122,17 @@ def inspect_dataset(
         "bad_rows": bad_rows,
         "totals": _totals(splits, bad_rows),
     }
+
+
+def _inspectable_spec(name: str, scan: str) -> datasets.DatasetSpec:
+    """The dataset's spec, if it can be inspected with `scan`; else a usage error."""
+    spec = datasets.get_dataset(name)
+    if spec.label_columns is None:
+        inspectable = [n for n in datasets.list_datasets() if datasets.get_dataset(n).label_columns]
+        raise UsageError(f"cannot inspect dataset {name!r}; valid: {', '.join(inspectable)}")
+    if scan not in ("header", "decode"):
+        raise UsageError(f"unknown scan {scan!r}; valid: header, decode")
+    return spec
 
 
 def _totals(splits: dict, bad_rows: list) -> dict:
