@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from errors import UsageError
@@ -78,8 +78,7 @@ def _print_progress(start: float, done: int, total: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     writer = get_generator(_DATASET.value)
     start = time.monotonic()
     summary = writer(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from pipelines.synthetic import source as synthetic_source
@@ -30,8 +30,7 @@ _JPEG_QUALITY = flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality (1..95)."
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     start = time.monotonic()
 
     def progress(done: int, total: int) -> None:

@@ -15,7 +15,7 @@ and its left-right mirror. A bad flag is one `error:` line and exit status 2; a 
 run, checkpoint or image source exits with 1.
 """
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from transfusion_tf import prediction
@@ -49,8 +49,7 @@ flags.mark_flags_as_required(["workdir", "images", "out"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     summary = prediction.predict_images(
         _WORKDIR.value,
         _IMAGES.value,
