@@ -16,16 +16,11 @@ missing run or checkpoint, or an existing non-empty <dir>, exits with 1.
 from absl import flags
 
 import errors
-from transfusion_tf import serving
+from transfusion_tf import serving, trained_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (holds config.json).")
 _OUT = flags.DEFINE_string("out", None, "Directory to create for the SavedModel (absent or empty).")
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint",
-    "latest",
-    "Checkpoint: 'latest', 'init' (the initial weights), a step number, or 'best' for runs "
-    "that keep one.",
-)
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", trained_run.CHECKPOINT_HELP)
 flags.mark_flags_as_required(["workdir", "out"])
 
 

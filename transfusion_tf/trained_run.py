@@ -17,6 +17,13 @@ import tensorflow as tf
 from pipelines.decoding import ImageSettings
 from transfusion_tf import checkpointing, experiment, initialization, precision
 
+# The `checkpoint` names `restore_run` takes, as the --checkpoint help of the binaries over it
+# (predict, export) states them.
+CHECKPOINT_HELP = (
+    "Checkpoint: 'latest', 'init' (the initial weights), a step number, or 'best' for runs "
+    "that keep one."
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainedRun:
