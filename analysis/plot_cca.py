@@ -6,11 +6,11 @@ python -m analysis.plot_cca --analysis_dir=analysis/out [--measure=mean_cca]
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from analysis.figures.cca import FIG2_STYLES, plot_all
-from analysis.figures.files import FORMATS
+from analysis.figures.files import FORMATS, draw
 
 flags.DEFINE_string("analysis_dir", None, "Directory with fig2/3/4 CSVs.")
 flags.DEFINE_string("out", None, "Where to write the figures; default --analysis_dir.")
@@ -22,19 +22,16 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    # The drawing call's documented errors: ValueError for a bad argument,
-    # FileNotFoundError for missing inputs (named in the message).
-    with errors.documented(usage=(ValueError,), failure=(FileNotFoundError,)):
-        for path in plot_all(
-            FLAGS.analysis_dir,
-            out_dir=FLAGS.out,
-            measure=FLAGS.measure,
-            fig2_style=FLAGS.fig2_style,
-            formats=FLAGS.formats,
-        ):
-            print(path)
+    del argv  # Positional arguments are refused by errors.run.
+    for path in draw(
+        plot_all,
+        FLAGS.analysis_dir,
+        out_dir=FLAGS.out,
+        measure=FLAGS.measure,
+        fig2_style=FLAGS.fig2_style,
+        formats=FLAGS.formats,
+    ):
+        print(path)
 
 
 if __name__ == "__main__":

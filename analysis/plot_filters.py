@@ -6,10 +6,10 @@ python -m analysis.plot_filters --analysis_dir=analysis/out [--normalize=per_fil
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
 import errors
-from analysis.figures.files import FORMATS
+from analysis.figures.files import FORMATS, draw
 from analysis.figures.filters import NORMALIZATIONS, plot_all
 
 flags.DEFINE_string("analysis_dir", None, "Directory with fig5_*.npz files.")
@@ -22,19 +22,16 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    # The drawing call's documented errors: ValueError for a bad argument,
-    # FileNotFoundError for missing inputs (named in the message).
-    with errors.documented(usage=(ValueError,), failure=(FileNotFoundError,)):
-        for path in plot_all(
-            FLAGS.analysis_dir,
-            out_dir=FLAGS.out,
-            normalize=FLAGS.normalize,
-            max_filters=FLAGS.max_filters,
-            formats=FLAGS.formats,
-        ):
-            print(path)
+    del argv  # Positional arguments are refused by errors.run.
+    for path in draw(
+        plot_all,
+        FLAGS.analysis_dir,
+        out_dir=FLAGS.out,
+        normalize=FLAGS.normalize,
+        max_filters=FLAGS.max_filters,
+        formats=FLAGS.formats,
+    ):
+        print(path)
 
 
 if __name__ == "__main__":

@@ -80,8 +80,7 @@ flags.mark_flags_as_required(["out"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     runs = [*_RANDOM.value, *_PRETRAINED.value]
     if not runs:
         raise app.UsageError("give runs with --random_runs and/or --pretrained_runs")

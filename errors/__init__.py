@@ -10,9 +10,10 @@ and where. Two kinds, told apart by exit status:
      damaged file or checkpoint, a non-finite loss, a busy workdir. `ExpectedError` and
      its subclasses, and an `OSError` that names its file.
 
-Every binary runs its `main` through `run`, which prints an expected failure as ONE line,
-`error: <message>`, on stderr (the few messages that list many items continue on indented
-lines) and exits with its status; any other exception is a bug and keeps its traceback.
+Every binary runs its `main` through `run`, which refuses positional arguments (binaries
+take flags only) and prints an expected failure as ONE line, `error: <message>`, on stderr
+(the few messages that list many items continue on indented lines) and exits with its
+status; any other exception is a bug and keeps its traceback.
 
 This package sits below every other layer: `pipelines`, `slim_weights`, `transfusion_tf`
 and `analysis` import it, and it imports none of them (only absl, lazily), so a library
@@ -143,8 +144,21 @@ def _usage_exit(text: str) -> None:
     sys.exit(USAGE)
 
 
+def flags_only(main: Callable[[list[str]], object]) -> Callable[[list[str]], object]:
+    """`main`, refusing positional arguments (our binaries take flags only) as a usage error."""
+
+    @functools.wraps(main)
+    def checked(argv: list[str]):
+        if len(argv) > 1:
+            raise UsageError(f"unexpected arguments: {argv[1:]}")
+        return main(argv)
+
+    return checked
+
+
 def run(main: Callable[[list[str]], object]) -> None:
-    """`absl.app.run(main)` with expected failures reported by `wrap` and `parse_flags`."""
+    """`absl.app.run(main)` for a binary: flags only (`flags_only`), expected failures
+    reported by `wrap` and `parse_flags`."""
     from absl import app
 
-    app.run(wrap(main), flags_parser=parse_flags)
+    app.run(wrap(flags_only(main)), flags_parser=parse_flags)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from pipelines import datasets, flag_values
@@ -65,8 +65,7 @@ def _print_progress(start: float, done: int, total: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     fractions = flag_values.parse_fractions(_SPLIT_FRACTIONS.value)
     start = time.monotonic()
     manifest = conversion.convert_dataset(

@@ -15,16 +15,16 @@ tenth of the images and a summary at the end.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Callable
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from errors import UsageError
 from pipelines import datasets, flag_values
+from pipelines.synthetic import writing
 
 _DATASET = flags.DEFINE_string("dataset", "eyepacs", "Which synthetic dataset to write.")
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
@@ -70,16 +70,8 @@ def get_generator(name: str) -> Callable[..., dict]:
         ) from None
 
 
-def _print_progress(start: float, done: int, total: int) -> None:
-    step = max(1, total // 10)
-    if done % step == 0 or done == total:
-        elapsed = time.monotonic() - start
-        print(f"{done}/{total} images, {done / max(elapsed, 1e-9):.0f} images/s", flush=True)
-
-
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     writer = get_generator(_DATASET.value)
     start = time.monotonic()
     summary = writer(
@@ -89,7 +81,7 @@ def main(argv: list[str]) -> None:
         seed=_SEED.value,
         jpeg_quality=_JPEG_QUALITY.value,
         workers=_WORKERS.value,
-        progress=functools.partial(_print_progress, start),
+        progress=writing.console_progress(),
         **flag_values.parse_key_values(_WRITER_OPTIONS.value),
     )
     summary["seconds"] = round(time.monotonic() - start, 1)

@@ -13,44 +13,32 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from pipelines.synthetic import source as synthetic_source
+from pipelines.synthetic import writing
 
 _ROOT = flags.DEFINE_string("root", None, "Output directory.", required=True)
-_NUM_CLASSES = flags.DEFINE_integer("num_classes", 24, "Classes (at most 24).")
-_TRAIN = flags.DEFINE_integer("train_per_class", 400, "Training images per class.")
-_VALIDATION = flags.DEFINE_integer("validation_per_class", 50, "Validation images per class.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Image side in pixels.")
-_SEED = flags.DEFINE_integer("seed", 0, "Dataset seed; same seed, same bytes.")
-_TRAIN_SHARDS = flags.DEFINE_integer("train_shards", 8, "TFRecord files of the train split.")
-_VALIDATION_SHARDS = flags.DEFINE_integer("validation_shards", 2, "Files of validation.")
-_JPEG_QUALITY = flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality (1..95).")
+# Every other flag is the `write_source` argument of its name.
+_WRITER_FLAGS = (
+    flags.DEFINE_integer("num_classes", 24, "Classes (at most 24)."),
+    flags.DEFINE_integer("train_per_class", 400, "Training images per class."),
+    flags.DEFINE_integer("validation_per_class", 50, "Validation images per class."),
+    flags.DEFINE_integer("image_size", 64, "Image side in pixels."),
+    flags.DEFINE_integer("seed", 0, "Dataset seed; same seed, same bytes."),
+    flags.DEFINE_integer("train_shards", 8, "TFRecord files of the train split."),
+    flags.DEFINE_integer("validation_shards", 2, "Files of validation."),
+    flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality (1..95)."),
+)
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     start = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        if done % max(1, total // 10) == 0 or done == total:
-            rate = done / max(time.monotonic() - start, 1e-9)
-            print(f"{done}/{total} images, {rate:.0f} images/s", flush=True)
-
-    summary = synthetic_source.write_source(
-        _ROOT.value,
-        num_classes=_NUM_CLASSES.value,
-        train_per_class=_TRAIN.value,
-        validation_per_class=_VALIDATION.value,
-        image_size=_IMAGE_SIZE.value,
-        seed=_SEED.value,
-        train_shards=_TRAIN_SHARDS.value,
-        validation_shards=_VALIDATION_SHARDS.value,
-        jpeg_quality=_JPEG_QUALITY.value,
-        progress=progress,
-    )
+    arguments = {flag.name: flag.value for flag in _WRITER_FLAGS}
+    progress = writing.console_progress()
+    summary = synthetic_source.write_source(_ROOT.value, progress=progress, **arguments)
     summary["seconds"] = round(time.monotonic() - start, 1)
     print(json.dumps(summary, indent=2))
 

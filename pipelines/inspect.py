@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from pipelines import flag_values
@@ -41,8 +41,7 @@ _MAX_PROBLEMS = flags.DEFINE_integer("max_problems", 5, "Problem files printed p
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     report = inspection.inspect_dataset(
         _DATASET.value,
         _ROOT.value,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from slim_weights import checkpoint, fetch, manifest
@@ -29,8 +29,7 @@ _ATTEMPTS = flags.DEFINE_integer("attempts", 3, "Connections to try before givin
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     entry = manifest.get_entry(_MODEL.value)
     try:
         path = fetch.fetch_checkpoint(

@@ -56,7 +56,7 @@ def write_inventory(model: str, output_dir: str) -> pathlib.Path:
 
 
 def main(argv: list[str]) -> None:
-    del argv
+    del argv  # Positional arguments are refused by errors.run.
     path = write_inventory(_MODEL.value, _OUTPUT_DIR.value)
     print(f"wrote {path}")
 

@@ -33,6 +33,24 @@ def write_eyepacs(
     return root
 
 
+def write_tiny_source(
+    root: str, *, train_per_class: int = 2, validation_per_class: int = 1
+) -> dict:
+    """The synthetic source task at its smallest: 20 classes of 32 px images, each split in
+    as many shards as it has images per class. Returns `write_source`'s summary."""
+    from pipelines.synthetic import source  # Imports TensorFlow (the records).
+
+    return source.write_source(
+        root,
+        num_classes=20,
+        train_per_class=train_per_class,
+        validation_per_class=validation_per_class,
+        image_size=32,
+        train_shards=train_per_class,
+        validation_shards=validation_per_class,
+    )
+
+
 def balanced_grades(num_patients: int, seed: int = 0) -> dict[int, tuple[int, int]]:
     """Patients 1..n with grades cycling 0-4 (both eyes share the patient's grade)."""
     rng = np.random.default_rng(seed)

@@ -8,13 +8,17 @@ the V1 and V2 formats, and evaluates end points.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 import os
-from collections.abc import Callable, Mapping
+import pathlib
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import tensorflow as tf
 
+from slim_weights import loading
 from tests import tolerances
 
 
@@ -101,6 +105,115 @@ def run_slim(
     return inventory, outputs
 
 
+@dataclasses.dataclass(frozen=True)
+class ReferenceSpec:
+    """How one slim network runs as the reference of its Keras twin (see `reference_run`).
+
+    Attributes:
+      name: stem of the V1 checkpoint file, e.g. `resnet_v1_50` (V2 is always `model.ckpt`).
+      native_size: the released checkpoint's input side; two images are evaluated there.
+      build: the slim graph at `native_size`, whose variables are saved as V1 and V2.
+      build_587: the slim graph evaluated on one 587 px image, restored from a checkpoint.
+      restore_version: which saved checkpoint (`V1` or `V2`) the 587 px graph restores.
+      pixel_range: (low, high) of the uniform random images, in the preprocessed range.
+      seed: of the random weights.
+      fetch: which slim end-point names to evaluate.
+    """
+
+    name: str
+    native_size: int
+    build: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
+    build_587: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
+    restore_version: str
+    pixel_range: tuple[float, float]
+    seed: int
+    fetch: Callable[[str], bool]
+
+
+def reference_run(
+    spec: ReferenceSpec, inventory: Mapping[str, tuple[int, ...]], directory: pathlib.Path
+) -> dict:
+    """Random weights for `inventory` run through slim at the native size and at 587 px.
+
+    The slim graph's own variables must be `inventory`, name for name and shape for shape
+    (asserted: the manifest's inventory files are checked here against slim itself).
+
+    Returns:
+      {'values': the weights {name: array}, 'prefixes': {'V1' or 'V2': checkpoint path},
+       'inputs': {size: images (batch, size, size, 3) float32},
+       'outputs': {size: {slim end point: array}}}.
+    """
+    rng = np.random.default_rng(0)
+    sizes = {spec.native_size: 2, 587: 1}  # side -> images
+    inputs = {
+        size: rng.uniform(*spec.pixel_range, (batch, size, size, 3)).astype(np.float32)
+        for size, batch in sizes.items()
+    }
+    values = random_slim_values(inventory, seed=spec.seed)
+    prefixes = {
+        "V1": str(directory / "v1" / f"{spec.name}.ckpt"),
+        "V2": str(directory / "v2" / "model.ckpt"),
+    }
+    slim_inventory, (native,) = run_slim(
+        spec.build,
+        values,
+        [inputs[spec.native_size]],
+        fetch=spec.fetch,
+        save_prefixes=prefixes,
+    )
+    assert slim_inventory == inventory
+    _, (large,) = run_slim(
+        spec.build_587,
+        values,
+        [inputs[587]],
+        fetch=spec.fetch,
+        restore_from=prefixes[spec.restore_version],
+    )
+    return {
+        "values": values,
+        "prefixes": prefixes,
+        "inputs": inputs,
+        "outputs": {spec.native_size: native, 587: large},
+    }
+
+
+def check_against_reference(
+    model: tf.keras.Model,
+    pairs: Mapping[str, str],
+    run: Mapping,
+    size: int,
+    *,
+    title: str,
+    shown: Iterable[str],
+    capsys,
+) -> dict[str, float]:
+    """Our end points vs slim's at `size`, all within `network_tolerance(model)`.
+
+    Args:
+      model: the Keras model, loaded with the reference's weights.
+      pairs: {slim end point: Keras layer computing the same tensor}.
+      run: a `reference_run` result.
+      size: an input side of `run`.
+      title: the first word of the printed line, e.g. `resnet_v1_50 @224`.
+      shown: end points whose difference is printed too (when compared).
+      capsys: pytest's fixture; the lines are printed past it.
+
+    Returns:
+      {slim end point: relative difference}, for the caller to count.
+    """
+    reference = run["outputs"][size]
+    ours = keras_outputs(model, pairs, run["inputs"][size])
+    diffs = {key: relative_difference(ours[key], reference[key]) for key in pairs}
+    with capsys.disabled():
+        worst = max(diffs, key=diffs.get)
+        print(f"\n{title}: {len(diffs)} end points, worst {worst} {diffs[worst]:.2e}")
+        for key in shown:
+            if key in diffs:
+                print(f"  {key}: {diffs[key]:.2e}")
+    assert max(diffs.values()) < network_tolerance(model), diffs
+    return diffs
+
+
 def relative_difference(ours: np.ndarray, reference: np.ndarray) -> float:
     """max |ours - reference| / max |reference|, after squeezing singleton dimensions."""
     ours, reference = np.squeeze(ours), np.squeeze(reference)
@@ -128,6 +241,33 @@ def batch_norm_epsilons(
             for op in graph.get_operations()
             if op.type.startswith("FusedBatchNorm")
         ]
+
+
+def check_variables_are_the_inventory(
+    model: tf.keras.Model,
+    inventory: Mapping[str, tuple[int, ...]],
+    logits_kernel: str,
+    logits_shape: tuple[int, int],
+) -> None:
+    """`model`'s variables, renamed mechanically, are the slim `inventory`, name for name.
+
+    The Dense `logits_kernel` has `logits_shape`: the checkpoint's (1, 1, 2048, C) 1x1-conv
+    kernel without its two singleton axes. Every other shape is the checkpoint's.
+    """
+    ours = {loading.slim_name(v.name): tuple(v.shape) for v in model.variables}
+    assert sorted(ours) == sorted(inventory)
+    assert inventory[logits_kernel] == (1, 1, *logits_shape)
+    assert ours == {**inventory, logits_kernel: logits_shape}
+
+
+def check_default_epsilon(
+    arg_scope: Callable, build: Callable[[tf.Tensor], object], size: int, count: int
+) -> None:
+    """`build` makes `count` fused batch norms, each with `arg_scope`'s default epsilon."""
+    default = inspect.signature(arg_scope).parameters["batch_norm_epsilon"].default
+    epsilons = batch_norm_epsilons(build, size)
+    assert len(epsilons) == count
+    assert set(epsilons) == {float(np.float32(default))}  # The op attribute is float32.
 
 
 def network_tolerance(model: tf.keras.Model) -> float:

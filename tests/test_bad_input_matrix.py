@@ -83,14 +83,11 @@ class Row(NamedTuple):
 # --- Input builders ---------------------------------------------------------------------
 
 
-def _set(config, fields: dict):
-    for key, value in fields.items():
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = value
-    return config
+def _test_config(fields: dict | None):
+    """`retina.py:test` with `fields` ({'train.eval_every': 0, ...}) set."""
+    cfg = retina.get_config("test")
+    cfg.update_from_flattened_dict(fields or {})
+    return cfg
 
 
 def config(fields: dict | None = None, *, root: str = "eyepacs", workdir: str = ""):
@@ -99,7 +96,7 @@ def config(fields: dict | None = None, *, root: str = "eyepacs", workdir: str = 
     setup from WORKDIRS."""
 
     def build(inputs: Inputs):
-        cfg = _set(retina.get_config("test"), fields or {})
+        cfg = _test_config(fields)
         cfg.data.root = inputs.eyepacs_root if root == "eyepacs" else inputs.path(root)
         os.makedirs(cfg.data.root, exist_ok=True)
         if workdir:
@@ -128,7 +125,7 @@ def eyepacs(labels=None, files: dict | None = None, fields: dict | None = None):
                 else:
                     with open(path, "wb") as f:
                         f.write(data)
-        cfg = _set(retina.get_config("test"), fields or {})
+        cfg = _test_config(fields)
         cfg.data.root = root
         return cfg
 

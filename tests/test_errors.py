@@ -12,6 +12,7 @@ import errors
 from pipelines import datasets, flag_values
 from pipelines.errors import DataError
 from slim_weights import checkpoint, fetch, loading, registry
+from tests.pipelines import binaries
 from transfusion_tf import (
     callbacks,
     checkpointing,
@@ -84,6 +85,18 @@ def test_a_long_list_continues_on_indented_lines(capsys):
 
 def test_a_successful_main_returns_its_value():
     assert errors.wrap(lambda argv: len(argv))(["prog", "x"]) == 2
+
+
+def test_a_binary_takes_flags_only(capsys):
+    main = errors.flags_only(lambda argv: len(argv))
+    assert errors.wrap(main)(["prog"]) == 1
+    with pytest.raises(SystemExit) as info:
+        errors.wrap(main)(["prog", "extra"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "error: unexpected arguments: ['extra']\n"
+    # `errors.run` applies it to every binary's main.
+    result = binaries.run("analysis.plot_cca", "--analysis_dir=.", "extra", check=False)
+    assert (result.returncode, result.stderr) == (2, "error: unexpected arguments: ['extra']\n")
 
 
 def test_a_bad_flag_is_one_line_and_exit_status_2(capsys):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from slim_weights import checkpoint, loading, manifest
@@ -111,8 +111,7 @@ def convert_checkpoint(
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     report = convert_checkpoint(
         _MODEL.value,
         _CHECKPOINT.value,

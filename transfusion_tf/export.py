@@ -13,25 +13,19 @@ is `transfusion_tf.register_weights`.) A bad flag is one `error:` line and exit 
 missing run or checkpoint, or an existing non-empty <dir>, exits with 1.
 """
 
-from absl import app, flags
+from absl import flags
 
 import errors
-from transfusion_tf import serving
+from transfusion_tf import serving, trained_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (holds config.json).")
 _OUT = flags.DEFINE_string("out", None, "Directory to create for the SavedModel (absent or empty).")
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint",
-    "latest",
-    "Checkpoint: 'latest', 'init' (the initial weights), a step number, or 'best' for runs "
-    "that keep one.",
-)
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", trained_run.CHECKPOINT_HELP)
 flags.mark_flags_as_required(["workdir", "out"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     record = serving.export_saved_model(_WORKDIR.value, _OUT.value, checkpoint=_CHECKPOINT.value)
     print(serving.format_export(record, _OUT.value))
 

@@ -15,10 +15,10 @@ and its left-right mirror. A bad flag is one `error:` line and exit status 2; a 
 run, checkpoint or image source exits with 1.
 """
 
-from absl import app, flags
+from absl import flags
 
 import errors
-from transfusion_tf import prediction
+from transfusion_tf import prediction, trained_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (holds config.json).")
 _IMAGES = flags.DEFINE_string(
@@ -27,12 +27,7 @@ _IMAGES = flags.DEFINE_string(
 _OUT = flags.DEFINE_string(
     "out", None, "Predictions CSV to write; the unreadable images go to <stem>_unreadable.csv."
 )
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint",
-    "latest",
-    "Checkpoint: 'latest', 'init' (the initial weights), a step number, or 'best' for runs "
-    "that keep one.",
-)
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", trained_run.CHECKPOINT_HELP)
 _TTA = flags.DEFINE_enum(
     "tta",
     "none",
@@ -49,8 +44,7 @@ flags.mark_flags_as_required(["workdir", "images", "out"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     summary = prediction.predict_images(
         _WORKDIR.value,
         _IMAGES.value,

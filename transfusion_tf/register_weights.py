@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from absl import app, flags
+from absl import flags
 
 import errors
 from slim_weights import registry
@@ -38,8 +38,7 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     entry = weights_export.export_run(
         _WORKDIR.value, which=_CHECKPOINT.value, output=_OUTPUT.value or None
     )

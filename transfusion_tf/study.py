@@ -65,8 +65,7 @@ def parse_data_roots(values: list[str], study: studies.Study) -> dict[str, str]:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     with errors.documented(usage=(ValueError,)):  # Configs refuse unknown variants so.
         study = studies.load_study(_STUDY.value)
     given = parse_data_roots(_DATA_ROOT.value, study)

@@ -7,7 +7,7 @@ status 2; other foreseen failures (bad data, an unwritable workdir, a damaged fi
 loss) exit with 1.
 """
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 import errors
@@ -30,8 +30,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # Positional arguments are refused by errors.run.
     config = _CONFIG.value
     try:
         config.get("seed")  # ml_collections defers a config file that failed to load to here.

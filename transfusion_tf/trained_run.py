@@ -20,6 +20,13 @@ from errors import UsageError
 from pipelines.decoding import ImageSettings
 from transfusion_tf import checkpointing, experiment, initialization, precision, weight_average
 
+# The `checkpoint` names `restore_run` takes, as the --checkpoint help of the binaries over it
+# (predict, export) states them.
+CHECKPOINT_HELP = (
+    "Checkpoint: 'latest', 'init' (the initial weights), a step number, or 'best' for runs "
+    "that keep one."
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainedRun:

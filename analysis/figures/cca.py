@@ -26,14 +26,14 @@ import pandas as pd
 from analysis.figures.files import FORMATS, plt, save_figure
 
 FIG2_STYLES = ("box", "violin")
-# Comparison and start names as `analysis.representation_studies` writes them.
-_COLOURS = {
+# Colours of the comparisons (fig2, fig4) and of the starts (fig3), by the names
+# `analysis.representation_studies` writes; any other name is drawn grey.
+_COMPARISON_COLOURS = {
     "random_vs_random": "tab:blue",
     "random_vs_pretrained": "tab:orange",
     "pretrained_vs_pretrained": "tab:green",
-    "random": "tab:blue",
-    "pretrained": "tab:orange",
 }
+_START_COLOURS = {"random": "tab:blue", "pretrained": "tab:orange"}
 
 
 def read_tables(analysis_dir: str, study: str, measure: str) -> dict[str, pd.DataFrame]:
@@ -68,7 +68,7 @@ def plot_fig2(tables: dict[str, pd.DataFrame], measure: str, style: str = "box")
         for j, comparison in enumerate(pd.unique(table["comparison"])):
             values = per_pair.loc[comparison, "value"].to_numpy()
             x = 3 * i + j
-            colour = _COLOURS.get(comparison, "tab:gray")
+            colour = _COMPARISON_COLOURS.get(comparison, "tab:gray")
             if style == "violin" and len(values) >= 2 and np.ptp(values) > 0:
                 parts = ax.violinplot(values, positions=[x], showmeans=True)
                 for body in parts["bodies"]:
@@ -109,7 +109,7 @@ def plot_fig3(tables: dict[str, pd.DataFrame], measure: str):
         order = list(pd.unique(table["endpoint"]))
         x = np.arange(len(order))
         for start, group in table.groupby("start", sort=False):
-            colour = _COLOURS.get(start, "tab:gray")
+            colour = _START_COLOURS.get(start, "tab:gray")
             wide = group.pivot_table(index="run", columns="endpoint", values="value")[order]
             for _, row in wide.iterrows():
                 ax.plot(x, row.to_numpy(), color=colour, alpha=0.3, lw=0.8)

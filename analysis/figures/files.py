@@ -1,4 +1,5 @@
-"""Saving figures: one call writes every requested format, and the plot scripts' backend.
+"""Saving figures: one call writes every requested format; the plot binaries' backend and
+their drawing call.
 
 Plot scripts run headless (CI, clusters), so the non-interactive Agg backend is selected
 before pyplot is imported anywhere in them.
@@ -7,13 +8,15 @@ before pyplot is imported anywhere in them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot is imported
 
 from matplotlib import pyplot as plt
+
+import errors
 
 FORMATS = ("png", "pdf")
 
@@ -40,3 +43,14 @@ def save_figure(fig, out_dir: str, stem: str, formats: Sequence[str] = FORMATS) 
         paths.append(path)
     plt.close(fig)
     return paths
+
+
+def draw(plot: Callable[..., Iterable[str]], *args, **kwargs) -> list[str]:
+    """`plot(*args, **kwargs)` as a plot binary calls it: the paths it wrote, as a list.
+
+    The drawing functions document ValueError for a bad argument and FileNotFoundError for a
+    missing input (named in the message); here they become `errors.UsageError` (exit status
+    2) and `errors.ExpectedError` (1), message unchanged.
+    """
+    with errors.documented(usage=(ValueError,), failure=(FileNotFoundError,)):
+        return list(plot(*args, **kwargs))

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from pipelines.synthetic import fundus_files, writing
+from pipelines.synthetic import retina_writer
 
 # Grades 0..4 in the Kaggle EyePACS training labels (25,810 / 2,443 / 5,292 / 873 / 708
 # of 35,126 images).
@@ -85,76 +85,26 @@ def sample_grade_pair(rng: np.random.Generator, frequencies: np.ndarray) -> tupl
     return left, right
 
 
-def write_eyepacs(
-    root: str,
-    *,
-    num_patients: int,
-    image_size: int,
-    seed: int,
-    jpeg_quality: int = 90,
-    workers: int = 1,
-    progress: writing.Progress | None = None,
-) -> dict:
-    """Writes a synthetic EyePACS-layout dataset.
-
-    Images are written first, each through a temporary file and a rename; the labels CSV
-    is written last, the same way, so a directory with a `trainLabels.csv` is complete.
-
-    Args:
-      root: output directory; created if missing. Existing files of the same names are
-        replaced.
-      num_patients: number of patients (two images each), >= 1.
-      image_size: image side in pixels, >= 32.
-      seed: dataset seed; the output is a pure function of (seed, num_patients,
-        image_size, jpeg_quality).
-      jpeg_quality: JPEG quality, 1..95.
-      workers: rendering processes; 1 renders in this process.
-      progress: called as progress(done, total) after each image, if given.
-
-    Returns:
-      A summary: {"root", "labels_csv", "image_dir": paths; "num_patients", "num_images",
-      "image_size", "seed": ints; "grade_counts": {grade: count of images} for 0..4}.
-
-    Raises:
-      ValueError: on num_patients < 1, workers < 1 or jpeg_quality outside 1..95.
-    """
-    writing.check_arguments(num_patients, jpeg_quality, workers)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, _PATIENT_STREAM]))
+def _plan(request: retina_writer.Request) -> retina_writer.Plan:
+    """`train/<patient>_<left|right>.jpeg` and `trainLabels.csv` (`image,level`)."""
+    rng = np.random.default_rng(np.random.SeedSequence([request.seed, _PATIENT_STREAM]))
     # Kaggle ids start at 10 and skip numbers.
-    patients = 10 + np.cumsum(rng.integers(1, 4, num_patients)) - 1
-    left, right = sample_grades(rng, num_patients)
-
-    image_dir = os.path.join(root, IMAGE_DIR)
-    os.makedirs(image_dir, exist_ok=True)
+    patients = 10 + np.cumsum(rng.integers(1, 4, request.num_patients)) - 1
+    left, right = sample_grades(rng, request.num_patients)
+    image_dir = os.path.join(request.root, IMAGE_DIR)
     rows, jobs = [], []
     for patient, grades in zip(patients.tolist(), zip(left, right, strict=True), strict=True):
         for eye, grade in zip(EYES, grades, strict=True):
             name = f"{patient}_{eye}"
             rows.append((name, int(grade)))
-            path = os.path.join(image_dir, f"{name}.jpeg")
-            seeds = [seed, _IMAGE_STREAM, patient, EYES.index(eye)]
+            seeds = [request.seed, _IMAGE_STREAM, patient, EYES.index(eye)]
             jobs.append(
-                fundus_files.job(
-                    path,
-                    seeds,
-                    grade=int(grade),
-                    eye=eye,
-                    size=image_size,
-                    jpeg_quality=jpeg_quality,
-                )
+                request.job(os.path.join(image_dir, f"{name}.jpeg"), seeds, int(grade), eye)
             )
-    writing.run_jobs(fundus_files.render_file, jobs, workers=workers, progress=progress)
-    labels_csv = os.path.join(root, LABELS_FILE)
-    writing.write_csv(labels_csv, ["image", "level"], rows)
+    labels = os.path.join(request.root, LABELS_FILE)
+    label_file = retina_writer.LabelFile(labels, ["image", "level"], rows)
+    return retina_writer.Plan(image_dir, jobs, [label_file], grades=[g for _, g in rows])
 
-    counts = np.bincount(np.concatenate([left, right]), minlength=5)
-    return {
-        "root": root,
-        "labels_csv": labels_csv,
-        "image_dir": image_dir,
-        "num_patients": num_patients,
-        "num_images": len(jobs),
-        "image_size": image_size,
-        "seed": seed,
-        "grade_counts": {g: int(c) for g, c in enumerate(counts)},
-    }
+
+# Writes a synthetic EyePACS-layout dataset (see the module docstring and `RetinaWriter`).
+write_eyepacs = retina_writer.RetinaWriter("eyepacs", _plan)

@@ -271,17 +271,7 @@ def _draw_layers(
         )
     draw_vessels(draws["vein"], anatomy.vessels, frame.to_big, scale, VEIN)
     draw_vessels(draws["artery"], anatomy.vessels, frame.to_big, scale, ARTERY)
-    draw_lesions(
-        rng,
-        plan,
-        draws,
-        to_px=frame.to_big,
-        disc=anatomy.disc,
-        disc_radius=anatomy.disc_radius,
-        fovea=anatomy.fovea,
-        vessels=anatomy.vessels,
-        scale=scale,
-    )
+    draw_lesions(rng, plan, draws, anatomy, to_px=frame.to_big, scale=scale)
     return layers
 
 

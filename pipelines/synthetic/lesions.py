@@ -108,12 +108,9 @@ def draw_lesions(
     rng: np.random.Generator,
     plan: dict[str, int],
     layers: dict[str, ImageDraw.ImageDraw],
+    anatomy,
     *,
     to_px,
-    disc: tuple[float, float],
-    disc_radius: float,
-    fovea: tuple[float, float],
-    vessels: list[Vessel],
     scale: float,
 ) -> None:
     """Places and draws the planned lesions.
@@ -124,15 +121,14 @@ def draw_lesions(
       layers: drawing contexts of the mode-"L" layers "red" (haemorrhages, microaneurysms),
         "yellow" (exudates), "cotton" (cotton-wool spots, fibrous veils), "new_vessels" and
         "vein" (for beading).
+      anatomy: the eye's landmarks, in field units: `disc` (optic disc centre),
+        `disc_radius`, `fovea` (centre) and `vessels` (the vessel tree, for lesions that
+        follow vessels).
       to_px: maps field-unit points, float array (..., 2), to layer pixels.
-      disc: optic disc centre, field units.
-      disc_radius: optic disc radius, field units.
-      fovea: fovea centre, field units.
-      vessels: the vessel tree (for lesions that follow vessels).
       scale: layer pixels per field unit.
     """
-
-    at = _Placement(rng, to_px, disc, disc_radius, fovea, vessels, scale)
+    landmarks = (anatomy.disc, anatomy.disc_radius, anatomy.fovea, anatomy.vessels)
+    at = _Placement(rng, to_px, *landmarks, scale)
     _microaneurysms(at, layers["red"], plan["microaneurysm"])
     _blots(at, layers["red"], plan["blot"])
     _exudates(at, layers["yellow"], plan["exudate"])

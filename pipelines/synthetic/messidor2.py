@@ -28,7 +28,7 @@ import numpy as np
 
 from errors import UsageError
 from pipelines.readers import messidor2 as messidor2_layout
-from pipelines.synthetic import fundus_files, writing
+from pipelines.synthetic import retina_writer
 from pipelines.synthetic.eyepacs import EYES, sample_grade_pair
 
 # Adjudicated grades of the gradable Messidor-2 images (Krause et al. 2018: 1,017 / 270 /
@@ -69,98 +69,72 @@ def _plan_exams(
     return images
 
 
-def write_messidor2(
-    root: str,
+def _plan(
+    request: retina_writer.Request,
     *,
-    num_patients: int,
-    image_size: int,
-    seed: int,
-    jpeg_quality: int = 90,
-    workers: int = 1,
-    progress: writing.Progress | None = None,
     image_format: str = "kaggle",
     ungradable_fraction: float = 0.01,
     pairs_file: bool = True,
-) -> dict:
-    """Writes a synthetic Messidor-2 dataset with adjudicated grades (grades CSV last).
+) -> retina_writer.Plan:
+    """The Messidor-2 layout: `IMAGES/<image_id>`, the grades CSV, the pairs file.
 
     Args:
-      root: output directory; created if missing.
-      num_patients: exams (two images each), >= 1.
-      image_size: image height in pixels, >= 32 (width 3/2 of it).
-      seed: dataset seed.
-      jpeg_quality: quality of the `.jpg`/`.JPG` images.
-      workers: rendering processes.
-      progress: called as progress(done, total) after each image.
+      request: the common arguments; images are `image_size` high and 3/2 of it wide.
       image_format: `kaggle` (.png + .jpg), `adcis` (.png + .JPG) or `original`
         (.tif + .JPG).
       ungradable_fraction: images made ungradable: max(1, round(fraction * images)),
         chosen at random.
       pairs_file: also write the ADCIS pairs file `messidor-2.csv` (exams in the order
-        drawn, left eye first).
+        drawn, left eye first), before the grades CSV.
 
     Returns:
-      {'root', 'labels_csv', 'pairs_csv' (None without `pairs_file`), 'image_dir',
-       'num_patients', 'num_images', 'image_size', 'seed', 'grade_counts': {grade:
-       gradable images}, 'ungradable', 'exams': {image_id: exam id, as the pairs file
-       and `messidor2.exam_ids` both give it}}.
+      The plan; its summary entries are 'pairs_csv' (None without `pairs_file`),
+      'ungradable' (a count) and 'exams' ({image_id: exam id}, as the pairs file and
+      `messidor2.exam_ids` both give it). 'grade_counts' counts gradable images only.
 
     Raises:
-      ValueError: for an unknown image_format or bad counts.
+      UsageError: for an unknown image_format.
     """
-    writing.check_arguments(num_patients, jpeg_quality, workers)
     if image_format not in MESSIDOR2_FORMATS:
         raise UsageError(
             f"unknown image_format {image_format!r}; valid: {sorted(MESSIDOR2_FORMATS)}"
         )
-    rng = np.random.default_rng(np.random.SeedSequence([seed, _MESSIDOR2]))
-    image_dir = os.path.join(root, messidor2_layout.IMAGE_DIR)
-    os.makedirs(image_dir, exist_ok=True)
-    images = _plan_exams(rng, num_patients, image_format)
+    rng = np.random.default_rng(np.random.SeedSequence([request.seed, _MESSIDOR2]))
+    image_dir = os.path.join(request.root, messidor2_layout.IMAGE_DIR)
+    images = _plan_exams(rng, request.num_patients, image_format)
     count = max(1, int(round(ungradable_fraction * len(images))))
     ungradable = set(rng.choice(len(images), size=count, replace=False).tolist())
-    rows, jobs = _rows_and_jobs(rng, images, ungradable, image_dir, seed, image_size, jpeg_quality)
-    writing.run_jobs(fundus_files.render_file, jobs, workers=workers, progress=progress)
-    pairs_csv = os.path.join(root, messidor2_layout.PAIRS_FILE) if pairs_file else None
+    rows, jobs = _rows_and_jobs(rng, request, images, ungradable, image_dir)
+    label_files = []
+    pairs_csv = os.path.join(request.root, messidor2_layout.PAIRS_FILE) if pairs_file else None
     if pairs_csv:
         exam_rows = [[a, b] for (a, *_), (b, *_) in zip(images[::2], images[1::2], strict=True)]
-        writing.write_csv(pairs_csv, ["left", "right"], exam_rows, delimiter=";")
-    labels_csv = os.path.join(root, messidor2_layout.LABELS_FILE)
-    writing.write_csv(labels_csv, list(messidor2_layout.COLUMNS), sorted(rows))
-    counts = np.bincount([r[1] for r in rows if r[3] == 1], minlength=5)
-    return {
-        "root": root,
-        "labels_csv": labels_csv,
+        label_files.append(retina_writer.LabelFile(pairs_csv, ["left", "right"], exam_rows, ";"))
+    labels = os.path.join(request.root, messidor2_layout.LABELS_FILE)
+    columns = list(messidor2_layout.COLUMNS)
+    label_files.append(retina_writer.LabelFile(labels, columns, sorted(rows)))
+    extra = {
         "pairs_csv": pairs_csv,
-        "image_dir": image_dir,
-        "num_patients": num_patients,
-        "num_images": len(rows),
-        "image_size": image_size,
-        "seed": seed,
-        "grade_counts": {g: int(c) for g, c in enumerate(counts)},
         "ungradable": count,
         "exams": {name: exam_id for name, exam_id, _, _ in images},
     }
+    grades = [r[1] for r in rows if r[3] == 1]
+    return retina_writer.Plan(image_dir, jobs, label_files, grades=grades, extra=extra)
 
 
-def _rows_and_jobs(rng, images, ungradable: set, image_dir: str, seed, image_size, jpeg_quality):
+def _rows_and_jobs(rng, request: retina_writer.Request, images, ungradable: set, image_dir: str):
     """The grades CSV's rows and one render job per image (DME drawn per image, in order)."""
     rows, jobs = [], []
     for index, (name, _, eye, grade) in enumerate(images):
         bad = index in ungradable
         dme = int(rng.random() < DME_PROBABILITY[grade])
         rows.append([name, "", "", 0] if bad else [name, grade, dme, 1])
-        path, seeds = os.path.join(image_dir, name), [seed, _MESSIDOR2, index]
-        jobs.append(
-            fundus_files.job(
-                path,
-                seeds,
-                grade=grade,
-                eye=eye,
-                size=image_size,
-                width=int(round(image_size * 1.5)),
-                ungradable=bad,
-                jpeg_quality=jpeg_quality,
-            )
-        )
+        path, seeds = os.path.join(image_dir, name), [request.seed, _MESSIDOR2, index]
+        width = int(round(request.image_size * 1.5))
+        jobs.append(request.job(path, seeds, grade, eye, width=width, ungradable=bad))
     return rows, jobs
+
+
+# Writes a synthetic Messidor-2 dataset with adjudicated grades, grades CSV last (see the
+# module docstring, `_plan` for its options and summary entries, and `RetinaWriter`).
+write_messidor2 = retina_writer.RetinaWriter("messidor2", _plan)

@@ -12,6 +12,7 @@ import csv
 import io
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 from errors import UsageError
@@ -46,6 +47,19 @@ def write_csv(
     writer.writerow(header)
     writer.writerows(rows)
     write_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def console_progress() -> Progress:
+    """A `Progress` for the generate binaries: prints `<done>/<total> images, <rate> images/s`
+    (the rate since this call) about every 10% of the images and at the last one."""
+    start = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        if done % max(1, total // 10) == 0 or done == total:
+            rate = done / max(time.monotonic() - start, 1e-9)
+            print(f"{done}/{total} images, {rate:.0f} images/s", flush=True)
+
+    return report
 
 
 def run_jobs(

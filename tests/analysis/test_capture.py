@@ -20,6 +20,21 @@ def nets(trained_runs):
     }
 
 
+@pytest.fixture(scope="module")
+def rows(nets):
+    """The test split's 10 images (seed 0) that the comparisons below run on."""
+    return capture.select_images(nets["random0@init"].config, split="test", num_images=10, seed=0)
+
+
+ENDPOINTS = ["block1", "block2", "block3", "block4", "pre_logits"]
+
+
+def _each_endpoint(nets, rows, a, b, sampling, **options):
+    """`a` against `b` at each of ENDPOINTS, one result row per endpoint."""
+    comparisons = [capture.same_endpoints(a, b, ENDPOINTS)]
+    return capture.compare(nets, comparisons, rows, sampling=sampling, **options)
+
+
 def test_load_network(nets, trained_runs):
     init, final = nets["random0@init"], nets["random0@latest"]
     assert (init.step, final.step) == (0, 6)
@@ -53,17 +68,11 @@ def test_select_images_is_a_seeded_subset_in_a_seeded_order(nets):
         capture.select_images(config, split="dev", num_images=4, seed=0)
 
 
-def test_a_network_against_itself_is_one(nets):
-    rows = capture.select_images(nets["random0@init"].config, split="test", num_images=10, seed=0)
-    endpoints = ["block1", "block2", "block3", "block4", "pre_logits"]
-    results = capture.compare(
-        nets,
-        [capture.same_endpoints("random0@latest", "random0@latest", endpoints)],
-        rows,
-        sampling=SpatialSampling(datapoints=64),
-        batch_size=3,  # 10 images: batches of 3, 3, 3, 1
-    )
-    assert [r["endpoint_a"] for r in results] == endpoints
+def test_a_network_against_itself_is_one(nets, rows):
+    final, sampling = "random0@latest", SpatialSampling(datapoints=64)
+    # 10 images: batches of 3, 3, 3, 1.
+    results = _each_endpoint(nets, rows, final, final, sampling, batch_size=3)
+    assert [r["endpoint_a"] for r in results] == ENDPOINTS
     assert [r["grid"] for r in results] == ["16x16", "8x8", "4x4", "2x2", "1x1"]
     # At least 64 datapoints, and 10 per channel (4 in block1, 8 above), over 10 images:
     # 7 or 8 positions each, or all of a smaller grid.
@@ -75,15 +84,9 @@ def test_a_network_against_itself_is_one(nets):
             assert -1e-12 <= r[f"{m}_floor"] < 1.0, (r["endpoint_a"], m)
 
 
-def test_datapoints_follow_the_channels_and_are_recorded(nets):
-    rows = capture.select_images(nets["random0@init"].config, split="test", num_images=10, seed=0)
-    endpoints = ["block1", "block2", "block3", "block4", "pre_logits"]
-    results = capture.compare(
-        nets,
-        [capture.same_endpoints("random0@init", "random0@latest", endpoints)],
-        rows,
-        sampling=SpatialSampling(datapoints=1),  # the channel rule alone: 10 per channel
-    )
+def test_datapoints_follow_the_channels_and_are_recorded(nets, rows):
+    sampling = SpatialSampling(datapoints=1)  # The channel rule alone: 10 per channel.
+    results = _each_endpoint(nets, rows, "random0@init", "random0@latest", sampling)
     columns = ["neurons_a", "positions_per_image", "datapoints", "target_datapoints"]
     assert [[r[c] for c in columns] for r in results] == [
         [4, 4, 40, 40],  # 16x16 grid: 4 of 256 positions per image
@@ -98,7 +101,6 @@ def test_datapoints_follow_the_channels_and_are_recorded(nets):
     # The floor is a function of its seed (its independence of the batching is tested in
     # test_null_floor.py; here the network's float32 outputs would differ by batch size).
     block1 = [capture.same_endpoints("random0@init", "random0@latest", ["block1"])]
-    sampling = SpatialSampling(datapoints=1)
     again, other = (
         capture.compare(nets, block1, rows, sampling=sampling, floor_seed=seed)[0]
         for seed in (0, 1)
@@ -108,8 +110,7 @@ def test_datapoints_follow_the_channels_and_are_recorded(nets):
     assert other["mean_cca"] == results[0]["mean_cca"]
 
 
-def test_init_against_trained_and_cross_endpoints(nets):
-    rows = capture.select_images(nets["random0@init"].config, split="test", num_images=10, seed=0)
+def test_init_against_trained_and_cross_endpoints(nets, rows):
     comparisons = [
         capture.same_endpoints("random0@init", "random0@latest", ["block1", "block3"]),
         capture.Comparison("random0@latest", "random0@latest", (("block1", "block2"),)),

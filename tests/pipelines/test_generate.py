@@ -42,12 +42,16 @@ def test_writer_options_parse_literals_and_strings():
         flag_values.parse_fractions("train=most")
 
 
+def _generate(dataset, root, *flags):
+    """(progress lines, summary) of `python -m pipelines.generate` writing `dataset`."""
+    result = binaries.run("pipelines.generate", f"--dataset={dataset}", f"--root={root}", *flags)
+    return binaries.progress_and_summary(result.stdout)
+
+
 def test_binary_writes_dataset_and_prints_summary(tmp_path):
-    result = binaries.run(
-        "pipelines.generate", "--dataset=eyepacs", f"--root={tmp_path}", "--num_patients=3",
-        "--image_size=40", "--seed=2",
-    )  # fmt: skip
-    progress, summary = binaries.progress_and_summary(result.stdout)
+    progress, summary = _generate(
+        "eyepacs", tmp_path, "--num_patients=3", "--image_size=40", "--seed=2"
+    )
     assert progress and all(re.fullmatch(r"[1-6]/6 images, \d+ images/s", p) for p in progress)
     assert progress[-1].startswith("6/6 images,")
     assert summary["num_images"] == 6 and summary["image_size"] == 40 and summary["seed"] == 2
@@ -56,11 +60,7 @@ def test_binary_writes_dataset_and_prints_summary(tmp_path):
 
 
 def test_binary_writes_chexpert(tmp_path):
-    result = binaries.run(
-        "pipelines.generate", "--dataset=chexpert", f"--root={tmp_path}", "--num_patients=3",
-        "--image_size=40",
-    )  # fmt: skip
-    progress, summary = binaries.progress_and_summary(result.stdout)
+    progress, summary = _generate("chexpert", tmp_path, "--num_patients=3", "--image_size=40")
     total = summary["train"]["images"] + summary["valid"]["images"]
     assert progress[-1].startswith(f"{total}/{total} images,")
     assert summary["train"]["patients"] == 3 and summary["valid"]["patients"] == 10
@@ -70,11 +70,8 @@ def test_binary_writes_chexpert(tmp_path):
 
 
 def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
-    result = binaries.run(
-        "pipelines.generate", "--dataset=messidor2", f"--root={tmp_path}", "--num_patients=2",
-        "--image_size=32", "--writer_option=image_format=original",
-    )  # fmt: skip
-    _, summary = binaries.progress_and_summary(result.stdout)
+    option = "--writer_option=image_format=original"
+    _, summary = _generate("messidor2", tmp_path, "--num_patients=2", "--image_size=32", option)
     assert summary["num_images"] == 4 and summary["ungradable"] == 1
     names = os.listdir(tmp_path / "IMAGES")
     assert len(names) == 4 and {os.path.splitext(n)[1] for n in names} <= {".tif", ".JPG"}

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from slim_weights import checkpoint, loading, manifest
+from tests.pipelines import binaries
 from tests.slim_reference import random_slim_values
 from transfusion_tf.convert_checkpoint import convert_checkpoint
 from transfusion_tf.models import get_model
@@ -79,16 +78,8 @@ def test_1000_way_grayscale_without_aux_loads_at_any_size(slim_checkpoint, tmp_p
     _assert_loaded(model, gray, label_offset=1)
 
 
-def _run(*args, home=None, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(
-        [sys.executable, "-m", "slim_weights.convert", *args],
-        capture_output=True,
-        text=True,
-        env=env if home is None else {**env, "HOME": str(home)},
-        cwd=cwd,
-        timeout=600,
-    )
+def _run(*args, **options):
+    return binaries.run("slim_weights.convert", *args, check=False, timeout=600, **options)
 
 
 def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path):

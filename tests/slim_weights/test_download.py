@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import portpicker
 
+from tests.pipelines import binaries
 from tests.slim_weights.conftest import server_url, tarball
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
-
-def _run(*args, home=None, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "slim_weights.download", *args],
-        capture_output=True,
-        text=True,
-        env=ENV if home is None else {**ENV, "HOME": str(home)},
-        cwd=cwd,
-        timeout=300,
-    )
+def _run(*args, **options):
+    return binaries.run("slim_weights.download", *args, check=False, timeout=300, **options)
 
 
 def test_help_lists_the_flags():

@@ -20,9 +20,8 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from pipelines.synthetic import source as synthetic_source
 from slim_weights import checkpoint, loading, manifest, registry
-from tests import tolerances
+from tests import fixtures, tolerances
 from tests.slim_reference import random_slim_values
 from transfusion_tf import checkpointing, experiment, initialization, scopes, surgery, trainer
 from transfusion_tf.configs import retina
@@ -69,15 +68,7 @@ def source_weights(tmp_path_factory):
     """A tiny CBR pretrained on a tiny synthetic source and registered: (registry, run)."""
     base = tmp_path_factory.mktemp("source")
     root, run, weights = str(base / "data"), str(base / "run"), str(base / "weights.json")
-    synthetic_source.write_source(
-        root,
-        num_classes=20,
-        train_per_class=2,
-        validation_per_class=1,
-        image_size=32,
-        train_shards=2,
-        validation_shards=1,
-    )
+    fixtures.write_tiny_source(root)
     _train_from_file(
         "--config=transfusion_tf/configs/source_pretrain.py:test",
         f"--config.data.root={root}",

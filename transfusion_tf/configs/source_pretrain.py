@@ -24,6 +24,7 @@ Variants (the part after the colon):
 
 from __future__ import annotations
 
+from transfusion_tf.configs import variants
 from transfusion_tf.configs.base import base_config
 
 
@@ -58,36 +59,31 @@ def get_config(arg: str = ""):
     if arg == "demo":
         c.task_options.num_classes = 24
         c.data.image_size = 64
-        c.data.resize_mode = "squash"
-        c.data.cache = "memory"  # Only the validation split is cached (records stream).
+        _small_adam_run(c, learning_rate=2e-3)
         c.train.batch_size = 64
-        c.train.total_steps = 2_400
-        c.train.checkpoint_every = 200
-        c.train.eval_every = 400
-        c.train.log_every = 50
-        c.optimizer.name = "adam"
-        c.optimizer.learning_rate = 2e-3
-        c.optimizer.weight_decay = 0.0
-        c.schedule.warmup_steps = 100
+        variants.steps(
+            c, total=2_400, eval_every=400, checkpoint_every=200, log_every=50, warmup=100
+        )
     elif arg == "test":
         c.task_options.num_classes = 20
         c.model.name = "cbr_tiny"
         c.model.options.widths = (4, 8, 8, 8)
         c.data.image_size = 32
-        c.data.resize_mode = "squash"
-        c.data.cache = "memory"
+        _small_adam_run(c, learning_rate=1e-3)
         c.data.shuffle_buffer = 64
         c.train.batch_size = 8
-        c.train.total_steps = 4
-        c.train.checkpoint_every = 2
-        c.train.eval_every = 2
-        c.train.log_every = 1
-        c.optimizer.name = "adam"
-        c.optimizer.learning_rate = 1e-3
-        c.optimizer.weight_decay = 0.0
-        c.schedule.warmup_steps = 0
+        variants.steps(c, total=4, eval_every=2, log_every=1, warmup=0)
         c.eval.batch_size = 16
         c.eval.bootstrap_samples = 10
     elif arg:
         raise ValueError(f"unknown source_pretrain variant {arg!r}; valid: '', 'demo', 'test'")
     return c
+
+
+def _small_adam_run(c, *, learning_rate: float) -> None:
+    """The demo and test variants: small squashed images, Adam without weight decay."""
+    c.data.resize_mode = "squash"
+    c.data.cache = "memory"  # Only the validation split is cached (records stream).
+    c.optimizer.name = "adam"
+    c.optimizer.learning_rate = learning_rate
+    c.optimizer.weight_decay = 0.0

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from transfusion_tf.models import initializers
+from transfusion_tf.models import initializers, slim_layers
 from transfusion_tf.models.layout import set_endpoint_layers
 
 SCOPE = "InceptionV3"
@@ -93,7 +93,9 @@ def build_inception_v3(
     regularizer = initializers.weight_decay_regularizer(
         weight_decay, default=SLIM_WEIGHT_DECAY, model=SCOPE
     )
-    arg_scope = initializers.ArgScope(bn_momentum, bn_epsilon, regularizer)
+    arg_scope = initializers.ArgScope(
+        bn_momentum, bn_epsilon, bn_scale=False, regularizer=regularizer
+    )
     inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
     x, endpoints = _stem(inputs, arg_scope)
     for name, block in _BLOCKS:
@@ -103,14 +105,9 @@ def build_inception_v3(
             mixed_6e = x
     x = tf.keras.layers.GlobalAveragePooling2D(name=f"{SCOPE}/Logits/GlobalPool")(x)
     x = tf.keras.layers.Dropout(dropout_rate, name=f"{SCOPE}/Logits/Dropout_1b")(x)
-    logits = tf.keras.layers.Dense(
-        num_classes,
-        kernel_initializer=initializers.SlimVarianceScaling(),
-        bias_initializer="zeros",
-        kernel_regularizer=regularizer,
-        dtype=head_dtype,
-        name=f"{SCOPE}/Logits/Conv2d_1c_1x1",
-    )(x)
+    logits = slim_layers.logits(
+        x, num_classes, arg_scope, dtype=head_dtype, name=f"{SCOPE}/Logits/Conv2d_1c_1x1"
+    )
     outputs = logits
     if aux_logits:
         outputs = {
@@ -182,16 +179,12 @@ def _mixed_35x35(
 def _mixed_6a(x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope) -> tf.Tensor:
     # Both stride-2 convs are 3x3 but named Conv2d_1a_1x1: slim's code and the released
     # checkpoint spell them so.
-    b0 = _conv_bn(
-        x, 384, (3, 3), f"{scope}/Branch_0/Conv2d_1a_1x1", arg_scope, strides=2, padding="valid"
-    )
-    b1 = _conv_bn(x, 64, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", arg_scope)
-    b1 = _conv_bn(b1, 96, (3, 3), f"{scope}/Branch_1/Conv2d_0b_3x3", arg_scope)
-    b1 = _conv_bn(
-        b1, 96, (3, 3), f"{scope}/Branch_1/Conv2d_1a_1x1", arg_scope, strides=2, padding="valid"
-    )
-    b2 = tf.keras.layers.MaxPool2D(3, strides=2, name=f"{scope}/Branch_2/MaxPool_1a_3x3")(x)
-    return _concat([b0, b1, b2], f"{scope}/concat")
+    branches = (
+        [(384, (3, 3), "Conv2d_1a_1x1")],
+        [(64, (1, 1), "Conv2d_0a_1x1"), (96, (3, 3), "Conv2d_0b_3x3"),
+         (96, (3, 3), "Conv2d_1a_1x1")],
+    )  # fmt: skip
+    return _reduction(x, scope, arg_scope, branches)
 
 
 def _mixed_6bcde(
@@ -212,18 +205,35 @@ def _mixed_6bcde(
 
 
 def _mixed_7a(x: tf.Tensor, scope: str, arg_scope: initializers.ArgScope) -> tf.Tensor:
-    b0 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", arg_scope)
-    b0 = _conv_bn(
-        b0, 320, (3, 3), f"{scope}/Branch_0/Conv2d_1a_3x3", arg_scope, strides=2, padding="valid"
-    )
-    b1 = _conv_bn(x, 192, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", arg_scope)
-    b1 = _conv_bn(b1, 192, (1, 7), f"{scope}/Branch_1/Conv2d_0b_1x7", arg_scope)
-    b1 = _conv_bn(b1, 192, (7, 1), f"{scope}/Branch_1/Conv2d_0c_7x1", arg_scope)
-    b1 = _conv_bn(
-        b1, 192, (3, 3), f"{scope}/Branch_1/Conv2d_1a_3x3", arg_scope, strides=2, padding="valid"
-    )
-    b2 = tf.keras.layers.MaxPool2D(3, strides=2, name=f"{scope}/Branch_2/MaxPool_1a_3x3")(x)
-    return _concat([b0, b1, b2], f"{scope}/concat")
+    branches = (
+        [(192, (1, 1), "Conv2d_0a_1x1"), (320, (3, 3), "Conv2d_1a_3x3")],
+        [(192, (1, 1), "Conv2d_0a_1x1"), (192, (1, 7), "Conv2d_0b_1x7"),
+         (192, (7, 1), "Conv2d_0c_7x1"), (192, (3, 3), "Conv2d_1a_3x3")],
+    )  # fmt: skip
+    return _reduction(x, scope, arg_scope, branches)
+
+
+def _reduction(
+    x: tf.Tensor,
+    scope: str,
+    arg_scope: initializers.ArgScope,
+    branches: Sequence[Sequence[tuple[int, tuple[int, int], str]]],
+) -> tf.Tensor:
+    """A grid reduction (Mixed_6a, Mixed_7a): conv branches, then a 3x3/2 max-pool branch.
+
+    Each branch is (filters, kernel, name) convs in order, the last one stride 2 and VALID
+    (the others stride 1, SAME); branch i is `Branch_i`, the max-pool the last branch.
+    """
+    outputs = []
+    for i, convs in enumerate(branches):
+        y = x
+        for j, (filters, kernel, name) in enumerate(convs):
+            reduces = {"strides": 2, "padding": "valid"} if j == len(convs) - 1 else {}
+            y = _conv_bn(y, filters, kernel, f"{scope}/Branch_{i}/{name}", arg_scope, **reduces)
+        outputs.append(y)
+    pool = f"{scope}/Branch_{len(branches)}/MaxPool_1a_3x3"
+    outputs.append(tf.keras.layers.MaxPool2D(3, strides=2, name=pool)(x))
+    return _concat(outputs, f"{scope}/concat")
 
 
 def _mixed_7bc(
@@ -231,25 +241,26 @@ def _mixed_7bc(
 ) -> tf.Tensor:
     b0 = _conv_bn(x, 320, (1, 1), f"{scope}/Branch_0/Conv2d_0a_1x1", arg_scope)
     b1 = _conv_bn(x, 384, (1, 1), f"{scope}/Branch_1/Conv2d_0a_1x1", arg_scope)
-    b1 = _concat(
-        [
-            _conv_bn(b1, 384, (1, 3), f"{scope}/Branch_1/Conv2d_0b_1x3", arg_scope),
-            _conv_bn(b1, 384, (3, 1), f"{scope}/Branch_1/{branch_1_3x1}", arg_scope),
-        ],
-        f"{scope}/Branch_1/concat",
-    )
+    b1 = _split_1x3_3x1(b1, f"{scope}/Branch_1", arg_scope, ("Conv2d_0b_1x3", branch_1_3x1))
     b2 = _conv_bn(x, 448, (1, 1), f"{scope}/Branch_2/Conv2d_0a_1x1", arg_scope)
     b2 = _conv_bn(b2, 384, (3, 3), f"{scope}/Branch_2/Conv2d_0b_3x3", arg_scope)
-    b2 = _concat(
-        [
-            _conv_bn(b2, 384, (1, 3), f"{scope}/Branch_2/Conv2d_0c_1x3", arg_scope),
-            _conv_bn(b2, 384, (3, 1), f"{scope}/Branch_2/Conv2d_0d_3x1", arg_scope),
-        ],
-        f"{scope}/Branch_2/concat",
-    )
+    b2 = _split_1x3_3x1(b2, f"{scope}/Branch_2", arg_scope, ("Conv2d_0c_1x3", "Conv2d_0d_3x1"))
     b3 = _avg_pool_3x3(x, f"{scope}/Branch_3/AvgPool_0a_3x3")
     b3 = _conv_bn(b3, 192, (1, 1), f"{scope}/Branch_3/Conv2d_0b_1x1", arg_scope)
     return _concat([b0, b1, b2, b3], f"{scope}/concat")
+
+
+def _split_1x3_3x1(
+    x: tf.Tensor, branch: str, arg_scope: initializers.ArgScope, names: tuple[str, str]
+) -> tf.Tensor:
+    """A 384-filter 1x3 conv and a 384-filter 3x1 conv side by side, concatenated."""
+    return _concat(
+        [
+            _conv_bn(x, 384, (1, 3), f"{branch}/{names[0]}", arg_scope),
+            _conv_bn(x, 384, (3, 1), f"{branch}/{names[1]}", arg_scope),
+        ],
+        f"{branch}/concat",
+    )
 
 
 def _aux_head(
@@ -281,40 +292,8 @@ def _aux_head(
     return tf.keras.layers.Flatten(dtype=head_dtype, name=f"{scope}/SpatialSqueeze")(x)
 
 
-def _conv_bn(
-    x: tf.Tensor,
-    filters: int,
-    kernel_size: tuple[int, int],
-    scope: str,
-    arg_scope: initializers.ArgScope,
-    *,
-    strides: int = 1,
-    padding: str = "same",
-    kernel_initializer: tf.keras.initializers.Initializer | None = None,
-) -> tf.Tensor:
-    """Conv (no bias) -> BatchNorm (no gamma) -> ReLU: slim's conv2d in inception_v3_arg_scope.
-
-    `kernel_initializer` overrides the arg scope's `SlimVarianceScaling()`, as slim's aux head
-    does.
-    """
-    x = tf.keras.layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=padding,
-        use_bias=False,
-        kernel_initializer=kernel_initializer or initializers.SlimVarianceScaling(),
-        kernel_regularizer=arg_scope.regularizer,
-        name=scope,
-    )(x)
-    x = tf.keras.layers.BatchNormalization(
-        momentum=arg_scope.bn_momentum,
-        epsilon=arg_scope.bn_epsilon,
-        scale=False,
-        name=f"{scope}/BatchNorm",
-        **initializers.BATCH_NORM_INITIALIZERS,
-    )(x)
-    return tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
+# slim's conv2d in inception_v3_arg_scope (SAME unless a caller asks VALID).
+_conv_bn = slim_layers.conv_bn
 
 
 def _avg_pool_3x3(x: tf.Tensor, name: str) -> tf.Tensor:

@@ -41,6 +41,7 @@ class ArgScope(NamedTuple):
 
     bn_momentum: float  # slim's batch-norm `decay`.
     bn_epsilon: float
+    bn_scale: bool  # Batch norm with gamma (ResNet) or without (Inception).
     regularizer: tf.keras.regularizers.Regularizer | None  # On every conv kernel.
 
 

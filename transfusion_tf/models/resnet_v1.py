@@ -25,11 +25,12 @@ its (2048, C) kernel unchanged in value.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import tensorflow as tf
 
-from transfusion_tf.models import initializers
+from transfusion_tf.models import initializers, slim_layers
 from transfusion_tf.models.layout import set_endpoint_layers
 
 SCOPE = "resnet_v1_50"
@@ -89,7 +90,9 @@ def build_resnet_v1_50(
     regularizer = initializers.weight_decay_regularizer(
         weight_decay, default=SLIM_WEIGHT_DECAY, model=SCOPE
     )
-    arg_scope = initializers.ArgScope(bn_momentum, bn_epsilon, regularizer)
+    arg_scope = initializers.ArgScope(
+        bn_momentum, bn_epsilon, bn_scale=True, regularizer=regularizer
+    )
     inputs = tf.keras.Input(shape=tuple(input_shape), name="images")
     # slim's conv2d_same for stride 2: pad (k-1)//2 before and the rest after, then VALID.
     x = tf.keras.layers.ZeroPadding2D(3, name=f"{SCOPE}/conv1/pad")(inputs)
@@ -111,14 +114,7 @@ def build_resnet_v1_50(
             )
         endpoints.append((block, f"{scope}/Relu"))
     x = tf.keras.layers.GlobalAveragePooling2D(name=f"{SCOPE}/pool5")(x)
-    logits = tf.keras.layers.Dense(
-        num_classes,
-        kernel_initializer=initializers.SlimVarianceScaling(),
-        bias_initializer="zeros",
-        kernel_regularizer=regularizer,
-        dtype=head_dtype,
-        name=f"{SCOPE}/logits",
-    )(x)
+    logits = slim_layers.logits(x, num_classes, arg_scope, dtype=head_dtype, name=f"{SCOPE}/logits")
     model = tf.keras.Model(inputs, logits, name=SCOPE)
     endpoints += [("pre_logits", f"{SCOPE}/pool5"), ("logits", f"{SCOPE}/logits")]
     set_endpoint_layers(model, endpoints)
@@ -160,35 +156,5 @@ def _bottleneck(
     return tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
 
 
-def _conv_bn(
-    x: tf.Tensor,
-    filters: int,
-    kernel_size: int,
-    scope: str,
-    arg_scope: initializers.ArgScope,
-    *,
-    strides: int = 1,
-    padding: str = "valid",
-    relu: bool,
-) -> tf.Tensor:
-    """Conv (no bias) -> BatchNorm (with gamma) [-> ReLU]: slim's conv2d in resnet_arg_scope."""
-    x = tf.keras.layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=padding,
-        use_bias=False,
-        kernel_initializer=initializers.SlimVarianceScaling(),
-        kernel_regularizer=arg_scope.regularizer,
-        name=scope,
-    )(x)
-    x = tf.keras.layers.BatchNormalization(
-        momentum=arg_scope.bn_momentum,
-        epsilon=arg_scope.bn_epsilon,
-        scale=True,
-        name=f"{scope}/BatchNorm",
-        **initializers.BATCH_NORM_INITIALIZERS,
-    )(x)
-    if relu:
-        x = tf.keras.layers.ReLU(name=f"{scope}/Relu")(x)
-    return x
+# slim's conv2d in resnet_arg_scope: VALID unless a caller pads explicitly or asks SAME.
+_conv_bn = functools.partial(slim_layers.conv_bn, padding="valid")

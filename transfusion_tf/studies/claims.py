@@ -109,6 +109,30 @@ def _describe(panel: str, diff: Estimate, base: Estimate) -> str:
     return f"{panel}: {diff.mean:+.3f} ({low:+.3f} to {high:+.3f}) over random {base.mean:.3f}"
 
 
+# What one panel (a model, a dataset) of a claim shows: (its numbers, its verdict).
+Judged = tuple[str, str]
+
+
+def _row(claim: str, source: str, rule: str, judged: list[Judged], combine=None) -> ClaimRow:
+    """A claim's row: the panels' numbers and their verdicts combined (default `_combine`)."""
+    verdicts = [verdict for _, verdict in judged]
+    numbers = "; ".join(text for text, _ in judged)
+    return ClaimRow(claim, source, numbers, (combine or _combine)(verdicts), rule)
+
+
+def _within(diff: Estimate, margin: float) -> str:
+    """Equivalence: diff ± 2 SE inside ±margin supports; wholly above +margin contradicts."""
+    low, high = diff.interval()
+    if -margin <= low and high <= margin:
+        return SUPPORTED
+    return CONTRADICTED if low > margin else INCONCLUSIVE
+
+
+def _beyond(value: float, bar: float) -> str:
+    """A gain: above +bar supports, below -bar contradicts, in between is inconclusive."""
+    return SUPPORTED if value > bar else CONTRADICTED if value < -bar else INCONCLUSIVE
+
+
 def transfer_adds_little(results, analyses) -> ClaimRow:
     diffs = _transfer_differences(results, small_data=False)
     margin = EQUIVALENCE_MARGIN
@@ -116,41 +140,22 @@ def transfer_adds_little(results, analyses) -> ClaimRow:
         f"transfer - random held-out main metric, ± 2 SE over seeds, within ±{margin} "
         f"for every model: supported; above +{margin} for one: contradicted; else inconclusive"
     )
-    verdicts = []
-    for diff, _ in diffs.values():
-        low, high = diff.interval()
-        verdicts.append(
-            SUPPORTED
-            if -margin <= low and high <= margin
-            else CONTRADICTED
-            if low > margin
-            else INCONCLUSIVE
-        )
-    numbers = "; ".join(_describe(p, d, b) for p, (d, b) in diffs.items())
-    return ClaimRow(
-        "Transfer adds little at full data", "Tables 1-2", numbers, _combine(verdicts), rule
-    )
+    judged = [(_describe(p, d, b), _within(d, margin)) for p, (d, b) in diffs.items()]
+    return _row("Transfer adds little at full data", "Tables 1-2", rule, judged)
 
 
 def transfer_helps_small_data(results, analyses) -> ClaimRow:
-    diffs = _transfer_differences(results, small_data=True)
     rule = (
         "transfer - random held-out main metric on the training subset, ± 2 SE: above 0 "
         "for some model and below 0 for none: supported; at or below 0 for every model: "
         "contradicted; else inconclusive"
     )
-    verdicts = []
-    for diff, _ in diffs.values():
+    judged = []
+    for panel, (diff, base) in _transfer_differences(results, small_data=True).items():
         low, high = diff.interval()
-        verdicts.append(SUPPORTED if low > 0 else CONTRADICTED if high <= 0 else INCONCLUSIVE)
-    if verdicts and SUPPORTED in verdicts and CONTRADICTED not in verdicts:
-        verdict = SUPPORTED
-    elif verdicts and all(v == CONTRADICTED for v in verdicts):
-        verdict = CONTRADICTED
-    else:
-        verdict = INCONCLUSIVE if verdicts else NOT_RUN
-    numbers = "; ".join(_describe(p, d, b) for p, (d, b) in diffs.items())
-    return ClaimRow("Transfer helps in the small-data regime", "Table 3", numbers, verdict, rule)
+        verdict = SUPPORTED if low > 0 else CONTRADICTED if high <= 0 else INCONCLUSIVE
+        judged.append((_describe(panel, diff, base), verdict))
+    return _row("Transfer helps in the small-data regime", "Table 3", rule, judged, _combine_some)
 
 
 def representations_differ_higher_up(results, analyses) -> ClaimRow:
@@ -159,30 +164,31 @@ def representations_differ_higher_up(results, analyses) -> ClaimRow:
         "random-vs-pretrained above 2 SE over pairs, with random-vs-random above its floor "
         "by 2 SE: supported; below -2 SE: contradicted; else inconclusive"
     )
-    verdicts, numbers = [], []
-    for name, fig2 in analyses.fig2.items():
-        rr, rp = fig2.get("random_vs_random"), fig2.get("random_vs_pretrained")
-        if rr is None or rp is None:
-            continue
-        above = estimate(rr.above_floor)
-        gap = above.minus(estimate(rp.above_floor))
-        numbers.append(
-            f"{name}: rr {rr.mean:.3f} vs rp {rp.mean:.3f} (floor {rr.floor:.3f}), "
-            f"gap {gap.mean:+.3f} ± {gap.se:.3f}"
-        )
-        if gap.mean > 2 * gap.se and above.mean > 2 * above.se:
-            verdicts.append(SUPPORTED)
-        elif gap.mean < -2 * gap.se:
-            verdicts.append(CONTRADICTED)
-        else:
-            verdicts.append(INCONCLUSIVE)
-    return ClaimRow(
+    judged = [_fig2_network(name, fig2) for name, fig2 in analyses.fig2.items()]
+    judged = [j for j in judged if j is not None]
+    return _row(
         "Pretrained and random representations differ mainly in higher layers",
         "Fig 2",
-        "; ".join(numbers),
-        _combine_any(verdicts),
         rule,
+        judged,
+        _combine_any,
     )
+
+
+def _fig2_network(name: str, fig2) -> Judged | None:
+    """One network's Fig 2 gap: random-vs-random minus random-vs-pretrained, above floor."""
+    rr, rp = fig2.get("random_vs_random"), fig2.get("random_vs_pretrained")
+    if rr is None or rp is None:
+        return None
+    above = estimate(rr.above_floor)
+    gap = above.minus(estimate(rp.above_floor))
+    numbers = (
+        f"{name}: rr {rr.mean:.3f} vs rp {rp.mean:.3f} (floor {rr.floor:.3f}), "
+        f"gap {gap.mean:+.3f} ± {gap.se:.3f}"
+    )
+    if gap.mean > 2 * gap.se and above.mean > 2 * above.se:
+        return numbers, SUPPORTED
+    return numbers, CONTRADICTED if gap.mean < -2 * gap.se else INCONCLUSIVE
 
 
 def lower_layers_move_less(results, analyses) -> ClaimRow:
@@ -191,21 +197,17 @@ def lower_layers_move_less(results, analyses) -> ClaimRow:
         "endpoint minus highest, mean ± 2 SE over networks above 0: supported; below 0: "
         "contradicted; else inconclusive"
     )
-    verdicts, numbers = [], []
+    judged = []
     for name, per_network in analyses.fig3_drop.items():
         if len(per_network) < 2:
             continue
         drop = estimate(per_network)
         low, high = drop.interval()
-        numbers.append(f"{name}: {drop.mean:+.3f} ({low:+.3f} to {high:+.3f}), n={drop.n}")
-        verdicts.append(SUPPORTED if low > 0 else CONTRADICTED if high < 0 else INCONCLUSIVE)
-    return ClaimRow(
-        "Lower layers move less through training",
-        "Fig 3",
-        "; ".join(numbers),
-        _combine(verdicts),
-        rule,
-    )
+        numbers = f"{name}: {drop.mean:+.3f} ({low:+.3f} to {high:+.3f}), n={drop.n}"
+        judged.append(
+            (numbers, SUPPORTED if low > 0 else CONTRADICTED if high < 0 else INCONCLUSIVE)
+        )
+    return _row("Lower layers move less through training", "Fig 3", rule, judged)
 
 
 def _steps_estimate(runs: list[RunResult], threshold: float) -> Estimate:
@@ -232,34 +234,37 @@ def _threshold(arms: dict[str, list[RunResult]], names: Sequence[str], threshold
     return min(thresholds)
 
 
+def _per_convergence_panel(results, analyses, judge) -> list[Judged]:
+    """`judge(panel, arms, thresholds)` of every panel with eval logs it does not skip (None)."""
+    judged = [
+        judge(panel, arms, analyses.thresholds)
+        for panel, arms in _convergence_arms(results).items()
+    ]
+    return [j for j in judged if j is not None]
+
+
 def mean_var_speeds_up(results, analyses) -> ClaimRow:
     rule = (
         "steps to the highest threshold half the runs reach (never reached = budget + one "
         "interval): random - Mean Var above max(2 SE, the evaluation interval): supported; "
         "below minus that: contradicted; else inconclusive"
     )
-    verdicts, numbers = [], []
-    for panel, arms in _convergence_arms(results).items():
-        if not {"random", "mean_var"} <= set(arms):
-            continue
-        t = _threshold(arms, ("random", "mean_var"), analyses.thresholds)
-        random, mean_var = _steps_estimate(arms["random"], t), _steps_estimate(arms["mean_var"], t)
-        saved = random.minus(mean_var)
-        bar = max(2 * saved.se, arms["random"][0].eval_every)
-        numbers.append(
-            f"{panel} to {t}: random {random.mean:.0f}, Mean Var {mean_var.mean:.0f} steps "
-            f"(saved {saved.mean:+.0f} ± {saved.se:.0f}; resolution {arms['random'][0].eval_every})"
-        )
-        verdicts.append(
-            SUPPORTED if saved.mean > bar else CONTRADICTED if saved.mean < -bar else INCONCLUSIVE
-        )
-    return ClaimRow(
-        "Mean Var Init converges faster than random init",
-        "Fig 6",
-        "; ".join(numbers),
-        _combine(verdicts),
-        rule,
+    judged = _per_convergence_panel(results, analyses, _mean_var_panel)
+    return _row("Mean Var Init converges faster than random init", "Fig 6", rule, judged)
+
+
+def _mean_var_panel(panel: str, arms, thresholds) -> Judged | None:
+    if not {"random", "mean_var"} <= set(arms):
+        return None
+    t = _threshold(arms, ("random", "mean_var"), thresholds)
+    random, mean_var = _steps_estimate(arms["random"], t), _steps_estimate(arms["mean_var"], t)
+    saved = random.minus(mean_var)
+    interval = arms["random"][0].eval_every
+    numbers = (
+        f"{panel} to {t}: random {random.mean:.0f}, Mean Var {mean_var.mean:.0f} steps "
+        f"(saved {saved.mean:+.0f} ± {saved.se:.0f}; resolution {interval})"
     )
+    return numbers, _beyond(saved.mean, max(2 * saved.se, interval))
 
 
 LOW_TRANSFUSION = ("transfusion_block1", "up_to_block1", "up_to_conv1", "up_to_block2")
@@ -271,32 +276,23 @@ def lower_blocks_give_the_speedup(results, analyses) -> ClaimRow:
         "saving over random minus half of full transfer's saving above max(2 SE, the "
         "interval): supported; below minus that: contradicted; else inconclusive"
     )
-    verdicts, numbers = [], []
-    for panel, arms in _convergence_arms(results).items():
-        low = next((a for a in LOW_TRANSFUSION if a in arms), None)
-        if low is None or not {"random", "imagenet"} <= set(arms):
-            continue
-        t = _threshold(arms, ("random", "imagenet", low), analyses.thresholds)
-        s_random, s_low, s_transfer = (
-            _steps_estimate(arms[a], t) for a in ("random", low, "imagenet")
-        )
-        excess = s_random.mean - s_low.mean - 0.5 * (s_random.mean - s_transfer.mean)
-        se = math.sqrt(0.25 * s_random.se**2 + s_low.se**2 + 0.25 * s_transfer.se**2)
-        bar = max(2 * se, arms["random"][0].eval_every)
-        numbers.append(
-            f"{panel} to {t}: random {s_random.mean:.0f}, {low} {s_low.mean:.0f}, "
-            f"transfer {s_transfer.mean:.0f} steps"
-        )
-        verdicts.append(
-            SUPPORTED if excess > bar else CONTRADICTED if excess < -bar else INCONCLUSIVE
-        )
-    return ClaimRow(
-        "Transfusing the lowest blocks gives most of the speed-up",
-        "Fig 7",
-        "; ".join(numbers),
-        _combine(verdicts),
-        rule,
+    judged = _per_convergence_panel(results, analyses, _low_transfusion_panel)
+    return _row("Transfusing the lowest blocks gives most of the speed-up", "Fig 7", rule, judged)
+
+
+def _low_transfusion_panel(panel: str, arms, thresholds) -> Judged | None:
+    low = next((a for a in LOW_TRANSFUSION if a in arms), None)
+    if low is None or not {"random", "imagenet"} <= set(arms):
+        return None
+    t = _threshold(arms, ("random", "imagenet", low), thresholds)
+    s_random, s_low, s_transfer = (_steps_estimate(arms[a], t) for a in ("random", low, "imagenet"))
+    excess = s_random.mean - s_low.mean - 0.5 * (s_random.mean - s_transfer.mean)
+    se = math.sqrt(0.25 * s_random.se**2 + s_low.se**2 + 0.25 * s_transfer.se**2)
+    numbers = (
+        f"{panel} to {t}: random {s_random.mean:.0f}, {low} {s_low.mean:.0f}, "
+        f"transfer {s_transfer.mean:.0f} steps"
     )
+    return numbers, _beyond(excess, max(2 * se, arms["random"][0].eval_every))
 
 
 def hybrid_matches_transfer(results, analyses) -> ClaimRow:
@@ -304,35 +300,20 @@ def hybrid_matches_transfer(results, analyses) -> ClaimRow:
         "steps (as for Mean Var): hybrid - transfer ± 2 SE within ±max(10% of transfer's "
         "steps, the interval): supported; above it: contradicted; else inconclusive"
     )
-    verdicts, numbers = [], []
-    for panel, arms in _convergence_arms(results).items():
-        if not {"hybrid_slim", "imagenet"} <= set(arms):
-            continue
-        t = _threshold(arms, ("hybrid_slim", "imagenet"), analyses.thresholds)
-        hybrid, transfer = (
-            _steps_estimate(arms["hybrid_slim"], t),
-            _steps_estimate(arms["imagenet"], t),
-        )
-        diff = hybrid.minus(transfer)
-        margin = max(0.1 * transfer.mean, arms["imagenet"][0].eval_every)
-        low, high = diff.interval()
-        numbers.append(
-            f"{panel} to {t}: hybrid {hybrid.mean:.0f}, transfer {transfer.mean:.0f} steps"
-        )
-        verdicts.append(
-            SUPPORTED
-            if -margin <= low and high <= margin
-            else CONTRADICTED
-            if low > margin
-            else INCONCLUSIVE
-        )
-    return ClaimRow(
-        "A slim random top on pretrained lower blocks matches transfer",
-        "Fig 8",
-        "; ".join(numbers),
-        _combine(verdicts),
-        rule,
+    judged = _per_convergence_panel(results, analyses, _hybrid_panel)
+    return _row(
+        "A slim random top on pretrained lower blocks matches transfer", "Fig 8", rule, judged
     )
+
+
+def _hybrid_panel(panel: str, arms, thresholds) -> Judged | None:
+    if not {"hybrid_slim", "imagenet"} <= set(arms):
+        return None
+    t = _threshold(arms, ("hybrid_slim", "imagenet"), thresholds)
+    hybrid, transfer = _steps_estimate(arms["hybrid_slim"], t), _steps_estimate(arms["imagenet"], t)
+    margin = max(0.1 * transfer.mean, arms["imagenet"][0].eval_every)
+    numbers = f"{panel} to {t}: hybrid {hybrid.mean:.0f}, transfer {transfer.mean:.0f} steps"
+    return numbers, _within(hybrid.minus(transfer), margin)
 
 
 def _combine(verdicts: list[str]) -> str:
@@ -351,6 +332,16 @@ def _combine_any(verdicts: list[str]) -> str:
     if CONTRADICTED in verdicts:
         return CONTRADICTED
     return SUPPORTED if SUPPORTED in verdicts else INCONCLUSIVE
+
+
+def _combine_some(verdicts: list[str]) -> str:
+    """Helps somewhere: some panel supports and none contradicts; contradicted only when
+    every panel contradicts."""
+    if not verdicts:
+        return NOT_RUN
+    if SUPPORTED in verdicts and CONTRADICTED not in verdicts:
+        return SUPPORTED
+    return CONTRADICTED if all(v == CONTRADICTED for v in verdicts) else INCONCLUSIVE
 
 
 CHECKS: tuple[Callable[..., ClaimRow], ...] = (

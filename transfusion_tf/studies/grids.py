@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from transfusion_tf.studies.spec import DataSpec, RunSpec, UnknownStudy
+from transfusion_tf.studies.spec import DataSpec, RunSpec, Study, UnknownStudy
 
 CBRS = ("cbr_large_t", "cbr_large_w", "cbr_small", "cbr_tiny")
 RELEASED = ("resnet_v1_50", "inception_v3")
@@ -247,3 +247,31 @@ def study_data(arg: str, runs: Iterable[RunSpec], models: Iterable[str]) -> dict
     """The synthetic stand-ins and released checkpoints the runs read, at variant `arg`."""
     everything = {key: specs[arg] for key, specs in DATA.items()} | slim_data(models)
     return used_data(everything, list(runs))
+
+
+def steps_thresholds(arg: str) -> tuple[float, ...]:
+    """AUC targets of the steps-to-threshold table: the paper's 0.91 (and 0.85) at paper
+    scale; 0.8 and 0.9 for the demo's small, short runs."""
+    return (0.8, 0.9) if arg else (0.85, 0.91)
+
+
+def shipped_study(
+    study: str, arg: str, runs: Iterable[RunSpec], models: Iterable[str], **fields
+) -> Study:
+    """A shipped study at variant `arg`: named `<study>[:<arg>]`, its runs without repeats
+    (grids of several panels share pretraining runs), and the data those runs read.
+
+    Args:
+      study: the registry name without the variant.
+      arg: the variant, '' or 'demo'.
+      runs: the grid, in an order that respects `depends_on`.
+      models: the models whose released checkpoints the runs may read.
+      **fields: the other `Study` fields (title, analyses, thresholds, paper, notes).
+    """
+    runs = unique_runs(runs)
+    return Study(
+        name=study + (f":{arg}" if arg else ""),
+        runs=runs,
+        data=study_data(arg, runs, models),
+        **fields,
+    )

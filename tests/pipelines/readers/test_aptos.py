@@ -104,15 +104,28 @@ def test_malformed_rows_name_file_and_line(root, row, message):
         aptos.read_aptos(root)
 
 
-def test_missing_column_duplicate_and_empty_ids(root):
-    path = _rewrite(root, "000c1434d8d7,0\n", header="id_code,level")
-    with pytest.raises(DataError, match=rf"{path}: missing required column\(s\) \['diagnosis'\]"):
-        aptos.read_aptos(root)
-    _rewrite(root, "000c1434d8d7,0\n001639a390f0,1\n000c1434d8d7,2\n")
-    with pytest.raises(DataError, match=rf"{path} line 4: duplicate id_code '000c1434d8d7' .*2"):
-        aptos.read_aptos(root)
-    _rewrite(root, "000c1434d8d7,0\n,1\n")
-    with pytest.raises(DataError, match=rf"{path} line 3: empty id_code"):
+@pytest.mark.parametrize(
+    ("header", "body", "message"),
+    [
+        ("id_code,level", "000c1434d8d7,0\n", r": missing required column\(s\) \['diagnosis'\]"),
+        (
+            None,
+            "000c1434d8d7,0\n001639a390f0,1\n000c1434d8d7,2\n",
+            " line 4: duplicate id_code '000c1434d8d7' .*2",
+        ),
+        (None, "000c1434d8d7,0\n,1\n", " line 3: empty id_code"),
+        (
+            None,
+            "000c1434d8d7,0\n../../../etc/passwd,1\n",
+            " line 3: image path .* escapes the root",
+        ),
+        (None, "/etc/passwd,1\n", " line 2: image path '/etc/passwd.png' must be"),
+    ],
+    ids=["no diagnosis column", "duplicate", "empty id", "escaping", "absolute"],
+)
+def test_a_bad_label_file_is_named_with_the_line(root, header, body, message):
+    path = _rewrite(root, body, *([header] if header else []))
+    with pytest.raises(DataError, match=rf"{path}{message}"):
         aptos.read_aptos(root)
 
 
@@ -139,15 +152,6 @@ def test_ids_come_from_the_canonical_path(root):
     table = aptos.read_aptos(root)
     assert list(table["image"]) == ["000c1434d8d7", "001639a390f0"]
     assert list(table["patient"]) == list(table["image"])
-
-
-def test_paths_that_escape_the_root(root):
-    path = _rewrite(root, "000c1434d8d7,0\n../../../etc/passwd,1\n")
-    with pytest.raises(DataError, match=rf"{path} line 3: image path .* escapes the root"):
-        aptos.read_aptos(root)
-    _rewrite(root, "/etc/passwd,1\n")
-    with pytest.raises(DataError, match=rf"{path} line 2: image path '/etc/passwd.png' must be"):
-        aptos.read_aptos(root)
 
 
 def test_missing_and_corrupt_images_stop_or_are_skipped_and_counted(root):

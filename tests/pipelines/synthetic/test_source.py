@@ -14,21 +14,14 @@ from pipelines import datasets
 from pipelines.readers import imagenet
 from pipelines.synthetic import source as synthetic_source
 from pipelines.synthetic import source_shapes
+from tests import fixtures
 from tests.pipelines import binaries
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("source"))
-    summary = synthetic_source.write_source(
-        root,
-        num_classes=20,
-        train_per_class=3,
-        validation_per_class=2,
-        image_size=32,
-        train_shards=3,
-        validation_shards=2,
-    )
+    summary = fixtures.write_tiny_source(root, train_per_class=3, validation_per_class=2)
     return root, summary
 
 

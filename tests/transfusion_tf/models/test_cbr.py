@@ -34,90 +34,45 @@ def test_keras_count_is_paper_count_plus_the_rest_by_hand():
     assert KERAS_COUNTS["cbr_small"] == PAPER_COUNTS["cbr_small"] + 4704 + 1920 + 5
 
 
-EXPECTED_ENDPOINTS = {
-    # name: (endpoint shapes at 128 px, at 587 px) without the batch dimension.
-    "cbr_small": (
-        {
-            "block1": (64, 64, 32),
-            "block2": (32, 32, 64),
-            "block3": (16, 16, 128),
-            "block4": (8, 8, 256),
-            "pre_logits": (256,),
-            "logits": (5,),
-        },
-        {
-            "block1": (294, 294, 32),
-            "block2": (147, 147, 64),
-            "block3": (74, 74, 128),
-            "block4": (37, 37, 256),
-            "pre_logits": (256,),
-            "logits": (5,),
-        },
-    ),
-    "cbr_tiny": (
-        {
-            "block1": (64, 64, 32),
-            "block2": (32, 32, 64),
-            "block3": (16, 16, 128),
-            "block4": (8, 8, 256),
-            "pre_logits": (256,),
-            "logits": (5,),
-        },
-        {
-            "block1": (294, 294, 32),
-            "block2": (147, 147, 64),
-            "block3": (74, 74, 128),
-            "block4": (37, 37, 256),
-            "pre_logits": (256,),
-            "logits": (5,),
-        },
-    ),
-    "cbr_large_w": (
-        {
-            "block1": (64, 64, 64),
-            "block2": (32, 32, 128),
-            "block3": (16, 16, 256),
-            "block4": (8, 8, 512),
-            "pre_logits": (512,),
-            "logits": (5,),
-        },
-        {
-            "block1": (294, 294, 64),
-            "block2": (147, 147, 128),
-            "block3": (74, 74, 256),
-            "block4": (37, 37, 512),
-            "pre_logits": (512,),
-            "logits": (5,),
-        },
-    ),
-    "cbr_large_t": (
-        {
-            "block1": (64, 64, 32),
-            "block2": (32, 32, 64),
-            "block3": (16, 16, 128),
-            "block4": (8, 8, 256),
-            "block5": (8, 8, 512),
-            "pre_logits": (512,),
-            "logits": (5,),
-        },
-        {
-            "block1": (294, 294, 32),
-            "block2": (147, 147, 64),
-            "block3": (74, 74, 128),
-            "block4": (37, 37, 256),
-            "block5": (37, 37, 512),
-            "pre_logits": (512,),
-            "logits": (5,),
-        },
-    ),
+# Output channels of each block; the head's pre_logits are the last block's channels.
+CHANNELS = {
+    "cbr_small": (32, 64, 128, 256),
+    "cbr_tiny": (32, 64, 128, 256),
+    "cbr_large_w": (64, 128, 256, 512),
+    "cbr_large_t": (32, 64, 128, 256, 512),
 }
+# Side of blocks 1-4 by input side: each block's 3x3/2 'same' max-pool halves it, rounding up.
+BLOCK_SIDES = {128: (64, 32, 16, 8), 587: (294, 147, 74, 37)}
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_ENDPOINTS))
-@pytest.mark.parametrize("size_index, size", [(0, 128), (1, 587)])
-def test_endpoint_names_and_shapes(name, size_index, size):
+def expected_endpoints(name: str, size: int) -> dict[str, tuple[int, ...]]:
+    """{endpoint: shape without the batch dimension} of `name` at size x size, 5 classes."""
+    channels = CHANNELS[name]
+    # cbr_large_t's block5 has no pool: it keeps block4's side.
+    sides = BLOCK_SIDES[size] + BLOCK_SIDES[size][-1:] * (len(channels) - 4)
+    blocks = {
+        f"block{i}": (s, s, c) for i, (s, c) in enumerate(zip(sides, channels, strict=True), 1)
+    }
+    return {**blocks, "pre_logits": (channels[-1],), "logits": (5,)}
+
+
+def test_expected_endpoints_by_hand():
+    assert expected_endpoints("cbr_large_t", 587) == {
+        "block1": (294, 294, 32),
+        "block2": (147, 147, 64),
+        "block3": (74, 74, 128),
+        "block4": (37, 37, 256),
+        "block5": (37, 37, 512),
+        "pre_logits": (512,),
+        "logits": (5,),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CHANNELS))
+@pytest.mark.parametrize("size", sorted(BLOCK_SIDES))
+def test_endpoint_names_and_shapes(name, size):
     model = models.get_model(name, num_classes=5, input_shape=(size, size, 3))
-    expected = EXPECTED_ENDPOINTS[name][size_index]
+    expected = expected_endpoints(name, size)
     assert models.endpoint_names(model) == list(expected)
     outputs = models.endpoints(model).output
     assert {k: tuple(v.shape[1:]) for k, v in outputs.items()} == expected

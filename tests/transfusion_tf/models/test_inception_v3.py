@@ -14,14 +14,7 @@ from slim_weights.slim_compat import (
     import_tf_slim,
     slim_normalizer_params,
 )
-from tests.slim_reference import (
-    batch_norm_epsilons,
-    keras_outputs,
-    network_tolerance,
-    random_slim_values,
-    relative_difference,
-    run_slim,
-)
+from tests import slim_reference
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 from transfusion_tf.models.layout import get_endpoint_layers
 
@@ -70,11 +63,10 @@ def model_5():
 
 
 def test_variables_are_slim_inventory_by_mechanical_rename(model_aux):
-    ours = {loading.slim_name(v.name): tuple(v.shape) for v in model_aux.variables}
-    expected = ENTRY.inventory()
-    assert sorted(ours) == sorted(expected)
-    expected["InceptionV3/Logits/Conv2d_1c_1x1/weights"] = (2048, 1001)
-    assert ours == expected
+    kernel = "InceptionV3/Logits/Conv2d_1c_1x1/weights"
+    slim_reference.check_variables_are_the_inventory(
+        model_aux, ENTRY.inventory(), kernel, (2048, 1001)
+    )
 
 
 def test_quirky_slim_names_are_kept(model_5):
@@ -148,45 +140,30 @@ def _layer_pairs(model, slim_keys):
     return {k: named.get(k) or special[k] for k in slim_keys}
 
 
+REFERENCE = slim_reference.ReferenceSpec(
+    name="inception_v3",
+    native_size=299,
+    build=lambda x: build_slim_inception_v3(x, num_classes=1001, aux_logits=True),
+    # Beyond ~330 px slim's own head is an 8x8/2 average pool, not global; the reference
+    # for our global-pool head is slim's body plus a global mean and slim's logits conv.
+    build_587=lambda x: build_slim_inception_v3(
+        x, num_classes=1001, aux_logits=False, global_pool=True
+    ),
+    restore_version="V2",
+    pixel_range=(-1.0, 1.0),
+    seed=2,
+    fetch=lambda k: k != "Predictions",
+)
+# End points whose difference is printed besides the worst.
+SHOWN = ("Mixed_5b", "Mixed_6e", "Mixed_7c", "PreLogits", "Logits", "AuxLogits")
+
+
 @pytest.fixture(scope="module")
 def slim_run(tmp_path_factory):
     """Slim's Inception-v3 with random weights, saved as V1 and V2, at 299 and 587."""
-    directory = tmp_path_factory.mktemp("inception_v3")
-    rng = np.random.default_rng(0)
-    x299 = rng.uniform(-1.0, 1.0, (2, 299, 299, 3)).astype(np.float32)
-    x587 = rng.uniform(-1.0, 1.0, (1, 587, 587, 3)).astype(np.float32)
-    values = random_slim_values(ENTRY.inventory(), seed=2)
-    prefixes = {
-        "V1": str(directory / "v1" / "inception_v3.ckpt"),
-        "V2": str(directory / "v2" / "model.ckpt"),
-    }
-    inventory, (out299,) = run_slim(
-        lambda x: build_slim_inception_v3(x, num_classes=1001, aux_logits=True),
-        values,
-        [x299],
-        fetch=lambda k: k != "Predictions",
-        save_prefixes=prefixes,
+    return slim_reference.reference_run(
+        REFERENCE, ENTRY.inventory(), tmp_path_factory.mktemp("inception_v3")
     )
-    # Beyond ~330 px slim's own head is an 8x8/2 average pool, not global; the reference
-    # for our global-pool head is slim's body plus a global mean and slim's logits conv.
-    _, (out587,) = run_slim(
-        lambda x: build_slim_inception_v3(x, num_classes=1001, aux_logits=False, global_pool=True),
-        values,
-        [x587],
-        restore_from=prefixes["V2"],
-    )
-    return {
-        "inventory": inventory,
-        "values": values,
-        "prefixes": prefixes,
-        "inputs": {299: x299, 587: x587},
-        "outputs": {299: out299, 587: out587},
-    }
-
-
-def test_slim_graph_inventory_equals_manifest(slim_run):
-    assert slim_run["inventory"] == ENTRY.inventory()
-    assert sum(int(np.prod(s)) for s in slim_run["inventory"].values()) == 27_182_194
 
 
 def test_matches_slim_graph_at_299_with_aux(slim_run, capsys, model_aux):
@@ -210,18 +187,12 @@ def test_matches_slim_graph_at_587_without_aux(slim_run, capsys):
 
 
 def _compare(model, slim_run, size, capsys, expected_count):
-    reference = slim_run["outputs"][size]
-    pairs = _layer_pairs(model, reference)
-    ours = keras_outputs(model, pairs, slim_run["inputs"][size])
-    diffs = {key: relative_difference(ours[key], reference[key]) for key in pairs}
-    with capsys.disabled():
-        worst = max(diffs, key=diffs.get)
-        print(f"\ninception_v3 @{size}: {len(diffs)} end points, worst {worst} {diffs[worst]:.2e}")
-        for key in ("Mixed_5b", "Mixed_6e", "Mixed_7c", "PreLogits", "Logits", "AuxLogits"):
-            if key in diffs:
-                print(f"  {key}: {diffs[key]:.2e}")
+    pairs = _layer_pairs(model, slim_run["outputs"][size])
+    title = f"inception_v3 @{size}"
+    diffs = slim_reference.check_against_reference(
+        model, pairs, slim_run, size, title=title, shown=SHOWN, capsys=capsys
+    )
     assert len(diffs) == expected_count
-    assert max(diffs.values()) < network_tolerance(model), diffs
 
 
 def test_1000_way_head_drops_the_background_logit(slim_run):
@@ -250,10 +221,10 @@ def test_1000_way_head_drops_the_background_logit(slim_run):
     full = _model(num_classes=1001, size=75)
     loading.load_into(full, variables, exclude_scopes=["InceptionV3/AuxLogits"])
     x = slim_run["inputs"][299][:1, :75, :75]
-    difference = relative_difference(
+    difference = slim_reference.relative_difference(
         model(x, training=False).numpy(), full(x, training=False).numpy()[:, 1:]
     )
-    assert difference <= network_tolerance(model)
+    assert difference <= slim_reference.network_tolerance(model)
     assert tf.reduce_all(tf.math.is_finite(model(x)))
 
 
@@ -271,14 +242,14 @@ def test_slim_reference_takes_batch_norm_from_slims_own_arg_scope():
         default["use_fused_batchnorm"].default,
     )
     assert "scale" not in params  # slim's default: no gamma
-    epsilons = batch_norm_epsilons(build_slim_inception_v3, 299)
-    assert len(epsilons) == 94 + 2  # every body conv and the two aux-head convs
-    # The op attribute is float32.
-    assert set(epsilons) == {float(np.float32(default["batch_norm_epsilon"].default))}
+    # Every body conv and the two aux-head convs.
+    slim_reference.check_default_epsilon(
+        inception_v3.inception_v3_arg_scope, build_slim_inception_v3, 299, 94 + 2
+    )
     # A different slim arg scope changes the reference, so nothing in it is hardcoded.
     scope = inception_v3.inception_v3_arg_scope(batch_norm_epsilon=0.25)
 
     def build(x):  # the global-pool path builds its head by hand: covered too
         return build_slim_inception_v3(x, arg_scope=scope, global_pool=True, aux_logits=False)
 
-    assert set(batch_norm_epsilons(build, 299)) == {0.25}
+    assert set(slim_reference.batch_norm_epsilons(build, 299)) == {0.25}

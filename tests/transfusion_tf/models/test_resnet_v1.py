@@ -14,14 +14,7 @@ from slim_weights.slim_compat import (
     import_tf_slim,
     slim_normalizer_params,
 )
-from tests.slim_reference import (
-    batch_norm_epsilons,
-    keras_outputs,
-    network_tolerance,
-    random_slim_values,
-    relative_difference,
-    run_slim,
-)
+from tests import slim_reference
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 
 ENTRY = manifest.get_entry("resnet_v1_50")
@@ -45,12 +38,10 @@ def model_5():
 
 
 def test_variables_are_slim_inventory_by_mechanical_rename(model_1000):
-    ours = {loading.slim_name(v.name): tuple(v.shape) for v in model_1000.variables}
-    expected = ENTRY.inventory()
-    assert sorted(ours) == sorted(expected)
-    # The Dense logits hold the 1x1-conv kernel without its two singleton axes.
-    expected["resnet_v1_50/logits/weights"] = (2048, 1000)
-    assert ours == expected
+    kernel = "resnet_v1_50/logits/weights"
+    slim_reference.check_variables_are_the_inventory(
+        model_1000, ENTRY.inventory(), kernel, (2048, 1000)
+    )
 
 
 def test_parameter_counts_are_pinned(model_1000, model_5):
@@ -115,44 +106,24 @@ def _endpoint_layers(model):
     return get_endpoint_layers(model)
 
 
+REFERENCE = slim_reference.ReferenceSpec(
+    name="resnet_v1_50",
+    native_size=224,
+    build=lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
+    build_587=lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
+    restore_version="V1",
+    pixel_range=(-124.0, 152.0),  # vgg preprocessing: pixels minus the channel means
+    seed=1,
+    fetch=lambda k: k != "predictions",
+)
+
+
 @pytest.fixture(scope="module")
 def slim_run(tmp_path_factory):
     """Slim's ResNet-50 with random weights, saved as V1 and V2, evaluated at 224 and 587."""
-    directory = tmp_path_factory.mktemp("resnet_v1_50")
-    rng = np.random.default_rng(0)
-    x224 = rng.uniform(-124.0, 152.0, (2, 224, 224, 3)).astype(np.float32)
-    x587 = rng.uniform(-124.0, 152.0, (1, 587, 587, 3)).astype(np.float32)
-    values = random_slim_values(ENTRY.inventory(), seed=1)
-    prefixes = {
-        "V1": str(directory / "v1" / "resnet_v1_50.ckpt"),
-        "V2": str(directory / "v2" / "model.ckpt"),
-    }
-    inventory, (out224,) = run_slim(
-        lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
-        values,
-        [x224],
-        fetch=lambda k: k != "predictions",
-        save_prefixes=prefixes,
+    return slim_reference.reference_run(
+        REFERENCE, ENTRY.inventory(), tmp_path_factory.mktemp("resnet_v1_50")
     )
-    _, (out587,) = run_slim(
-        lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
-        values,
-        [x587],
-        fetch=lambda k: k != "predictions",
-        restore_from=prefixes["V1"],
-    )
-    return {
-        "inventory": inventory,
-        "values": values,
-        "prefixes": prefixes,
-        "inputs": {224: x224, 587: x587},
-        "outputs": {224: out224, 587: out587},
-    }
-
-
-def test_slim_graph_inventory_equals_manifest(slim_run):
-    assert slim_run["inventory"] == ENTRY.inventory()
-    assert sum(int(np.prod(s)) for s in slim_run["inventory"].values()) == 25_610_152
 
 
 @pytest.mark.parametrize(("size", "version"), [(224, "V1"), (587, "V2")])
@@ -164,22 +135,19 @@ def test_matches_slim_graph(slim_run, size, version, capsys, model_1000):
     assert sorted(report.loaded) == sorted(ENTRY.inventory())
     assert report.ignored == ("global_step", "resnet_v1_50/conv1/weights/Momentum")
     assert report.excluded_checkpoint == report.excluded_model == ()
-    reference = slim_run["outputs"][size]
-    pairs = _slim_layer_map(model, reference)
-    ours = keras_outputs(model, pairs, slim_run["inputs"][size])
-    diffs = {key: relative_difference(ours[key], reference[key]) for key in pairs}
-    with capsys.disabled():
-        worst = max(diffs, key=diffs.get)
-        print(
-            f"\nresnet_v1_50 @{size} ({version}): {len(diffs)} end points, "
-            f"worst {worst} {diffs[worst]:.2e}"
-        )
-        for key in sorted(k for k in diffs if k.count("/") == 1):
-            print(f"  {key}: {diffs[key]:.2e}")
+    pairs = _slim_layer_map(model, slim_run["outputs"][size])
+    diffs = slim_reference.check_against_reference(
+        model,
+        pairs,
+        slim_run,
+        size,
+        title=f"resnet_v1_50 @{size} ({version})",
+        shown=sorted(k for k in pairs if k.count("/") == 1),  # conv1, block1..4, pool5, logits
+        capsys=capsys,
+    )
     # Every end point but `predictions`, at both sizes: conv1, block1..4, pool5, logits, the
     # 16 units, their 16 * 3 convs and the 4 projection shortcuts.
     assert len(diffs) == 7 + 16 + 16 * 3 + 4 == 75
-    assert max(diffs.values()) < network_tolerance(model), diffs
 
 
 def test_v1_and_v2_checkpoints_read_identically(slim_run):
@@ -225,12 +193,14 @@ def test_slim_reference_takes_batch_norm_from_slims_own_arg_scope():
         "scale": default["batch_norm_scale"].default,
         "updates_collections": None,  # the one value we change (see slim_compat)
     }
-    epsilons = batch_norm_epsilons(build_slim_resnet_v1_50, 64)
-    assert len(epsilons) == 53  # conv1 and the 52 convs of the units; logits have no BN
-    # The op attribute is float32.
-    assert set(epsilons) == {float(np.float32(default["batch_norm_epsilon"].default))}
+    # conv1 and the 52 convs of the units; logits have no BN.
+    slim_reference.check_default_epsilon(
+        resnet_v1.resnet_arg_scope, build_slim_resnet_v1_50, 64, 53
+    )
     # A different slim arg scope changes the reference, so nothing in it is hardcoded.
     scope = resnet_v1.resnet_arg_scope(batch_norm_epsilon=0.25)
-    assert set(batch_norm_epsilons(lambda x: build_slim_resnet_v1_50(x, arg_scope=scope), 64)) == {
-        0.25
-    }
+    assert set(
+        slim_reference.batch_norm_epsilons(
+            lambda x: build_slim_resnet_v1_50(x, arg_scope=scope), 64
+        )
+    ) == {0.25}

@@ -35,12 +35,12 @@ def get_study(arg: str = "") -> Study:
             overrides={"data.train_subset": size},
             prefix=f"n{size}_" if size else "all_",
         )
-    runs = grids.unique_runs(runs)
-    return Study(
-        name="data_size" + (f":{arg}" if arg else ""),
+    return grids.shipped_study(
+        "data_size",
+        arg,
+        runs,
+        models,
         title="Data-size sweep: random init vs transfer at 4 training-set sizes",
-        runs=runs,
-        data=grids.study_data(arg, runs, models),
-        thresholds=(0.85, 0.91) if not arg else (0.8, 0.9),
+        thresholds=grids.steps_thresholds(arg),
         notes="Groups are <size>_<model>/<init>; nested, seeded, patient-aware subsets.",
     )

@@ -41,14 +41,14 @@ def get_study(arg: str = "") -> Study:
         runs += grids.study_grid(
             arg, [model], kinds, data=data, kind_options=OPTIONS, prefix=prefix
         )
-    runs = grids.unique_runs(runs)
     models = sorted({model for _, model, _ in panels})
-    return Study(
-        name="fig6" + (f":{arg}" if arg else ""),
+    return grids.shipped_study(
+        "fig6",
+        arg,
+        runs,
+        models,
         title="Fig 6: Mean Var Init vs random init vs transfer, convergence",
-        runs=runs,
-        data=grids.study_data(arg, runs, models),
-        thresholds=(0.85, 0.91) if not arg else (0.8, 0.9),
+        thresholds=grids.steps_thresholds(arg),
         notes="Mean Var: every kernel drawn iid from N(mean, var) of its pretrained tensor, "
         "batch norm identity (the paper's); resample and copy are the BN ablations.",
     )

@@ -31,12 +31,13 @@ def get_study(arg: str = "") -> Study:
     kinds = ("random", "imagenet", *(f"up_to_{e}=transfusion" for e in ENDPOINTS[model]))
     options = {f"up_to_{e}": {"up_to": e} for e in ENDPOINTS[model]}
     runs = grids.study_grid(arg, [model], kinds, kind_options=options)
-    return Study(
-        name="fig7" + (f":{arg}" if arg else ""),
+    return grids.shipped_study(
+        "fig7",
+        arg,
+        runs,
+        [model],
         title="Fig 7: weight transfusion up to each block, steps to AUC",
-        runs=runs,
-        data=grids.study_data(arg, runs, [model]),
-        thresholds=(0.85, 0.91) if not arg else (0.8, 0.9),
+        thresholds=grids.steps_thresholds(arg),
         paper={"steps": PAPER_STEPS},
         notes="Transfusion up to X copies every variable at or below endpoint X; the rest "
         "keeps its random init. The paper's steps are to AUC 0.91 for ResNet-50.",

@@ -36,15 +36,14 @@ def get_study(arg: str = "") -> Study:
                ("cbr_large_w", ("random", "gabor_conv1", "imagenet"))],
         demo=[("cbr_small", ("random", "gabor_conv1", "hybrid_slim", "imagenet"))],
     )  # fmt: skip
-    runs = grids.unique_runs(
-        run for model, kinds in panels for run in grids.study_grid(arg, [model], kinds)
-    )
-    return Study(
-        name="fig8" + (f":{arg}" if arg else ""),
+    runs = [run for model, kinds in panels for run in grids.study_grid(arg, [model], kinds)]
+    return grids.shipped_study(
+        "fig8",
+        arg,
+        runs,
+        [m for m, _ in panels],
         title="Fig 8: slim hybrid and Gabor conv1 vs random and transfer, steps to AUC",
-        runs=runs,
-        data=grids.study_data(arg, runs, [m for m, _ in panels]),
-        thresholds=(0.85, 0.91) if not arg else (0.8, 0.9),
+        thresholds=grids.steps_thresholds(arg),
         paper={"steps": PAPER_STEPS},
         notes="Hybrid: pretrained up to block2, blocks above at init.width_factor 0.5, "
         "random. Gabor: conv1 a synthetic Gabor bank scaled to the pretrained conv1 std.",

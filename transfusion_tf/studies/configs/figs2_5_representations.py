@@ -55,14 +55,14 @@ def get_study(arg: str = "") -> Study:
             arg, models, ("random", "imagenet"), data=data, seeds=SEEDS, prefix=prefix
         )
         analyses += [_analysis(prefix, m, arg) for m in models]
-    runs = grids.unique_runs(runs)
-    return Study(
-        name="fig2_5" + (f":{arg}" if arg else ""),
+    return grids.shipped_study(
+        "fig2_5",
+        arg,
+        runs,
+        models,
         title="Figs 2-5: CCA similarity, movement from initialisation, conv1 filters",
-        runs=runs,
-        data=grids.study_data(arg, runs, models),
         analyses=analyses,
-        thresholds=(0.85, 0.91) if not arg else (0.8, 0.9),
+        thresholds=grids.steps_thresholds(arg),
         paper={"auc": grids.PAPER_TABLE1_AUC, "fig2": PAPER_FIG2},
         notes="Activations of the test split's seeded image subset; conv endpoints use "
         "(image, h, w) positions as datapoints, subsampled with a seed.",

@@ -27,11 +27,12 @@ from transfusion_tf.studies.spec import Study
 def get_study(arg: str = "") -> Study:
     models = grids.variant(arg, study="table1", paper=grids.PAPER_MODELS, demo=grids.CBRS)
     runs = grids.study_grid(arg, models, ("random", "imagenet"))
-    return Study(
-        name="table1" + (f":{arg}" if arg else ""),
+    return grids.shipped_study(
+        "table1",
+        arg,
+        runs,
+        models,
         title="Table 1: RETINA AUC, six models, random init vs ImageNet transfer",
-        runs=runs,
-        data=grids.study_data(arg, runs, models),
         thresholds=(0.85, 0.91),
         paper={"auc": grids.PAPER_TABLE1_AUC},
         notes="Test referable-DR AUC; the paper's are at 587 px after ~150k steps.",

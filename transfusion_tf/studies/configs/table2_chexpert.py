@@ -25,11 +25,12 @@ def get_study(arg: str = "") -> Study:
         arg, study="table2", paper=grids.PAPER_MODELS, demo=("cbr_tiny", "cbr_small")
     )
     runs = grids.study_grid(arg, models, ("random", "imagenet"), data="chexpert")
-    return Study(
-        name="table2" + (f":{arg}" if arg else ""),
+    return grids.shipped_study(
+        "table2",
+        arg,
+        runs,
+        models,
         title="Table 2: CheXpert mean AUC over 5 pathologies, random init vs ImageNet transfer",
-        runs=runs,
-        data=grids.study_data(arg, runs, models),
         thresholds=(0.8,),
         notes="Mean of the five per-pathology AUCs on the official valid.csv (metrics.json "
         "holds each pathology with its CI).",

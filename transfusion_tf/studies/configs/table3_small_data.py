@@ -31,11 +31,12 @@ def get_study(arg: str = "") -> Study:
     )
     overrides = {"data.train_subset": SUBSET[arg]}
     runs = grids.study_grid(arg, models, ("random", "imagenet"), overrides=overrides)
-    return Study(
-        name="table3" + (f":{arg}" if arg else ""),
+    return grids.shipped_study(
+        "table3",
+        arg,
+        runs,
+        models,
         title=f"Table 3: RETINA with {SUBSET[arg]:,} training images, random vs transfer",
-        runs=runs,
-        data=grids.study_data(arg, runs, models),
         thresholds=(0.85, 0.91),
         paper={"auc": PAPER_AUC},
         notes=f"Training subset: {SUBSET[arg]:,} images (data.train_subset, seeded, "
