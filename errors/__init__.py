@@ -133,7 +133,17 @@ def parse_flags(argv: list[str], flag_values=None) -> list[str]:
 
 
 def run(main: Callable[[list[str]], object]) -> None:
-    """`absl.app.run(main)` with expected failures reported by `wrap` and `parse_flags`."""
+    """`absl.app.run(main)` with expected failures reported by `wrap` and `parse_flags`, and
+    the `__main__` module's docstring shown by --help exactly as written."""
     from absl import app
 
+    _escape_percent_signs(sys.modules.get("__main__"))
     app.run(wrap(main), flags_parser=parse_flags)
+
+
+def _escape_percent_signs(module) -> None:
+    """absl's usage text applies `%` to the main module's docstring (each `%s` becomes the
+    program's path), which garbles a docstring with a literal `%` ("every 10% and" lost
+    its "% a" to the path); doubled, every `%` prints as written."""
+    if module is not None and module.__doc__:
+        module.__doc__ = module.__doc__.replace("%", "%%")
