@@ -39,6 +39,7 @@ from transfusion_tf import (
     provenance,
     schedule,
     surgery,
+    tensorboard_summaries,
     timing,
 )
 
@@ -297,11 +298,13 @@ def _run_fit(run: _Run, step: int, fit_callbacks: list) -> None:
 def _periodic_evaluation(run: _Run, eval_ds, guard, writer):
     """The evaluation callback: scores the eval split, logs a row, writes its scalars."""
     config = run.config
+    details = config.eval.get("tensorboard_details", True) and run.chief
+    details = tensorboard_summaries.EvaluationDetails(run.model, config) if details else None
 
     def evaluate(at_step: int) -> None:
         with run.timer.phase("evaluation"):
             try:
-                scores, _, _ = experiment.evaluate_split(
+                scores, logits, table = experiment.evaluate_split(
                     run.model,
                     config,
                     run.eval_split,
@@ -329,6 +332,8 @@ def _periodic_evaluation(run: _Run, eval_ds, guard, writer):
                 with writer.as_default(step=at_step):
                     for key, value in shown.items():
                         tf.summary.scalar(key, value)
+                    if details:
+                        details.write(logits=logits, table=table, dataset=eval_ds)
 
     return evaluate
 
