@@ -16,8 +16,8 @@ It installs a one-shot import hook: the first `import tensorflow` runs with file
 descriptor 2 sent to a temporary file, whose lines except the duplicate-registration ones
 go back to stderr, in order, when the import ends (a crash inside the import would lose
 them with the file). Every top-level package with binaries (`pipelines`, `slim_weights`,
-`transfusion_tf`, `analysis`) calls it first thing, so it runs before any binary imports
-TensorFlow; if TensorFlow is imported already it does nothing.
+`transfusion_tf`, `analysis`, `benchmarks`) calls it first thing, so it runs before any
+binary imports TensorFlow; if TensorFlow is imported already it does nothing.
 """
 
 from __future__ import annotations

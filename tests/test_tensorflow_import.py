@@ -37,7 +37,7 @@ def test_importing_a_package_first_quiets_tensorflow_and_nothing_else():
 
 
 def test_every_package_with_binaries_installs_the_hook_first():
-    for package in ("pipelines", "slim_weights", "transfusion_tf", "analysis"):
+    for package in ("pipelines", "slim_weights", "transfusion_tf", "analysis", "benchmarks"):
         code = f"import sys, {package}; print(type(sys.meta_path[0]).__name__)"
         assert _run(code).stdout == "_QuietFinder\n", package
 
