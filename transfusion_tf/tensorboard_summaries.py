@@ -86,14 +86,13 @@ class EvaluationDetails:
 
     Built once per run: it groups the variables into blocks and traces the gradient
     computation once (again only if the set of trainable variables changes).
+
+    Args:
+      model: the run's registry model (it records its endpoints).
+      config: the run's config.
     """
 
     def __init__(self, model: tf.keras.Model, config: ml_collections.ConfigDict):
-        """
-        Args:
-          model: the run's registry model (it records its endpoints).
-          config: the run's config.
-        """
         self._task = experiment.get_task(config)
         self._aggregate = config.eval.get("aggregate", "none")
         self._blocks = block_variables(model)
@@ -101,7 +100,7 @@ class EvaluationDetails:
         replicas = model.distribute_strategy.num_replicas_in_sync
         self._count = max(1, config.train.batch_size // replicas)
 
-    def write(self, *, logits: np.ndarray, table: pd.DataFrame, dataset: tf.data.Dataset):
+    def write(self, *, logits: np.ndarray, table: pd.DataFrame, dataset: tf.data.Dataset) -> None:
         """Writes one evaluation's summaries to the default writer, at its step (call inside
         `writer.as_default(step=step)`).
 
@@ -252,7 +251,8 @@ def confusion_tables(task, labels: np.ndarray, logits: np.ndarray) -> dict[str, 
 def pr_curve_data(labels: np.ndarray, scores: np.ndarray, num_thresholds: int) -> np.ndarray:
     """(6, num_thresholds) float32 as TensorBoard's PR plugin stores a curve: true positive,
     false positive, true negative and false negative counts, precision and recall of
-    `score >= threshold`, thresholds evenly in [0, 1] (precision 0 where none is positive)."""
+    `score >= threshold`, thresholds evenly in [0, 1] (precision 0 where no score reaches
+    the threshold)."""
     labels, scores = np.asarray(labels, bool), np.asarray(scores, np.float64)
     thresholds = np.linspace(0.0, 1.0, num_thresholds)
     positive, negative = np.sort(scores[labels]), np.sort(scores[~labels])
