@@ -8,7 +8,7 @@ phases) and each phase the trainer records in `train_summary.json` (`timing.PHAS
 With `--repeats` > 1 each repeat is a fresh run; the table shows the median and range.
 
   python -m benchmarks.bench_run [--repeats=2] [--model=cbr_small] [--threads=1]
-      [--write_results]
+      [--set=eval.tensorboard_details=false] [--write_results]
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ _REPEATS = flags.DEFINE_integer("repeats", 2, "Fresh runs to time (median and ra
 _MODEL = flags.DEFINE_string("model", "cbr_small", "Model of the run.")
 _THREADS = flags.DEFINE_integer("threads", 1, "TF intra-op threads (the demo uses 1 per job).")
 _WRITE = flags.DEFINE_bool("write_results", False, "Append the table to benchmarks/RESULTS.md.")
+_SET = flags.DEFINE_multi_string(
+    "set", [], "field=value: a config override of the run (--config.<field>=<value>); repeatable."
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,7 +54,7 @@ def time_run(root: str, workdir: str) -> dict[str, float]:
     command = [sys.executable, "-m", "transfusion_tf.train",
                f"--config={REPO}/transfusion_tf/configs/demo.py:retina",
                f"--config.data.root={root}", f"--config.model.name={_MODEL.value}",
-               f"--workdir={workdir}"]  # fmt: skip
+               f"--workdir={workdir}", *(f"--config.{o}" for o in _SET.value)]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, cwd=REPO, env=_env())
     wall = time.perf_counter() - start
@@ -89,11 +92,13 @@ def main(argv):
         print(f"data: the demo's synthetic retina set in {seconds:.1f} s (once per study)")
         runs = [time_run(root, os.path.join(tmp, f"run{i}")) for i in range(_REPEATS.value)]
     text = table(runs)
+    overrides = "".join(f", {o}" for o in _SET.value)
     print(f"CPU: {results.cpu_model()}; {_REPEATS.value} fresh run(s) of {_MODEL.value}, "
-          f"{_THREADS.value} intra-op thread(s)\n{text}")  # fmt: skip
+          f"{_THREADS.value} intra-op thread(s){overrides}\n{text}")  # fmt: skip
     if _WRITE.value:
         notes = (
-            f"One demo run ({_MODEL.value}, configs/demo.py:retina), {_THREADS.value} thread(s)."
+            f"One demo run ({_MODEL.value}, configs/demo.py:retina{overrides}), "
+            f"{_THREADS.value} thread(s)."
         )
         print("appended to", results.append("bench_run: a demo run's wall time", text, notes=notes))
 

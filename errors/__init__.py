@@ -158,7 +158,17 @@ def flags_only(main: Callable[[list[str]], object]) -> Callable[[list[str]], obj
 
 def run(main: Callable[[list[str]], object]) -> None:
     """`absl.app.run(main)` for a binary: flags only (`flags_only`), expected failures
-    reported by `wrap` and `parse_flags`."""
+    reported by `wrap` and `parse_flags`, and the `__main__` module's docstring shown by
+    --help exactly as written."""
     from absl import app
 
+    _escape_percent_signs(sys.modules.get("__main__"))
     app.run(wrap(flags_only(main)), flags_parser=parse_flags)
+
+
+def _escape_percent_signs(module) -> None:
+    """absl's usage text applies `%` to the main module's docstring (each `%s` becomes the
+    program's path), which garbles a docstring with a literal `%` ("every 10% and" lost
+    its "% a" to the path); doubled, every `%` prints as written."""
+    if module is not None and module.__doc__:
+        module.__doc__ = module.__doc__.replace("%", "%%")

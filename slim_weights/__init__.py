@@ -6,3 +6,7 @@ Keras model by slim name), `fetch` (resumable download, safe extraction). Binari
 `download`, `convert`, `make_inventory`. This package imports nothing from `transfusion_tf`
 or `pipelines`; only its binaries do.
 """
+
+from errors import tensorflow_import as _tensorflow_import
+
+_tensorflow_import.quiet_tensorflow_import()  # Before any module here imports TensorFlow.

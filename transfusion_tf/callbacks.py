@@ -8,6 +8,7 @@ evaluation intervals), so every checkpoint falls on an epoch boundary and
 from __future__ import annotations
 
 import csv
+import datetime
 import math
 import os
 import time
@@ -254,7 +255,12 @@ class Periodic(tf.keras.callbacks.Callback):
 
 
 class TrainLogger(tf.keras.callbacks.Callback):
-    """Every `log_every` steps: a log line and TensorBoard scalars (loss, lr, images/s)."""
+    """Every `log_every` steps: a log line and TensorBoard scalars (loss, lr, images/s).
+
+    The line: `step <step>/<total>  loss  lr  <images/s>  ETA h:mm:ss`; the ETA is the mean
+    wall time per step of this launch (evaluations and checkpoints included) times the
+    steps left, and is left out at the last step.
+    """
 
     def __init__(self, *, writer, schedule, log_every: int, total_steps: int, batch_size: int):
         super().__init__()
@@ -265,12 +271,14 @@ class TrainLogger(tf.keras.callbacks.Callback):
         self._batch_size = batch_size
         self._last_time = None
         self._last_step = None
+        self._begin = (0.0, 0)  # (time, step) at on_train_begin: what the ETA averages over.
         self.last_loss = float("nan")
         self.images_per_second: list[float] = []
 
     def on_train_begin(self, logs=None):
         self._last_time = time.perf_counter()
         self._last_step = int(self.model.optimizer.iterations.numpy())
+        self._begin = (self._last_time, self._last_step)
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
@@ -283,18 +291,26 @@ class TrainLogger(tf.keras.callbacks.Callback):
         self.images_per_second.append(rate)
         lr = float(self._schedule(step - 1))
         logging.info(
-            "step %d/%d  loss %.4f  lr %.3g  %.1f images/s",
+            "step %d/%d  loss %.4f  lr %.3g  %.1f images/s%s",
             step,
             self._total_steps,
             self.last_loss,
             lr,
             rate,
+            self._eta(step, now),
         )
         if self._writer is not None:
             with self._writer.as_default(step=step):
                 tf.summary.scalar("loss", self.last_loss)
                 tf.summary.scalar("learning_rate", lr)
                 tf.summary.scalar("images_per_second", rate)
+
+    def _eta(self, step: int, now: float) -> str:
+        begin_time, begin_step = self._begin
+        if step >= self._total_steps or step <= begin_step:
+            return ""
+        left = (now - begin_time) / (step - begin_step) * (self._total_steps - step)
+        return f"  ETA {datetime.timedelta(seconds=round(left))}"
 
 
 def evaluation_problem(model, config, split, dataset, eval_log: EvalLog):

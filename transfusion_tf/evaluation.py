@@ -10,6 +10,7 @@ multi-label tasks `label_<key>`/`mask_<key>` instead of `label`, and the study).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 
 import ml_collections
@@ -234,32 +235,33 @@ def undecodable_images(config: ml_collections.ConfigDict) -> list[image_files.Ba
 
 
 def format_metrics(result: dict) -> str:
-    """A short human-readable block for the console."""
+    """A short human-readable block for the console; a CI that is NaN (no bootstrap, or no
+    replicate with both classes) is left out rather than printed as `nan-nan`."""
     averages = ", weight averages" if result.get("ema") else ""
     lines = [f"checkpoint {result['checkpoint']} (step {result['step']}{averages})"]
     patients = f", patients {result['patients']}" if "patients" in result else ""
     lines.append(f"  examples {result['examples']}{patients}")
     if "mean_auc" in result:
-        lines.append(
-            f"  mean AUC {result['mean_auc']:.4f} (95% CI {result['mean_auc_ci_low']:.4f}-"
-            f"{result['mean_auc_ci_high']:.4f}, patient bootstrap)"
-        )
+        ci = _interval(result, "mean_auc", "95% CI {}, patient bootstrap")
+        lines.append(f"  mean AUC {result['mean_auc']:.4f}{ci}")
         for key in sorted(k[4:] for k in result if k.startswith("auc_") and "_ci_" not in k):
-            lines.append(
-                f"    {key:<17} AUC {result['auc_' + key]:.4f} "
-                f"({result['auc_' + key + '_ci_low']:.4f}-{result['auc_' + key + '_ci_high']:.4f})"
-            )
+            ci = _interval(result, f"auc_{key}", "{}")
+            lines.append(f"    {key:<17} AUC {result['auc_' + key]:.4f}{ci}")
     if "auc" in result:
-        lines.append(
-            f"  referable-DR AUC {result['auc']:.4f} "
-            f"(95% CI {result['auc_ci_low']:.4f}-{result['auc_ci_high']:.4f}, patient bootstrap)"
-        )
+        ci = _interval(result, "auc", "95% CI {}, patient bootstrap")
+        lines.append(f"  referable-DR AUC {result['auc']:.4f}{ci}")
     if "accuracy_ci_low" in result:
-        lines.append(
-            f"  top-1 accuracy {result['accuracy']:.4f} (95% CI "
-            f"{result['accuracy_ci_low']:.4f}-{result['accuracy_ci_high']:.4f}, bootstrap)"
-        )
+        ci = _interval(result, "accuracy", "95% CI {}, bootstrap")
+        lines.append(f"  top-1 accuracy {result['accuracy']:.4f}{ci}")
     for key in ("auprc", "kappa", "accuracy", "top5", "loss"):
         if key in result and not (key == "accuracy" and "accuracy_ci_low" in result):
             lines.append(f"  {key} {result[key]:.4f}")
     return "\n".join(lines)
+
+
+def _interval(result: dict, key: str, template: str) -> str:
+    """` (<template with low-high>)` for `key`'s CI, or '' when it is NaN."""
+    low, high = result[f"{key}_ci_low"], result[f"{key}_ci_high"]
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return " (" + template.format(f"{low:.4f}-{high:.4f}") + ")"

@@ -1,7 +1,14 @@
-"""Train one model: `python -m transfusion_tf.train --config=<file>[:<arg>] --workdir=<dir>`.
+r"""Train one model: `python -m transfusion_tf.train --config=<file>[:<arg>] --workdir=<dir>`.
+
+  python -m transfusion_tf.train --config=transfusion_tf/configs/retina.py:demo \
+      --config.data.root=/data/eyepacs --workdir=runs/retina_demo
 
 Any config field can be overridden, e.g. `--config.model.name=cbr_tiny
---config.train.total_steps=2000`. Rerunning the same command in the same workdir resumes.
+--config.train.total_steps=2000`. The config reference: every field with its default and
+reason in transfusion_tf/configs/base.py, the table in BUILD.md's "Config fields" section;
+each experiment file (transfusion_tf/configs/*.py) says what it reproduces and lists its
+variants. Rerunning the same command in the same workdir resumes.
+
 A bad flag or config value stops before any data is read, as one `error:` line and exit
 status 2; other foreseen failures (bad data, an unwritable workdir, a damaged file, a NaN
 loss) exit with 1.

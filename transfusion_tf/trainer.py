@@ -33,6 +33,7 @@ from transfusion_tf import (
     run_logs,
     run_setup,
     surgery,
+    tensorboard_summaries,
     timing,
     weight_average,
 )
@@ -217,12 +218,14 @@ def _run_fit(run: Run, step: int, fit_callbacks: list) -> None:
 def _periodic_evaluation(run: Run, eval_ds, guard, writer):
     """The evaluation callback: scores the eval split, logs a row, writes its scalars."""
     config = run.config
+    details = config.eval.get("tensorboard_details", True) and run.chief
+    details = tensorboard_summaries.EvaluationDetails(run.model, config) if details else None
 
     def evaluate(at_step: int) -> None:
         with run.timer.phase("evaluation"):
             try:
                 with run.scored_weights():
-                    scores, _, _ = experiment.evaluate_split(
+                    scores, logits, table = experiment.evaluate_split(
                         run.model,
                         config,
                         run.eval_split,
@@ -250,6 +253,8 @@ def _periodic_evaluation(run: Run, eval_ds, guard, writer):
                 with writer.as_default(step=at_step):
                     for key, value in shown.items():
                         tf.summary.scalar(key, value)
+                    if details:  # Curves of the scored logits; histograms of trained weights.
+                        details.write(logits=logits, table=table, dataset=eval_ds)
         _select(run, at_step, scores)
 
     return evaluate

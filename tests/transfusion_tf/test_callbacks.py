@@ -114,3 +114,30 @@ def test_periodic_saves_nothing_after_a_failed_evaluation():
     )
     periodic.on_epoch_end(1)
     assert saved == [] and guard.failed_step == 4
+
+
+def test_train_log_line_has_step_of_total_images_per_second_and_an_eta(monkeypatch, caplog):
+    import logging
+
+    import tensorflow as tf
+
+    model = types.SimpleNamespace(optimizer=types.SimpleNamespace(iterations=tf.Variable(10)))
+    logger = callbacks.TrainLogger(
+        writer=None, schedule=lambda step: 0.5, log_every=5, total_steps=40, batch_size=8
+    )
+    logger.set_model(model)
+    clock = iter([100.0, 102.0, 104.0, 130.0])
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger="absl"):
+        logger.on_train_begin()  # A launch resumed at step 10: the ETA counts from there.
+        for step, loss in ((15, 0.75), (16, 0.5), (20, 0.25), (40, 0.125)):
+            model.optimizer.iterations.assign(step)
+            logger.on_train_batch_end(0, {"loss": loss})
+    # 5 steps in 2 s: 20 images/s and 0.4 s/step for 25 steps; then 10 steps in 4 s; the
+    # last line has no ETA. Step 16 is not a multiple of log_every: no line.
+    assert [r.getMessage() for r in caplog.records] == [
+        "step 15/40  loss 0.7500  lr 0.5  20.0 images/s  ETA 0:00:10",
+        "step 20/40  loss 0.2500  lr 0.5  20.0 images/s  ETA 0:00:08",
+        "step 40/40  loss 0.1250  lr 0.5  6.2 images/s",
+    ]
+    assert logger.images_per_second == [20.0, 20.0, 6.153846153846154]

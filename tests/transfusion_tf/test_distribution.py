@@ -17,6 +17,8 @@ ARGS = [
     "--config.train.total_steps=8",
     "--config.train.eval_every=4",
     "--config.train.checkpoint_every=4",
+    # The details' gradients run in the strategy's replica context, on the chief only.
+    "--config.eval.tensorboard_details=true",
 ]
 LOSS = re.compile(r"step (\d+)/8  loss ([0-9.]+)")
 
@@ -75,6 +77,7 @@ def test_mirrored_strategy_over_two_logical_cpus(eyepacs_root, tmp_path):
     launch = json.loads((workdir / "provenance.json").read_text())["launches"][0]
     assert (launch["strategy"], launch["replicas"]) == ("MirroredStrategy", 2)
     assert checkpointing.available_steps(str(workdir)) == [4, 8]
+    assert _detail_steps(workdir) == [4, 8]
 
 
 def test_multi_worker_mirrored_strategy_with_two_processes(eyepacs_root, tmp_path):
@@ -112,6 +115,20 @@ def test_multi_worker_mirrored_strategy_with_two_processes(eyepacs_root, tmp_pat
     assert len(launch) == 1 and launch[0]["strategy"] == "MultiWorkerMirroredStrategy"
     assert launch[0]["replicas"] == 2
     assert len((workdir / "eval_log.csv").read_text().splitlines()) == 3
+    assert _detail_steps(workdir) == [4, 8]
+
+
+def _detail_steps(workdir) -> list[int]:
+    """The steps with a block gradient norm and a confusion table in the eval events."""
+    import tensorflow as tf
+
+    tags = {}
+    directory = workdir / "tensorboard" / "eval"
+    for name in os.listdir(directory):
+        for event in tf.compat.v1.train.summary_iterator(str(directory / name)):
+            tags.setdefault(event.step, set()).update(v.tag for v in event.summary.value)
+    wanted = {"gradient_norm/block1", "confusion_matrix_counts/grade"}
+    return sorted(step for step, found in tags.items() if wanted <= found)
 
 
 def test_worker_index_counts_the_chief_first(monkeypatch):

@@ -108,3 +108,25 @@ def test_chexpert_study_level_evaluation(chexpert_root, tmp_path):
             bootstrap_samples=0,
             dataset=tf.data.Dataset.from_tensors(tf.zeros([1, 32, 32, 3])),
         )
+
+
+def test_the_console_block_leaves_out_nan_intervals():
+    nan = float("nan")
+    retina = {"checkpoint": "run/ckpt-6", "step": 6, "examples": 8, "patients": 4, "auc": 0.75}
+    retina.update(auc_ci_low=nan, auc_ci_high=nan, auprc=0.5, kappa=0.25, loss=1.5)
+    text = evaluation.format_metrics(retina)
+    assert "  referable-DR AUC 0.7500\n" in text and "nan" not in text
+    retina.update(auc_ci_low=0.625, auc_ci_high=0.875)
+    assert "  referable-DR AUC 0.7500 (95% CI 0.6250-0.8750, patient bootstrap)\n" in (
+        evaluation.format_metrics(retina)
+    )
+    chest = {"checkpoint": "c", "step": 2, "examples": 5, "mean_auc": 0.5, "loss": 0.5}
+    chest.update(mean_auc_ci_low=0.25, mean_auc_ci_high=0.75, auc_edema=nan)
+    chest.update(auc_edema_ci_low=nan, auc_edema_ci_high=nan)
+    assert evaluation.format_metrics(chest).splitlines()[2:4] == [
+        "  mean AUC 0.5000 (95% CI 0.2500-0.7500, patient bootstrap)",
+        "    edema             AUC nan",
+    ]
+    source = {"checkpoint": "s", "step": 2, "examples": 5, "accuracy": 0.5, "top5": 1.0}
+    source.update(accuracy_ci_low=nan, accuracy_ci_high=nan)
+    assert "  top-1 accuracy 0.5000\n" in evaluation.format_metrics(source)

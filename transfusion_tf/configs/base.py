@@ -102,6 +102,10 @@ def base_config() -> ml_collections.ConfigDict:
     # one train command yields a complete run; () leaves it to `transfusion_tf.evaluate`.
     c.eval.final_splits = ()
     c.eval.aggregate = "none"  # none | mean | max: combine a study's views (CheXpert).
+    # TensorBoard at each evaluation: per-block weight and gradient-norm histograms, ROC/PR
+    # curves and confusion matrices (transfusion_tf/tensorboard_summaries.py); False keeps
+    # the metric scalars only.
+    c.eval.tensorboard_details = True
     _fine_tuning(c)
     return c
 

@@ -12,6 +12,7 @@ Parts (`--config=transfusion_tf/configs/demo.py:<part>`):
   source    source-task pretraining on the synthetic ImageNet-layout records: 12 classes,
             40 px, 120 steps of batch 64, validation top-1 at the end.
   test:<part>  the same with a few steps of tiny models, for the test suite.
+TensorBoard gets the metric scalars only (`eval.tensorboard_details=False`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def get_config(arg: str = ""):
     sizes = SIZES[size_name]
     c = {"retina": _retina, "chexpert": _chexpert, "source": _source}[part](sizes)
     c.model.options.widths = sizes["widths"]
+    # The per-evaluation histograms, curves and confusion images measurably lengthen a demo
+    # run's evaluations (benchmarks/bench_run.py with --set=eval.tensorboard_details=false).
+    c.eval.tensorboard_details = False
     if size_name == "test":
         c.train.batch_size = 4
         c.eval.batch_size = 8

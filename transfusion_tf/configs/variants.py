@@ -18,6 +18,7 @@ def tiny_test(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.eval.batch_size = 8
     c.eval.bootstrap_samples = 20
     c.eval.log_bootstrap_samples = 10
+    c.eval.tensorboard_details = False  # Tested on its own (test_tensorboard_summaries.py).
     return c
 
 
