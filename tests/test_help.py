@@ -1,11 +1,16 @@
-"""Every binary's --help, run in this process: the module docstring exactly as written, the
-binary's own flags, and no traceback or unfilled `%(...)` template."""
+"""Every binary's --help: the module docstring exactly as written, the binary's own flags,
+and no traceback or unfilled `%(...)` template. All binaries run one after another in one
+fresh process (`collect`): a test process may have imported binaries already, whose flags
+would clash on absl's global FLAGS."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
 import runpy
+import subprocess
 import sys
 
 import pytest
@@ -57,9 +62,28 @@ def _docstring(module: str) -> str:
             del sys.modules[module]
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def collect() -> dict[str, tuple[int, str, str]]:
+    """`help_text` of every binary, in this process."""
+    return {module: help_text(module) for module in BINARIES}
+
+
+@pytest.fixture(scope="module")
+def helps() -> dict[str, list]:
+    script = "import json, tests.test_help as t; print(json.dumps(t.collect()))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("module", BINARIES)
-def test_help_shows_the_docstring_as_written_and_the_flags(module):
-    code, out, doc = help_text(module)
+def test_help_shows_the_docstring_as_written_and_the_flags(module, helps):
+    code, out, doc = helps[module]
     assert code == 1  # absl's status for --help.
     assert doc.strip() and doc in out  # Verbatim: a `%` in it would have been filled in.
     assert "%(" not in out and "Traceback" not in out
@@ -73,7 +97,8 @@ def test_a_percent_sign_in_a_docstring_is_printed_as_written():
     assert module.__doc__ % () == "Prints progress every 10% and a summary (%s is kept)."
 
 
-def test_train_help_points_at_the_config_reference():
-    _, out, _ = help_text("transfusion_tf.train")
+@pytest.mark.slow
+def test_train_help_points_at_the_config_reference(helps):
+    _, out, _ = helps["transfusion_tf.train"]
     assert "transfusion_tf/configs/base.py" in out and 'BUILD.md\'s "Config fields"' in out
     assert "--config.data.root=/data/eyepacs --workdir=runs/retina_demo" in out
