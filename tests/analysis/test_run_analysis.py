@@ -4,27 +4,18 @@ Binaries run as subprocesses with their real flags, as a user would call them.
 """
 
 import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from analysis.figures import convergence
+from tests import binaries
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, MPLBACKEND="Agg")
+pytestmark = pytest.mark.slow
 
 
 def _run(module, *args, check=True):
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        check=check,
-        cwd=REPO,
-    ).stdout
+    return binaries.run(module, *args, check=check).stdout
 
 
 @pytest.fixture(scope="module")

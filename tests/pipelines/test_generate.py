@@ -2,8 +2,6 @@
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -12,7 +10,7 @@ from pipelines.synthetic import aptos as synthetic_aptos
 from pipelines.synthetic import chexpert as synthetic_chexpert
 from pipelines.synthetic import eyepacs as synthetic_eyepacs
 from pipelines.synthetic import messidor2 as synthetic_messidor2
-from tests.pipelines import binaries
+from tests import binaries
 
 
 def test_registry():
@@ -42,6 +40,7 @@ def test_writer_options_parse_literals_and_strings():
         flag_values.parse_fractions("train=most")
 
 
+@pytest.mark.slow
 def test_binary_writes_dataset_and_prints_summary(tmp_path):
     result = binaries.run(
         "pipelines.generate", "--dataset=eyepacs", f"--root={tmp_path}", "--num_patients=3",
@@ -55,6 +54,7 @@ def test_binary_writes_dataset_and_prints_summary(tmp_path):
     assert len(os.listdir(tmp_path / "train")) == 6
 
 
+@pytest.mark.slow
 def test_binary_writes_chexpert(tmp_path):
     result = binaries.run(
         "pipelines.generate", "--dataset=chexpert", f"--root={tmp_path}", "--num_patients=3",
@@ -69,6 +69,7 @@ def test_binary_writes_chexpert(tmp_path):
     assert sorted(os.listdir(root)) == ["train", "train.csv", "valid", "valid.csv"]
 
 
+@pytest.mark.slow
 def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
     result = binaries.run(
         "pipelines.generate", "--dataset=messidor2", f"--root={tmp_path}", "--num_patients=2",
@@ -80,12 +81,9 @@ def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
     assert len(names) == 4 and {os.path.splitext(n)[1] for n in names} <= {".tif", ".JPG"}
 
 
+@pytest.mark.slow
 def test_the_registry_and_the_writers_start_without_tensorflow():
     # pipelines.generate reads the specs; only loading a dataset imports TensorFlow.
     code = "import sys, pipelines.generate; print('tensorflow' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=binaries.REPO,
-        env={**os.environ, "PYTHONPATH": str(binaries.REPO)}, capture_output=True, text=True,
-        check=True,
-    )  # fmt: skip
+    result = binaries.run("-c", code)
     assert result.stdout.strip() == "False"

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import portpicker
+import pytest
 
+from tests import binaries
 from tests.slim_weights.conftest import server_url, tarball
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+pytestmark = pytest.mark.slow
 
 
-def _run(*args, home=None, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "slim_weights.download", *args],
-        capture_output=True,
-        text=True,
-        env=ENV if home is None else {**ENV, "HOME": str(home)},
-        cwd=cwd,
-        timeout=300,
-    )
+def _run(*args, home=None, cwd=binaries.REPO):
+    env = {} if home is None else {"HOME": str(home)}
+    return binaries.run("slim_weights.download", *args, check=False, env=env, cwd=cwd)
 
 
 def test_help_lists_the_flags():

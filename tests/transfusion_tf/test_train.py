@@ -3,53 +3,41 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from tests import binaries
 from transfusion_tf import checkpointing
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN = "transfusion_tf.train"
 
 
-def _command(root, workdir, total_steps):
+def _flags(root, workdir, total_steps):
     return [
-        sys.executable,
-        "-m",
-        "transfusion_tf.train",
         "--config=transfusion_tf/configs/retina.py:test",
         f"--config.data.root={root}",
         f"--config.train.total_steps={total_steps}",
         "--config.train.eval_every=1000",
-        "--config.train.checkpoint_every=2",
+        "--config.train.checkpoint_every=10",
         "--config.augment.rotate_degrees=10",
         f"--workdir={workdir}",
     ]
 
 
-def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-
-
+@pytest.mark.slow
 def test_help_lists_the_flags():
-    out = subprocess.run(
-        [sys.executable, "-m", "transfusion_tf.train", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=_env(),
-    ).stdout
+    out = binaries.run(TRAIN, "--help", check=False).stdout
     assert "--config" in out and "--workdir" in out and "resumes" in out
 
 
+@pytest.mark.slow
 def test_a_config_file_that_does_not_load_is_one_line_and_exit_status_2(tmp_path):
     """The binary's own path (ml_collections reports such a file only on first use, here in
     main); tests/test_bad_input_matrix.py runs the config checks in process."""
-    command = [*_command(str(tmp_path / "no_data"), str(tmp_path / "run"), 6)[:3]]
-    command += ["--config=nope.py", f"--workdir={tmp_path / 'run'}"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=_env())
+    result = binaries.run(TRAIN, "--config=nope.py", f"--workdir={tmp_path / 'run'}", check=False)
     assert result.returncode == 2, result.stderr
     last = result.stderr.splitlines()[-1]
     assert last.startswith("error: --config: Configuration is not available because of an ")
@@ -66,22 +54,16 @@ def _weights(workdir):
     }
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_ends_equal_to_an_uninterrupted_run(eyepacs_root, tmp_path):
-    total = 200
+    total = 40  # 4 loops of 10 steps, each checkpointed: a kill after step 10 lands mid-run.
     straight = str(tmp_path / "straight")
-    subprocess.run(
-        _command(eyepacs_root, straight, total),
-        cwd=REPO,
-        env=_env(),
-        check=True,
-        capture_output=True,
-    )
+    binaries.run(TRAIN, *_flags(eyepacs_root, straight, total))
 
     killed = str(tmp_path / "killed")
-    process = subprocess.Popen(
-        _command(eyepacs_root, killed, total),
-        cwd=REPO,
-        env=_env(),
+    process = binaries.start(
+        TRAIN,
+        *_flags(eyepacs_root, killed, total),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -95,9 +77,7 @@ def test_sigkill_then_rerun_ends_equal_to_an_uninterrupted_run(eyepacs_root, tmp
     resume_step = _recorded_step(killed)
     assert 10 <= resume_step < total, resume_step
 
-    subprocess.run(
-        _command(eyepacs_root, killed, total), cwd=REPO, env=_env(), check=True, capture_output=True
-    )
+    binaries.run(TRAIN, *_flags(eyepacs_root, killed, total))
     assert max(checkpointing.available_steps(killed)) == total
     log = open(os.path.join(killed, "train.log")).read()
     assert f"at step {resume_step}" in log  # It resumed rather than restarting.

@@ -14,6 +14,8 @@ from transfusion_tf import callbacks, checkpointing, evaluation, experiment, pro
 from transfusion_tf.configs import chexpert as chexpert_config
 from transfusion_tf.configs import retina
 
+pytestmark = pytest.mark.slow  # The trainer's tests train.
+
 
 def _config(root, **changes):
     config = retina.get_config("test")

@@ -109,6 +109,7 @@ def test_bad_weight_decay_names_the_model(value):
         get_model("resnet_v1_50", num_classes=5, input_shape=(32, 32, 3), weight_decay=value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "size", "options"),
     [("resnet_v1_50", 32, {}), ("inception_v3", 299, {"aux_logits": True})],
@@ -123,6 +124,7 @@ def test_slim_networks_carry_their_arg_scopes(name, size, options):
     assert abs(float(tf.add_n(model.losses)) - expected) <= _l2_atol(model, expected)
 
 
+@pytest.mark.slow
 def test_weight_decay_zero_removes_the_term_and_a_value_scales_it():
     model = get_model("resnet_v1_50", num_classes=5, input_shape=(32, 32, 3), weight_decay=0.0)
     assert model.losses == []
@@ -165,6 +167,7 @@ def _fit_once(model, x, y) -> float:
     return history.history["loss"][0]
 
 
+@pytest.mark.slow
 def test_keras_fit_adds_the_l2_term_to_the_training_loss():
     tf.keras.utils.set_random_seed(0)
     model = get_model("cbr_tiny", num_classes=5, input_shape=(32, 32, 3), weight_decay=0.05)
@@ -182,6 +185,7 @@ def test_keras_fit_adds_the_l2_term_to_the_training_loss():
     assert logged == pytest.approx(data + l2, rel=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_l2_term_is_float32_of_the_float32_weights_under_mixed_precision(policy):
     tf.keras.mixed_precision.set_global_policy(policy)

@@ -24,6 +24,8 @@ from tests.slim_reference import (
 )
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 
+pytestmark = pytest.mark.slow  # Full-size ResNet-50 and slim graphs: seconds each.
+
 ENTRY = manifest.get_entry("resnet_v1_50")
 ENDPOINTS = ["conv1", "block1", "block2", "block3", "block4", "pre_logits", "logits"]
 

@@ -3,11 +3,10 @@
 import importlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from tests import binaries
 from transfusion_tf import studies
 from transfusion_tf.studies import AnalysisSpec, DataSpec, RunSpec, Study, StudyError
 
@@ -218,12 +217,9 @@ def test_run_state(tmp_path):
     assert studies.run_state(path) == "finished"
 
 
+@pytest.mark.slow
 def test_help_lists_the_studies():
-    env = {**os.environ, "PYTHONPATH": _REPO}
-    result = subprocess.run(
-        [sys.executable, "-m", "transfusion_tf.study", "--help"],
-        capture_output=True, text=True, env=env, cwd=_REPO,
-    )  # fmt: skip
+    result = binaries.run("transfusion_tf.study", "--help", check=False)
     for name in studies.list_studies():
         assert f"\n{name} " in result.stdout, name
     for flag in ("--study", "--workdir", "--data_root", "--print_commands", "--aggregate_only"):
