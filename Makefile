@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # report. Two runs at a time with one TF thread each keep both cores busy through start-ups.
 DEMO := demo_out
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test test-fast lint format install clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ format: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile --timeout 1200 -q tests
+
+# The inner loop: everything but the `slow` tests (no training, no subprocess).
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile --timeout 600 -q -m "not slow" tests
 
 demo: $(STAMP)
 	$(PY) -m transfusion_tf.study --study=demo --workdir=$(DEMO) --jobs=2 --threads_per_job=1

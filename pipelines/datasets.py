@@ -143,7 +143,7 @@ def _dr_grades(
     )
 
 
-_SPECS = (
+_KNOWN_DATASETS = (
     # APTOS has no patient ids: each image is its own patient.
     _dr_grades("aptos", aptos.read_aptos, ("diagnosis",), writer=synthetic_aptos.write_aptos),
     DatasetSpec(
@@ -183,7 +183,7 @@ _SPECS = (
     ),
     DatasetSpec("tfrecords", open_records=_records("load_tfrecords"), split_names=_manifest_splits),
 )
-_DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
+_DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _KNOWN_DATASETS}
 
 
 def list_datasets() -> list[str]:

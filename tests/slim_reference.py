@@ -91,8 +91,7 @@ def run_slim(
             if restore_from:
                 tf.compat.v1.train.Saver(variables).restore(session, restore_from)
             else:
-                for var in variables:
-                    var.load(values[var.op.name], session)
+                assign(session, variables, values)
             for version, prefix in (save_prefixes or {}).items():
                 os.makedirs(os.path.dirname(prefix), exist_ok=True)
                 saver = tf.compat.v1.train.Saver(
@@ -103,6 +102,21 @@ def run_slim(
             wanted = {k: v for k, v in end_points.items() if fetch(k)}
             outputs = [session.run(wanted, {images: x}) for x in inputs]
     return inventory, outputs
+
+
+def assign(
+    session: tf.compat.v1.Session,
+    variables: list[tf.Variable],
+    values: Mapping[str, np.ndarray],
+) -> None:
+    """Sets each graph variable to `values[its name]`, all in one session call.
+
+    What `Variable.load` does for one variable (feed the initializer's value), for all of
+    them at once: a session call per variable costs tens of milliseconds (an executor for
+    each new fetch), seconds over a network's few hundred variables.
+    """
+    feeds = {var.initializer.inputs[1]: values[var.op.name] for var in variables}
+    session.run([var.initializer for var in variables], feeds)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,8 @@ A row is (case, input, action, error, words, exit status):
 
 Error rows run through the real wrapper (`errors.wrap`), which must print one `error:`
 line and exit with the status. Adding a case is adding a row; cases the pipelines readers
-handle themselves in more detail stay tested in tests/pipelines/.
+handle themselves in more detail stay tested in tests/pipelines/. Rows that train, or start
+from a copy of the session's trained run, are `slow`.
 """
 
 from __future__ import annotations
@@ -60,12 +61,17 @@ from transfusion_tf.convert_checkpoint import convert_checkpoint
 class Inputs:
     """What builders draw on: a scratch directory and the session's fixtures."""
 
-    def __init__(self, tmp_path, eyepacs_root, retina_run, monkeypatch):
+    def __init__(self, tmp_path, eyepacs_root, request, monkeypatch):
         self.tmp = tmp_path
         self.eyepacs_root = eyepacs_root
-        self.run = retina_run[0]
+        self.request = request
         self.monkeypatch = monkeypatch
         self.workdir = str(tmp_path / "workdir")  # Where `train` runs.
+
+    @property
+    def run(self) -> str:
+        """The session's finished run (`retina_run`), asked for only by the rows using it."""
+        return self.request.getfixturevalue("retina_run")[0]
 
     def path(self, name: str) -> str:
         return str(self.tmp / name)
@@ -103,6 +109,7 @@ def config(fields: dict | None = None, *, root: str = "eyepacs", workdir: str = 
             WORKDIRS[workdir](inputs)
         return cfg
 
+    build.over_data = root == "eyepacs" and not workdir  # `train` on it trains.
     return build
 
 
@@ -150,6 +157,7 @@ def run(*edits: Callable[[str], None]):
             edit(workdir)
         return workdir
 
+    build.from_run = True
     return build
 
 
@@ -522,9 +530,17 @@ ROWS = [
 # fmt: on
 
 
+def _param(row: Row):
+    """The row as a test case: `slow` when it starts from the trained run or trains."""
+    trains = getattr(row.input, "from_run", False) or (
+        row.action is train and getattr(row.input, "over_data", False)
+    )
+    return pytest.param(row, id=row.case, marks=[pytest.mark.slow] if trains else [])
+
+
 @pytest.fixture
-def inputs(tmp_path, eyepacs_root, retina_run, monkeypatch):
-    made = Inputs(tmp_path, eyepacs_root, retina_run, monkeypatch)
+def inputs(tmp_path, eyepacs_root, request, monkeypatch):
+    made = Inputs(tmp_path, eyepacs_root, request, monkeypatch)
     yield made
     if hasattr(made, "lock"):
         made.lock.release()
@@ -535,7 +551,7 @@ def test_the_table_names_each_case_once():
     assert len(names) == len(set(names)) and len(names) >= 60
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[row.case for row in ROWS])
+@pytest.mark.parametrize("row", [_param(row) for row in ROWS])
 def test_bad_input(row, inputs, capsys):
     given = row.input(inputs)
     if row.error is None:

@@ -26,14 +26,12 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 
+from tests import binaries
 from tests.test_layers import ALIASES, BINARIES, PACKAGES, SCRIPTS
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -149,12 +147,7 @@ def binary_flags(modules: set[str]) -> dict:
             scripts[module] = {"flags": sorted(n.replace("-", "_") for n in names)}
         else:
             python.append(module)
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", _FLAG_READER, *python],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = binaries.run("-c", _FLAG_READER, *python, env={"TF_CPP_MIN_LOG_LEVEL": "3"})
     found = json.loads(result.stdout.strip().splitlines()[-1])
     found["common"] = sorted(set(found["common"]) | ABSL_FLAGS)
     return {**found, **scripts}
@@ -331,6 +324,7 @@ def known():
     return binary_flags(needed_binaries(commands))
 
 
+@pytest.mark.slow
 def test_every_documented_command_is_defined(known):
     commands = documented_commands()
     assert len(commands) >= 40  # The extraction finds the docs' commands.
@@ -356,10 +350,12 @@ def test_extraction_joins_continuations_strips_prompts_and_skips_python_blocks()
     ]
 
 
+@pytest.mark.slow
 def test_good_commands_pass(known):
     assert problems_of(commands_in(GOOD_DOC, "good"), known) == []
 
 
+@pytest.mark.slow
 def test_bad_commands_are_named_with_their_line(known):
     problems = problems_of(commands_in(BAD_DOC, "bad"), known)
     expected = [

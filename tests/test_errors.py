@@ -1,9 +1,6 @@
 """The shared error mechanism: one `error:` line and exit status 2 (usage) or 1 (the rest)."""
 
 import errno
-import os
-import subprocess
-import sys
 
 import pytest
 from absl import app, flags
@@ -12,7 +9,7 @@ import errors
 from pipelines import datasets, flag_values
 from pipelines.errors import DataError
 from slim_weights import checkpoint, fetch, loading, registry
-from tests.pipelines import binaries
+from tests import binaries
 from transfusion_tf import (
     callbacks,
     checkpointing,
@@ -22,8 +19,6 @@ from transfusion_tf import (
     studies,
     surgery,
 )
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Every binary, once: `python -m <module>`.
 
@@ -87,6 +82,7 @@ def test_a_successful_main_returns_its_value():
     assert errors.wrap(lambda argv: len(argv))(["prog", "x"]) == 2
 
 
+@pytest.mark.slow
 def test_a_binary_takes_flags_only(capsys):
     main = errors.flags_only(lambda argv: len(argv))
     assert errors.wrap(main)(["prog"]) == 1
@@ -216,6 +212,7 @@ def test_a_file_a_flag_names_that_cannot_load_is_a_usage_error(capsys):
     )
 
 
+@pytest.mark.slow
 def test_an_override_of_a_field_the_config_lacks_is_a_usage_error(tmp_path):
     # ml_collections resolves --config.<field> flags only on the global FLAGS: a fresh
     # interpreter (no TensorFlow import, under a second).
@@ -231,9 +228,7 @@ def test_an_override_of_a_field_the_config_lacks_is_a_usage_error(tmp_path):
         "errors.parse_flags(sys.argv)\n"
     )
     argv = [f"--config={tmp_path / 'c.py'}", "--config.data.options.labels=x"]
-    done = subprocess.run(
-        [sys.executable, "-c", script, *argv], capture_output=True, text=True, cwd=REPO
-    )
+    done = binaries.run("-c", script, *argv, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(
         "error: a --config override names a field the config does not have"

@@ -8,15 +8,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import runpy
-import subprocess
 import sys
 
 import pytest
 from absl import app, flags
 
 import errors
+from tests import binaries
 from tests.test_layers import BINARIES
 
 
@@ -62,9 +61,6 @@ def _docstring(module: str) -> str:
             del sys.modules[module]
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def collect() -> dict[str, tuple[int, str, str]]:
     """`help_text` of every binary, in this process."""
     return {module: help_text(module) for module in BINARIES}
@@ -73,11 +69,7 @@ def collect() -> dict[str, tuple[int, str, str]]:
 @pytest.fixture(scope="module")
 def helps() -> dict[str, list]:
     script = "import json, tests.test_help as t; print(json.dumps(t.collect()))"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.splitlines()[-1])
+    return json.loads(binaries.run("-c", script).stdout.splitlines()[-1])
 
 
 @pytest.mark.slow

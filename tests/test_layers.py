@@ -240,9 +240,15 @@ def test_split_types_are_not_asked_for_outside_pipelines():
     assert asked == []
 
 
+# The name of the brief this repository was built from, which it does not ship; spelled in two
+# parts so that this file does not cite it either.
+UNSHIPPED_DOCUMENT = "SP" + "EC"
+
+
 @pytest.mark.parametrize("suffix", [".py", ".md"])
 def test_no_citation_of_a_spec_the_repository_does_not_ship(suffix):
     paths = [p for package in PACKAGES for p in (REPO / package).rglob(f"*{suffix}")]
     paths += [p for p in REPO.glob(f"*{suffix}")] + list((REPO / "docs").rglob(f"*{suffix}"))
-    citing = [str(p.relative_to(REPO)) for p in paths if re.search(r"\bSPEC\b", p.read_text())]
+    word = re.compile(r"\b" + UNSHIPPED_DOCUMENT + r"\b")
+    citing = [str(p.relative_to(REPO)) for p in paths if word.search(p.read_text())]
     assert citing == []

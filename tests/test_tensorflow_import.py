@@ -4,9 +4,11 @@ import os
 import subprocess
 import sys
 
-from errors import tensorflow_import
+import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from errors import tensorflow_import
+from tests import binaries
+
 NOISE = "Unable to register cuDNN factory: Attempting to register factory for plugin cuDNN "
 
 
@@ -23,19 +25,18 @@ def test_only_the_duplicate_registration_lines_are_dropped(capfd):
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    env["PYTHONPATH"] = REPO
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True
-    )
+    """`python -c code` with TensorFlow's C++ logging at its default level."""
+    return binaries.run("-c", code, env={"TF_CPP_MIN_LOG_LEVEL": None})
 
 
+@pytest.mark.slow
 def test_importing_a_package_first_quiets_tensorflow_and_nothing_else():
     assert NOISE in _run("import tensorflow").stderr  # TF 2.15 logs them on every machine.
     quiet = _run("import pipelines, tensorflow, sys; print('kept', file=sys.stderr)").stderr
     assert NOISE not in quiet and "kept" in quiet
 
 
+@pytest.mark.slow
 def test_every_package_with_binaries_installs_the_hook_first():
     for package in ("pipelines", "slim_weights", "transfusion_tf", "analysis", "benchmarks"):
         code = f"import sys, {package}; print(type(sys.meta_path[0]).__name__)"

@@ -22,7 +22,7 @@ from pipelines.synthetic.eyepacs import EYES, sample_grade_pair
 
 # Grades 0..4 of the APTOS 2019 train.csv (1,805 / 370 / 999 / 193 / 295 of 3,662).
 APTOS_FREQUENCIES = np.array([1805, 370, 999, 193, 295], np.float64) / 3662
-APTOS_ASPECTS = (1.0, 4 / 3, 1.5)
+APTOS_WIDTH_RATIOS = (1.0, 4 / 3, 1.5)
 _APTOS = 1  # Seed-stream tag.
 
 
@@ -42,7 +42,7 @@ def _plan(request: retina_writer.Request) -> retina_writer.Plan:
                 code = f"{int(rng.integers(2**48)):012x}"
             codes.add(code)
             grade = grades[EYES.index(eye)]
-            width = int(round(request.image_size * APTOS_ASPECTS[int(rng.integers(3))]))
+            width = int(round(request.image_size * APTOS_WIDTH_RATIOS[int(rng.integers(3))]))
             rows.append([code, grade])
             path = os.path.join(image_dir, code + aptos_layout.EXTENSION)
             seeds = [request.seed, _APTOS, patient, EYES.index(eye)]

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from analysis.figures import convergence
-from tests.pipelines import binaries
+from tests import binaries
+
+pytestmark = pytest.mark.slow
 
 
 def _run(module, *args, check=True):

@@ -5,8 +5,6 @@ import logging
 import os
 import re
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,8 +12,8 @@ import tensorflow as tf
 
 from pipelines import file_cache
 from pipelines.errors import DataError
+from tests import binaries
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOGGER = "pipelines.file_cache"
 
 
@@ -128,9 +126,7 @@ time.sleep(120)
 
 
 def _writer(prefix, mode):
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, "-c", _PARTIAL_WRITER, prefix, mode]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    return binaries.start("-c", _PARTIAL_WRITER, prefix, mode, stderr=None)
 
 
 def _partial_key():
@@ -140,6 +136,7 @@ def _partial_key():
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_cache_a_killed_run_left_half_written_is_written_again(tmp_path, caplog):
     prefix = str(tmp_path / "cache")
     writer = _writer(prefix, "kill")
@@ -158,6 +155,7 @@ def test_a_cache_a_killed_run_left_half_written_is_written_again(tmp_path, caplo
     assert os.path.exists(base + ".index")
 
 
+@pytest.mark.slow
 def test_a_cache_a_live_process_is_writing_is_refused(tmp_path):
     prefix = str(tmp_path / "cache")
     writer = _writer(prefix, "wait")

@@ -2,8 +2,6 @@
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -12,7 +10,7 @@ from pipelines.synthetic import aptos as synthetic_aptos
 from pipelines.synthetic import chexpert as synthetic_chexpert
 from pipelines.synthetic import eyepacs as synthetic_eyepacs
 from pipelines.synthetic import messidor2 as synthetic_messidor2
-from tests.pipelines import binaries
+from tests import binaries
 
 
 def test_registry():
@@ -48,6 +46,7 @@ def _generate(dataset, root, *flags):
     return binaries.progress_and_summary(result.stdout)
 
 
+@pytest.mark.slow
 def test_binary_writes_dataset_and_prints_summary(tmp_path):
     progress, summary = _generate(
         "eyepacs", tmp_path, "--num_patients=3", "--image_size=40", "--seed=2"
@@ -59,6 +58,7 @@ def test_binary_writes_dataset_and_prints_summary(tmp_path):
     assert len(os.listdir(tmp_path / "train")) == 6
 
 
+@pytest.mark.slow
 def test_binary_writes_chexpert(tmp_path):
     progress, summary = _generate("chexpert", tmp_path, "--num_patients=3", "--image_size=40")
     total = summary["train"]["images"] + summary["valid"]["images"]
@@ -69,6 +69,7 @@ def test_binary_writes_chexpert(tmp_path):
     assert sorted(os.listdir(root)) == ["train", "train.csv", "valid", "valid.csv"]
 
 
+@pytest.mark.slow
 def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
     option = "--writer_option=image_format=original"
     _, summary = _generate("messidor2", tmp_path, "--num_patients=2", "--image_size=32", option)
@@ -77,12 +78,9 @@ def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
     assert len(names) == 4 and {os.path.splitext(n)[1] for n in names} <= {".tif", ".JPG"}
 
 
+@pytest.mark.slow
 def test_the_registry_and_the_writers_start_without_tensorflow():
     # pipelines.generate reads the specs; only loading a dataset imports TensorFlow.
     code = "import sys, pipelines.generate; print('tensorflow' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=binaries.REPO,
-        env={**os.environ, "PYTHONPATH": str(binaries.REPO)}, capture_output=True, text=True,
-        check=True,
-    )  # fmt: skip
+    result = binaries.run("-c", code)
     assert result.stdout.strip() == "False"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from slim_weights import checkpoint, loading, manifest
-from tests.pipelines import binaries
+from tests import binaries
 from tests.slim_reference import random_slim_values
 from transfusion_tf.convert_checkpoint import convert_checkpoint
 from transfusion_tf.models import get_model
@@ -37,6 +37,7 @@ def _assert_loaded(model, values, label_offset=0):
         np.testing.assert_array_equal(var.numpy(), expected.reshape(var.shape))
 
 
+@pytest.mark.slow
 def test_full_inception_checkpoint_round_trips_through_hdf5(slim_checkpoint, tmp_path):
     values, path = slim_checkpoint
     output = str(tmp_path / "inception_v3.h5")
@@ -53,6 +54,7 @@ def resnet_checkpoint(tmp_path_factory):
     return _write("resnet_v1_50", tmp_path_factory, seed=6)
 
 
+@pytest.mark.slow
 def test_full_resnet_checkpoint_round_trips_through_tf_format(resnet_checkpoint, tmp_path):
     values, path = resnet_checkpoint
     output = str(tmp_path / "resnet_v1_50")
@@ -63,6 +65,7 @@ def test_full_resnet_checkpoint_round_trips_through_tf_format(resnet_checkpoint,
     _assert_loaded(model, values)
 
 
+@pytest.mark.slow
 def test_1000_way_grayscale_without_aux_loads_at_any_size(slim_checkpoint, tmp_path):
     values, path = slim_checkpoint
     output = str(tmp_path / "inception_v3_1000_gray.h5")
@@ -78,10 +81,12 @@ def test_1000_way_grayscale_without_aux_loads_at_any_size(slim_checkpoint, tmp_p
     _assert_loaded(model, gray, label_offset=1)
 
 
-def _run(*args, **options):
-    return binaries.run("slim_weights.convert", *args, check=False, timeout=600, **options)
+def _run(*args, home=None, cwd=binaries.REPO):
+    env = {} if home is None else {"HOME": str(home)}
+    return binaries.run("slim_weights.convert", *args, check=False, env=env, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path):
     """The command of BUILD.md, `~` and all, then its output into get_model(...)."""
     values, path = resnet_checkpoint
@@ -112,6 +117,7 @@ def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path):
     assert "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow
 def test_help_lists_the_flags():
     result = _run("--help")
     for flag in ("--model", "--checkpoint", "--output", "--channels"):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import portpicker
+import pytest
 
-from tests.pipelines import binaries
+from tests import binaries
 from tests.slim_weights.conftest import server_url, tarball
 
+pytestmark = pytest.mark.slow
 
-def _run(*args, **options):
-    return binaries.run("slim_weights.download", *args, check=False, timeout=300, **options)
+
+def _run(*args, home=None, cwd=binaries.REPO):
+    env = {} if home is None else {"HOME": str(home)}
+    return binaries.run("slim_weights.download", *args, check=False, env=env, cwd=cwd)
 
 
 def test_help_lists_the_flags():

@@ -139,6 +139,7 @@ def test_sum_rgb_channels():
         loading.sum_rgb_channels(values, "nope")
 
 
+@pytest.mark.slow
 def test_inception_checkpoint_into_resnet_fails_with_both_name_lists():
     resnet = get_model("resnet_v1_50", num_classes=1000, input_shape=(32, 32, 3))
     inception = {
@@ -154,6 +155,7 @@ def test_inception_checkpoint_into_resnet_fails_with_both_name_lists():
     assert "'resnet_v1_50/logits/weights'" in message
 
 
+@pytest.mark.slow
 def test_one_renamed_variable_fails_with_both_names():
     entry = manifest.get_entry("resnet_v1_50")
     values = random_slim_values(entry.inventory(), seed=0)
@@ -167,6 +169,7 @@ def test_one_renamed_variable_fails_with_both_names():
     assert f"1 model variables with no checkpoint variable: ['{renamed}']" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("model_name", "size"), [("resnet_v1_50", 48), ("inception_v3", 75)])
 def test_grayscale_model_equals_rgb_model_on_replicated_gray(model_name, size):
     entry = manifest.get_entry(model_name)
@@ -201,6 +204,7 @@ def test_grayscale_model_equals_rgb_model_on_replicated_gray(model_name, size):
     )
 
 
+@pytest.mark.slow
 def test_grayscale_with_vgg_preprocessing_is_off_by_a_per_filter_conv1_offset():
     """How far `vgg` preprocessing of a gray image is from the replicated-gray RGB input.
 

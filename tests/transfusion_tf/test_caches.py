@@ -54,6 +54,7 @@ def _streams(prefix):
     return [(key["stream"], key["split"]) for _, key in _manifests(prefix)]
 
 
+@pytest.mark.slow
 def test_eval_at_start_does_not_feed_the_validation_images_to_training(
     spelled_root, tmp_path, caplog
 ):
@@ -97,6 +98,7 @@ def test_eval_at_start_does_not_feed_the_validation_images_to_training(
     assert list(predictions["patient"]) == [i.split("_")[0] for i in predictions["image"]]
 
 
+@pytest.mark.slow
 def test_a_file_cache_without_eval_at_start_trains_evaluates_and_is_reused(
     eyepacs_root, tmp_path, caplog
 ):

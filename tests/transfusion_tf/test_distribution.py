@@ -3,15 +3,13 @@
 import json
 import os
 import re
-import subprocess
-import sys
 
 import portpicker
 import pytest
 
+from tests import binaries
 from transfusion_tf import checkpointing, distribution
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGS = [
     "--config=transfusion_tf/configs/retina.py:test",
     "--config.train.total_steps=8",
@@ -21,13 +19,6 @@ ARGS = [
     "--config.eval.tensorboard_details=true",
 ]
 LOSS = re.compile(r"step (\d+)/8  loss ([0-9.]+)")
-
-
-def _env(**extra):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    env.pop("TF_CONFIG", None)
-    env.update(extra)
-    return env
 
 
 def test_tf_config_parsing(monkeypatch):
@@ -48,6 +39,7 @@ def test_tf_config_parsing(monkeypatch):
         distribution.num_workers()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_over_two_logical_cpus(eyepacs_root, tmp_path):
     script = (
         "import sys, tensorflow as tf\n"
@@ -60,53 +52,29 @@ def test_mirrored_strategy_over_two_logical_cpus(eyepacs_root, tmp_path):
         "app.run(train.main)\n"
     )
     workdir = tmp_path / "mirrored"
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            *ARGS,
-            f"--config.data.root={eyepacs_root}",
-            f"--workdir={workdir}",
-        ],
-        cwd=REPO,
-        env=_env(),
-        check=True,
-        capture_output=True,
-    )
+    binaries.run("-c", script, *ARGS, f"--config.data.root={eyepacs_root}", f"--workdir={workdir}")
     launch = json.loads((workdir / "provenance.json").read_text())["launches"][0]
     assert (launch["strategy"], launch["replicas"]) == ("MirroredStrategy", 2)
     assert checkpointing.available_steps(str(workdir)) == [4, 8]
     assert _detail_steps(workdir) == [4, 8]
 
 
+@pytest.mark.slow
 def test_multi_worker_mirrored_strategy_with_two_processes(eyepacs_root, tmp_path):
     ports = [portpicker.pick_unused_port() for _ in range(2)]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workdir = tmp_path / "multi"
-    processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "transfusion_tf.train",
-                    *ARGS,
-                    f"--config.data.root={eyepacs_root}",
-                    f"--workdir={workdir}",
-                ],
-                cwd=REPO,
-                env=_env(TF_CONFIG=tf_config),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+    processes = [
+        binaries.start(
+            "transfusion_tf.train",
+            *ARGS,
+            f"--config.data.root={eyepacs_root}",
+            f"--workdir={workdir}",
+            env={"TF_CONFIG": _tf_config(cluster, index)},
         )
-    outputs = [p.communicate(timeout=600) for p in processes]
-    for process, (_, err) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, err[-3000:]
+        for index in range(2)
+    ]
+    outputs = [binaries.finish(p) for p in processes]
     losses = [dict(LOSS.findall(err)) for _, err in outputs]
     assert sorted(map(int, losses[0])) == list(range(1, 9))
     assert losses[0] == losses[1]  # Cross-worker all-reduced, so identical on both.
@@ -178,28 +146,22 @@ print("SEEN " + json.dumps(seen))
 """
 
 
+def _tf_config(cluster: dict, index: int) -> str:
+    return json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+
+
 def _record_workers(root):
     ports = [portpicker.pick_unused_port() for _ in range(2)]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", _RECORD_WORKER, root],
-            cwd=REPO,
-            env=_env(
-                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        binaries.start("-c", _RECORD_WORKER, root, env={"TF_CONFIG": _tf_config(cluster, i)})
         for i in range(2)
     ]
-    outputs = [p.communicate(timeout=300) for p in processes]
-    for process, (_, err) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, err[-3000:]
+    outputs = [binaries.finish(p) for p in processes]
     return [json.loads(out.split("SEEN ", 1)[1]) for out, _ in outputs]
 
 
+@pytest.mark.slow
 def test_two_workers_train_on_disjoint_shards_and_resume_exactly(eyepacs_root, tmp_path):
     from pipelines import datasets
     from pipelines.records import conversion

@@ -1,17 +1,14 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import tensorflow as tf
 
+from tests import binaries
 from transfusion_tf import evaluation, trainer
 from transfusion_tf.configs import chexpert as chexpert_config
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -54,21 +51,16 @@ def test_bad_split_and_missing_checkpoint(run, tmp_path):
 
 
 def test_binary_help_and_run(run):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    command = [sys.executable, "-m", "transfusion_tf.evaluate"]
-    usage = subprocess.run([*command, "--help"], capture_output=True, text=True, env=env).stdout
+    usage = binaries.run("transfusion_tf.evaluate", "--help", check=False).stdout
     for flag in ("--workdir", "--split", "--checkpoint", "--ema", "--bootstrap_samples"):
         assert flag in usage
-    out = subprocess.run(
-        [*command, f"--workdir={run}", "--split=valid", "--bootstrap_samples=20"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
+    out = binaries.run(
+        "transfusion_tf.evaluate", f"--workdir={run}", "--split=valid", "--bootstrap_samples=20"
     ).stdout
     assert "valid: checkpoint" in out and "referable-DR AUC" in out and "metrics.json" in out
 
 
+@pytest.mark.slow
 def test_chexpert_study_level_evaluation(chexpert_root, tmp_path):
     config = chexpert_config.get_config("test")
     config.data.root = chexpert_root

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -14,7 +12,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from tests import tolerances
+from tests import binaries, tolerances
 from tests.transfusion_tf.test_predict import (
     COLUMNS,
     READABLE,
@@ -23,7 +21,6 @@ from tests.transfusion_tf.test_predict import (
 )
 from transfusion_tf import experiment, prediction, serving, tasks, trained_run
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GRADE_OUTPUTS = ["logits", "probabilities", *COLUMNS[1:]]
 
 
@@ -150,9 +147,10 @@ def test_an_export_never_overwrites_and_needs_a_run(retina_run, exported, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
-# Runs in a fresh interpreter where this repository's packages cannot be imported (None in
-# sys.modules makes an import fail; the shared venv may have the package installed): the
-# SavedModel must carry the model, resize, preprocessing and outputs by itself.
+# Runs in a fresh interpreter (in the test's directory, nothing on PYTHONPATH) where this
+# repository's packages cannot be imported (None in sys.modules makes an import fail; the
+# shared venv may have the package installed): the SavedModel must carry the model, resize,
+# preprocessing and outputs by itself.
 _RELOAD = textwrap.dedent(
     """
     import sys
@@ -166,21 +164,15 @@ _RELOAD = textwrap.dedent(
 )
 
 
-def _python(*args: str, cwd: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
-
-
 def test_the_binary_exports_a_savedmodel_that_loads_without_this_package(
     retina_run, exported, tmp_path
 ):
     out, _, folder, _ = exported
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    module = ["-m", "transfusion_tf.export", f"--workdir={retina_run[0]}"]
-    bad = _python(*module, cwd=REPO, env=env)  # No --out.
+    run = ["transfusion_tf.export", f"--workdir={retina_run[0]}"]
+    bad = binaries.run(*run, check=False)  # No --out.
     assert bad.returncode == 2
     assert bad.stderr.splitlines()[-1].startswith("error: flag --out=None: Flag --out must have")
-    export = _python(*module, f"--out={tmp_path / 'at4'}", "--checkpoint=4", cwd=REPO, env=env)
-    assert export.returncode == 0, export.stderr[-3000:]
+    export = binaries.run(*run, f"--out={tmp_path / 'at4'}", "--checkpoint=4")
     lines = export.stdout.splitlines()
     checkpoint = os.path.join(os.path.abspath(retina_run[0]), "checkpoints", "ckpt-4")
     assert lines[0] == f"checkpoint {checkpoint} (step 4)"
@@ -194,10 +186,8 @@ def test_the_binary_exports_a_savedmodel_that_loads_without_this_package(
     ]
     pixels = _raw(os.path.join(folder, "wide.png"))[None]
     np.save(tmp_path / "images.npy", pixels)
-    (tmp_path / "reload.py").write_text(_RELOAD)
-    reload = _python("reload.py", str(tmp_path / "at4"), "images.npy", "out.npz",
-                     cwd=str(tmp_path), env=dict(env, PYTHONPATH=""))  # fmt: skip
-    assert reload.returncode == 0, reload.stderr[-3000:]
+    binaries.run("-c", _RELOAD, str(tmp_path / "at4"), "images.npy", "out.npz",
+                 cwd=tmp_path, env={"PYTHONPATH": None})  # fmt: skip
     served = np.load(tmp_path / "out.npz")
     summary = prediction.predict_images(
         retina_run[0], folder, str(tmp_path / "p4.csv"), checkpoint="4"

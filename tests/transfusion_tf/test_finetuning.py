@@ -4,8 +4,6 @@ runs: frozen layers, weight averages, keep-best and early stopping end to end.""
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,6 +11,7 @@ import pytest
 
 from slim_weights import checkpoint as slim_checkpoint
 from slim_weights import loading
+from tests import binaries
 from tests.transfusion_tf.test_predict import probability_atol
 from transfusion_tf import (
     checkpointing,
@@ -29,8 +28,6 @@ from transfusion_tf import (
     weights_export,
 )
 from transfusion_tf.configs import retina
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _model():
@@ -181,6 +178,7 @@ def _variables(workdir, which="latest"):
     return {v.name: v.numpy() for v in model.variables}
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_the_run_and_the_study_runner_sees_it_finished(run_a):
     workdir, summary = run_a
     assert summary["final_step"] == 6
@@ -195,6 +193,7 @@ def test_early_stopping_ends_the_run_and_the_study_runner_sees_it_finished(run_a
     assert list(pd.read_csv(os.path.join(workdir, "eval_log.csv"))["auc"]) == SCRIPTED_AUC
 
 
+@pytest.mark.slow
 def test_the_best_checkpoint_survives_rotation_and_evaluates(run_a):
     workdir, _ = run_a
     assert checkpointing.available_steps(workdir) == [6]  # keep_checkpoints=1.
@@ -224,21 +223,17 @@ def test_the_best_checkpoint_survives_rotation_and_evaluates(run_a):
 @pytest.mark.slow
 def test_the_evaluate_binary_scores_the_best_checkpoint(run_a):
     workdir, _ = run_a
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    command = [sys.executable, "-m", "transfusion_tf.evaluate", f"--workdir={workdir}"]
-    out = subprocess.run(
-        [*command, "--checkpoint=best", "--split=test", "--bootstrap_samples=0"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout
+    out = binaries.run(
+        "transfusion_tf.evaluate", f"--workdir={workdir}", "--checkpoint=best", "--split=test",
+        "--bootstrap_samples=0",
+    ).stdout  # fmt: skip
     best = os.path.join(workdir, "checkpoints", "best", "ckpt-2")
     assert f"test: checkpoint {best} (step 2, weight averages)" in out
     saved = json.load(open(os.path.join(workdir, "metrics.json")))["test"]
     assert saved["checkpoint"] == best and saved["ema"] is True
 
 
+@pytest.mark.slow
 def test_frozen_layers_and_their_batch_norm_statistics_do_not_move(run_a):
     workdir, _ = run_a
     init, final = _variables(workdir, "init"), _variables(workdir)
@@ -266,6 +261,7 @@ def test_frozen_layers_and_their_batch_norm_statistics_do_not_move(run_a):
     assert "training 5 variables (1,661 parameters) of train.trainable_scopes" in log
 
 
+@pytest.mark.slow
 def test_evaluate_scores_the_averages_or_the_weights_as_asked(run_a):
     workdir, _ = run_a
     path = checkpointing.checkpoint_path(workdir)
@@ -312,6 +308,7 @@ def run_b(eyepacs_root, tmp_path_factory):
     return workdir, config, trainer.train_and_evaluate(config, workdir)
 
 
+@pytest.mark.slow
 def test_a_plateau_stops_the_run_at_the_right_step_and_a_rerun_trains_no_more(run_b):
     workdir, config, summary = run_b
     rows = pd.read_csv(os.path.join(workdir, "eval_log.csv"))
@@ -328,6 +325,7 @@ def test_a_plateau_stops_the_run_at_the_right_step_and_a_rerun_trains_no_more(ru
     )
 
 
+@pytest.mark.slow
 def test_exported_weights_are_the_scored_averages(run_a, tmp_path):
     workdir, _ = run_a
     entry = weights_export.export_run(workdir, which="best", output=str(tmp_path / "best"))
@@ -341,6 +339,7 @@ def test_exported_weights_are_the_scored_averages(run_a, tmp_path):
         np.testing.assert_array_equal(exported[loading.slim_name(name)], expected, name)
 
 
+@pytest.mark.slow
 def test_predict_and_export_restore_the_averages_the_run_scored(run_a, eyepacs_root, tmp_path):
     workdir, _ = run_a
     path = checkpointing.checkpoint_path(workdir)

@@ -1,10 +1,9 @@
 """Every init.kind through the training binary's config file; source pretraining and
 registration; slim models from a slim-format checkpoint; the errors a user can make.
 
-Training subprocesses cost tens of seconds each on a busy machine, so the kinds run
-in-process through the binary's own flag parsing (`_train_from_file`: the config file and
-`--config.*` overrides exactly as `python -m transfusion_tf.train` reads them), and one
-kind, plus registration, runs as a real subprocess.
+The kinds run in-process through the binary's own flag parsing (`_train_from_file`: the
+config file and `--config.*` overrides exactly as `python -m transfusion_tf.train` reads
+them); the registration binary runs as a real subprocess.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
+import shutil
 
 import numpy as np
 import pytest
@@ -21,34 +19,10 @@ from absl import flags
 from ml_collections import config_flags
 
 from slim_weights import checkpoint, loading, manifest, registry
-from tests import fixtures, tolerances
+from tests import binaries, tolerances
 from tests.slim_reference import random_slim_values
 from transfusion_tf import checkpointing, experiment, initialization, scopes, surgery, trainer
 from transfusion_tf.configs import retina
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _start(*args) -> subprocess.Popen:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    return subprocess.Popen(
-        [sys.executable, "-m", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _finish(process: subprocess.Popen) -> str:
-    out, err = process.communicate()
-    assert process.returncode == 0, err[-3000:]
-    return out
-
-
-def _run(*args) -> str:
-    return _finish(_start(*args))
 
 
 def _train_from_file(*args: str) -> None:
@@ -61,22 +35,6 @@ def _train_from_file(*args: str) -> None:
     flags.DEFINE_string("workdir", None, "", flag_values=values)
     values(argv)
     trainer.train_and_evaluate(values.config, values.workdir)
-
-
-@pytest.fixture(scope="module")
-def source_weights(tmp_path_factory):
-    """A tiny CBR pretrained on a tiny synthetic source and registered: (registry, run)."""
-    base = tmp_path_factory.mktemp("source")
-    root, run, weights = str(base / "data"), str(base / "run"), str(base / "weights.json")
-    fixtures.write_tiny_source(root)
-    _train_from_file(
-        "--config=transfusion_tf/configs/source_pretrain.py:test",
-        f"--config.data.root={root}",
-        f"--workdir={run}",
-    )
-    out = _run("transfusion_tf.register_weights", f"--workdir={run}", f"--registry={weights}")
-    assert "registered cbr_tiny in" in out
-    return weights, run
 
 
 def _weights_at_init(workdir):
@@ -109,16 +67,33 @@ def test_source_pretraining_registers_cbr_weights(source_weights):
     assert summary["main_metric"] == "accuracy" and "top5" in summary["last_eval"]
 
 
+def test_the_registration_binary_registers_what_the_library_does(source_weights, tmp_path):
+    weights, run = source_weights
+    copy = str(tmp_path / "run")
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("export"))
+    path = str(tmp_path / "weights.json")
+    out = binaries.run("transfusion_tf.register_weights", f"--workdir={copy}", f"--registry={path}")
+    assert f"registered cbr_tiny in {path}" in out.stdout
+    ours = json.load(open(path))["entries"]["cbr_tiny"]
+    library = json.load(open(weights))["entries"]["cbr_tiny"]
+    assert ours["path"] == os.path.join(copy, "export", "cbr_tiny-4")
+    assert (ours["source"]["run"], ours["source"]["step"]) == (copy, 4)
+    assert {k: v for k, v in ours.items() if k not in ("path", "source")} == {
+        k: v for k, v in library.items() if k not in ("path", "source")
+    }
+    for name, value in checkpoint.read_checkpoint(ours["path"]).items():
+        np.testing.assert_array_equal(value, checkpoint.read_checkpoint(library["path"])[name])
+
+
 @pytest.fixture(scope="module")
 def runs(source_weights, eyepacs_root, tmp_path_factory):
-    """One short retina run per init kind from `configs/retina_init.py`; `transfusion` runs
-    as a real `python -m transfusion_tf.train` subprocess, alongside the others."""
+    """One short retina run per init kind from `configs/retina_init.py`."""
     weights, _ = source_weights
     base = tmp_path_factory.mktemp("kinds")
-    done, binary = {}, None
-    for kind in ("transfusion", *(k for k in initialization.KINDS if k != "transfusion")):
+    done = {}
+    for kind in initialization.KINDS:
         workdir = str(base / kind)
-        args = (
+        _train_from_file(
             "--config=transfusion_tf/configs/retina_init.py:test",
             f"--config.data.root={eyepacs_root}",
             f"--config.init.kind={kind}",
@@ -127,12 +102,7 @@ def runs(source_weights, eyepacs_root, tmp_path_factory):
             "--config.train.total_steps=2",
             f"--workdir={workdir}",
         )
-        if kind == "transfusion":
-            binary = _start("transfusion_tf.train", *args)
-        else:
-            _train_from_file(*args)
         done[kind] = workdir
-    _finish(binary)
     return done
 
 
@@ -252,6 +222,7 @@ def _resnet_config(path, kind, channels=3):
     return config
 
 
+@pytest.mark.slow
 def test_resnet_imagenet_and_hybrid_from_a_slim_checkpoint(resnet_checkpoint):
     path, values = resnet_checkpoint
     config = _resnet_config(path, "imagenet")
@@ -335,6 +306,7 @@ def test_user_errors_name_the_fix(tmp_path, resnet_checkpoint, source_weights):
         initialization.resolve(config)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_architecture_fails_listing_names(resnet_checkpoint):
     config = retina.get_config("test")
     config.model.name, config.model.options = "cbr_small", {}

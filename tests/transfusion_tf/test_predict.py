@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -17,11 +15,10 @@ from PIL import Image
 from errors import UsageError
 from pipelines import decoding
 from pipelines.preprocessing import get_preprocessing
-from tests import tolerances
+from tests import binaries, tolerances
 from tests.slim_reference import network_tolerance
 from transfusion_tf import checkpointing, evaluation, experiment, prediction, trained_run
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLUMNS = ["image", *(f"p_grade{k}" for k in range(5)), "referable_score"]
 READABLE = ["1_left.jpeg", "1_right.jpeg", "sub/2_left.jpeg", "wide.png"]
 UNREADABLE = [
@@ -230,21 +227,12 @@ def test_checkpoint_choice_and_bad_arguments(retina_run, image_folder, tmp_path)
         prediction.predict_images(str(tmp_path / "nope"), image_folder, blocked)
 
 
-def _binary(*args: str) -> subprocess.Popen:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    command = [sys.executable, "-m", "transfusion_tf.predict", *args]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-
-
 def test_the_binary_predicts_and_a_bad_flag_exits_2(retina_run, image_folder, tmp_path):
     out = str(tmp_path / "cli.csv")
-    good = _binary(f"--workdir={retina_run[0]}", f"--images={image_folder}", f"--out={out}",
-                   "--tta=flip", "--batch_size=3")  # fmt: skip
-    bad = _binary(f"--workdir={retina_run[0]}", f"--images={image_folder}", f"--out={out}",
-                  "--tta=rotate")  # fmt: skip
-    stdout, stderr = good.communicate()
-    assert good.returncode == 0, stderr[-3000:]
+    run = [f"--workdir={retina_run[0]}", f"--images={image_folder}", f"--out={out}"]
+    good = binaries.start("transfusion_tf.predict", *run, "--tta=flip", "--batch_size=3")
+    bad = binaries.start("transfusion_tf.predict", *run, "--tta=rotate")
+    stdout, _ = binaries.finish(good)
     latest = os.path.join(retina_run[0], "checkpoints", "ckpt-6")
     assert stdout.splitlines()[:3] == [
         f"checkpoint {latest} (step 6)",
@@ -252,7 +240,7 @@ def test_the_binary_predicts_and_a_bad_flag_exits_2(retina_run, image_folder, tm
         f"unreadable 4 images: {tmp_path / 'cli_unreadable.csv'}",
     ]
     assert list(pd.read_csv(out)["image"]) == READABLE
-    _, stderr = bad.communicate()
+    _, stderr = binaries.finish(bad, check=False)
     assert bad.returncode == 2
     # The last line: TensorFlow's own start-up messages may come first.
     assert stderr.splitlines()[-1] == (

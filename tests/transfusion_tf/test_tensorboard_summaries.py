@@ -54,6 +54,7 @@ def details_run(eyepacs_root, tmp_path_factory):
     return workdir, events(os.path.join(workdir, "tensorboard", "eval"))
 
 
+@pytest.mark.slow
 def test_every_evaluation_writes_the_details_with_their_tags_and_shapes(details_run):
     _, found = details_run
     assert sorted(found) == [2, 4, 6]
@@ -82,6 +83,7 @@ def test_every_evaluation_writes_the_details_with_their_tags_and_shapes(details_
         assert values["confusion_matrix_counts/grade"][1].shape == (6, 6)
 
 
+@pytest.mark.slow
 def test_counts_match_a_hand_count_of_the_predictions_csv(details_run):
     workdir, found = details_run
     predictions = pd.read_csv(os.path.join(workdir, "predictions_valid.csv"))  # Step 6.
@@ -107,6 +109,7 @@ def test_counts_match_a_hand_count_of_the_predictions_csv(details_run):
         assert list(curve[:4, index]) == [tp, fp, (~referable).sum() - fp, referable.sum() - tp]
 
 
+@pytest.mark.slow
 def test_the_console_shows_progress_the_final_evaluation_and_no_nan(details_run):
     workdir, _ = details_run
     log = open(os.path.join(workdir, "train.log")).read()

@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -11,21 +10,19 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from tests import binaries
 from transfusion_tf import checkpointing, experiment
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN = "transfusion_tf.train"
 
 
-def _command(root, workdir, total_steps, *overrides):
+def _flags(root, workdir, total_steps, *overrides):
     return [
-        sys.executable,
-        "-m",
-        "transfusion_tf.train",
         "--config=transfusion_tf/configs/retina.py:test",
         f"--config.data.root={root}",
         f"--config.train.total_steps={total_steps}",
         "--config.train.eval_every=1000",
-        "--config.train.checkpoint_every=2",
+        "--config.train.checkpoint_every=10",
         "--config.augment.rotate_degrees=10",
         *overrides,
         f"--workdir={workdir}",
@@ -45,35 +42,24 @@ FINE_TUNING = (
     "--config.train.class_weights=balanced",
 )
 
-
-def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-
-
 # TensorFlow 2.15 logs these at ERROR level on import unless the package quiets them
 # (errors/tensorflow_import.py); TF_CPP_MIN_LOG_LEVEL=2 does not hide them.
 DUPLICATE_REGISTRATION = "Attempting to register factory for plugin"
 
 
+@pytest.mark.slow
 def test_help_lists_the_flags():
-    result = subprocess.run(
-        [sys.executable, "-m", "transfusion_tf.train", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=_env(),
-    )
+    result = binaries.run(TRAIN, "--help", check=False)
     out = result.stdout
     assert "--config" in out and "--workdir" in out and "resumes" in out
     assert DUPLICATE_REGISTRATION not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_config_file_that_does_not_load_is_one_line_and_exit_status_2(tmp_path):
     """The binary's own path (ml_collections reports such a file only on first use, here in
     main); tests/test_bad_input_matrix.py runs the config checks in process."""
-    command = [*_command(str(tmp_path / "no_data"), str(tmp_path / "run"), 6)[:3]]
-    command += ["--config=nope.py", f"--workdir={tmp_path / 'run'}"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=_env())
+    result = binaries.run(TRAIN, "--config=nope.py", f"--workdir={tmp_path / 'run'}", check=False)
     assert result.returncode == 2, result.stderr
     last = result.stderr.splitlines()[-1]
     assert last.startswith("error: --config: Configuration is not available because of an ")
@@ -96,21 +82,13 @@ def test_sigkill_then_rerun_ends_equal_to_an_uninterrupted_run(eyepacs_root, tmp
     have kept a best checkpoint, so the resume replays them."""
     total = 120
     straight = str(tmp_path / "straight")
-    result = subprocess.run(
-        _command(eyepacs_root, straight, total, *FINE_TUNING),
-        cwd=REPO,
-        env=_env(),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    result = binaries.run(TRAIN, *_flags(eyepacs_root, straight, total, *FINE_TUNING))
     assert DUPLICATE_REGISTRATION not in result.stderr and f"step {total}/{total}" in result.stderr
 
     killed = str(tmp_path / "killed")
-    process = subprocess.Popen(
-        _command(eyepacs_root, killed, total, *FINE_TUNING),
-        cwd=REPO,
-        env=_env(),
+    process = binaries.start(
+        TRAIN,
+        *_flags(eyepacs_root, killed, total, *FINE_TUNING),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -125,13 +103,7 @@ def test_sigkill_then_rerun_ends_equal_to_an_uninterrupted_run(eyepacs_root, tmp
     assert 50 <= resume_step < total, resume_step
     assert checkpointing.best_record(killed) is not None  # Kept before the kill.
 
-    subprocess.run(
-        _command(eyepacs_root, killed, total, *FINE_TUNING),
-        cwd=REPO,
-        env=_env(),
-        check=True,
-        capture_output=True,
-    )
+    binaries.run(TRAIN, *_flags(eyepacs_root, killed, total, *FINE_TUNING))
     assert max(checkpointing.available_steps(killed)) == total
     log = open(os.path.join(killed, "train.log")).read()
     assert f"at step {resume_step}" in log  # It resumed rather than restarting.

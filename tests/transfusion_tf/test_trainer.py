@@ -21,6 +21,8 @@ from transfusion_tf import (
 from transfusion_tf.configs import chexpert as chexpert_config
 from transfusion_tf.configs import retina
 
+pytestmark = pytest.mark.slow  # The trainer's tests train.
+
 
 def _config(root, **changes):
     config = retina.get_config("test")

@@ -17,13 +17,13 @@ from transfusion_tf.models.layout import get_endpoint_layers
 from transfusion_tf.models.layout import variable_endpoints as variable_endpoints
 
 _MODELS: dict[str, Callable[..., tf.keras.Model]] = {
-    **{name: functools.partial(cbr.build_cbr, name) for name in cbr.CBR_SPECS},
+    **{name: functools.partial(cbr.build_cbr, name) for name in cbr.CBR_ARCHITECTURES},
     "resnet_v1_50": resnet_v1.build_resnet_v1_50,
     "inception_v3": inception_v3.build_inception_v3,
 }
 # The smallest input side each family's pooling and strides keep valid.
 _MIN_INPUT_SIZE = {
-    **dict.fromkeys(cbr.CBR_SPECS, cbr.MIN_INPUT_SIZE),
+    **dict.fromkeys(cbr.CBR_ARCHITECTURES, cbr.MIN_INPUT_SIZE),
     "resnet_v1_50": resnet_v1.MIN_INPUT_SIZE,
     "inception_v3": inception_v3.MIN_INPUT_SIZE,
 }
@@ -101,8 +101,8 @@ def slim_top_options(name: str, options: dict, *, up_to: str, width_factor: floa
     if width_factor <= 0:
         raise ValueError(f"width_factor must be > 0, got {width_factor}")
     options = dict(options)
-    if name in cbr.CBR_SPECS:
-        widths = list(options.get("widths") or cbr.CBR_SPECS[name].widths)
+    if name in cbr.CBR_ARCHITECTURES:
+        widths = list(options.get("widths") or cbr.CBR_ARCHITECTURES[name].widths)
         blocks = [f"block{i}" for i in range(1, len(widths) + 1)]
         keep = _blocks_kept(name, blocks, up_to)
         options["widths"] = tuple(
@@ -116,7 +116,7 @@ def slim_top_options(name: str, options: dict, *, up_to: str, width_factor: floa
             f if i < keep else f * width_factor for i, f in enumerate(factors)
         )
     else:
-        valid = ["resnet_v1_50", *sorted(cbr.CBR_SPECS)]
+        valid = ["resnet_v1_50", *sorted(cbr.CBR_ARCHITECTURES)]
         raise ValueError(f"no slim-top variant of {name!r}; defined for {', '.join(valid)}")
     return options
 

@@ -42,7 +42,7 @@ class CBRSpec:
 
 # Table 1 of the paper. CBR-Tiny's widths follow its parameter count (1,076,480), not the
 # appendix text that lists 64-128-256-512 (the appendix); widths stay configurable.
-CBR_SPECS = {
+CBR_ARCHITECTURES = {
     "cbr_large_t": CBRSpec(7, (32, 64, 128, 256, 512), (True, True, True, True, False)),
     "cbr_large_w": CBRSpec(7, (64, 128, 256, 512), (True,) * 4),
     "cbr_small": CBRSpec(7, (32, 64, 128, 256), (True,) * 4),
@@ -68,7 +68,7 @@ def build_cbr(
     """Builds a CBR network.
 
     Args:
-      name: one of `CBR_SPECS`.
+      name: one of `CBR_ARCHITECTURES`.
       num_classes: outputs of the Dense head (logits, no activation).
       input_shape: (height, width, channels); channels 1 or 3, sides >= 32.
       widths: overrides the block widths; its length must match the family member.
@@ -87,7 +87,7 @@ def build_cbr(
       ValueError: on a bad input shape, a widths override of the wrong length or a negative
         weight_decay.
     """
-    spec = CBR_SPECS[name]
+    spec = CBR_ARCHITECTURES[name]
     widths = tuple(widths) if widths is not None else spec.widths
     if len(widths) != len(spec.widths):
         raise ValueError(

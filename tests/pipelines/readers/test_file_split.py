@@ -39,6 +39,7 @@ def test_resumed_stream_equals_the_uninterrupted_one(split):
         np.testing.assert_array_equal(y1, y2)
 
 
+@pytest.mark.slow
 def test_cache_modes_give_the_same_stream(split, tmp_path):
     memory = _stream(split, start=16)
     none = _stream(split, start=16, cache="none")

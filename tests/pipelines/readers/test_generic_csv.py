@@ -192,6 +192,7 @@ def _csv_config(root, **changes):
     return config
 
 
+@pytest.mark.slow
 def test_a_tiny_run_trains_and_evaluates_on_a_csv_dataset(tmp_path):
     from pipelines.synthetic import generic_csv as synthetic_csv
 
@@ -216,6 +217,7 @@ def test_a_tiny_run_trains_and_evaluates_on_a_csv_dataset(tmp_path):
         experiment.load_data(config)
 
 
+@pytest.mark.slow
 def test_multi_label_csv_trains_a_step_and_scores_per_output(root):
     cells = ["1,0", "0,", "1,1", ",0", "0,1", "1,1"]
     lines = [f"{i},{cells[k % 6]},{p}" for k, (i, _, p) in enumerate(ROWS)]

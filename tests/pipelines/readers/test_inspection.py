@@ -10,8 +10,7 @@ import pytest
 
 from pipelines.errors import DataError
 from pipelines.readers import inspection
-from tests import fixtures
-from tests.pipelines import binaries
+from tests import binaries, fixtures
 
 ALL = {"train": 1.0}
 
@@ -151,6 +150,7 @@ def _run(*args):
     return binaries.run("pipelines.inspect", *args, check=False)
 
 
+@pytest.mark.slow
 def test_binary_on_messidor2_with_every_image_deleted(messidor2_set, tmp_path):
     root = _copy(messidor2_set[0], tmp_path)
     shutil.rmtree(os.path.join(root, "IMAGES"))
@@ -165,6 +165,7 @@ def test_binary_on_messidor2_with_every_image_deleted(messidor2_set, tmp_path):
     assert "... and" in result.stdout  # More problems than printed.
 
 
+@pytest.mark.slow
 def test_binary_options_and_errors(chexpert_root, tmp_path):
     result = _run(
         "--dataset=chexpert",

@@ -14,8 +14,7 @@ from pipelines import datasets
 from pipelines.errors import DataError
 from pipelines.records import conversion, image_examples, shard_manifest
 from pipelines.synthetic import messidor2 as synthetic_messidor2
-from tests import fixtures
-from tests.pipelines import binaries
+from tests import binaries, fixtures
 
 FRACTIONS = {"train": 0.75, "valid": 0.25}
 HALVES = {"train": 0.5, "valid": 0.5}  # 10 patients, 2 per grade: 10 / 10 images.
@@ -183,6 +182,7 @@ def test_membership_csv_that_disagrees_with_the_manifest_is_refused(converted, t
     assert datasets.load_dataset("tfrecords", copy, split_fractions={}).manifest == manifest
 
 
+@pytest.mark.slow
 def test_order_across_shards_is_seeded_and_shuffled(converted, eyepacs_root, tmp_path):
     out, manifest = converted
     _, order = _read_all(out, manifest, "train")
@@ -413,6 +413,7 @@ def test_an_output_directory_holding_a_conversion_is_refused(converted, eyepacs_
         )
 
 
+@pytest.mark.slow
 def test_the_binary_converts_and_reports(small_eyepacs, tmp_path):
     out = tmp_path / "out"
     args = [

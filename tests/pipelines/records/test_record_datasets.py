@@ -107,6 +107,7 @@ def test_a_missing_shard_or_a_count_mismatch_names_the_shard(converted, tmp_path
         datasets.load_dataset("tfrecords", str(tmp_path), split_fractions={})
 
 
+@pytest.mark.slow
 def test_trains_and_evaluates_from_the_shards(converted, tmp_path):
     config = retina.get_config("test")
     config.data.name = "tfrecords"

@@ -80,6 +80,7 @@ def test_eval_stream_is_in_file_order_with_its_labels_and_rows(shards):
     np.testing.assert_allclose(images[:, 4, 4, 0] * 255, labels + 1, atol=1.5)
 
 
+@pytest.mark.slow
 def test_eval_stream_file_cache_is_keyed_by_split_parse_and_shards(shards, tmp_path):
     def labels(files, parse=PARSE, split="validation"):
         stream = _split(files, parse, split).eval_stream(

@@ -6,6 +6,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -116,6 +117,7 @@ def _global_features(root, split):
     return np.array(features), np.stack(table["label"])
 
 
+@pytest.mark.slow
 def test_global_intensity_statistics_do_not_predict_the_labels(tmp_path):
     synthetic_chexpert.write_chexpert(
         str(tmp_path), num_patients=500, image_size=64, seed=5, num_valid_patients=150

@@ -149,6 +149,7 @@ def test_sample_grades_is_deterministic():
     np.testing.assert_array_equal(a[1], b[1])
 
 
+@pytest.mark.slow
 def test_global_colour_statistics_barely_predict_referable_dr(tmp_path):
     # The task must not be solvable from the exposure and tint of a photograph: a logistic
     # regression on per-image mean and std of each channel, trained on half the patients,

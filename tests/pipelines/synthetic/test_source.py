@@ -14,8 +14,7 @@ from pipelines import datasets
 from pipelines.readers import imagenet
 from pipelines.synthetic import source as synthetic_source
 from pipelines.synthetic import source_shapes
-from tests import fixtures
-from tests.pipelines import binaries
+from tests import binaries, fixtures
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +94,7 @@ def test_every_class_draws_a_distinct_silhouette():
         source_shapes.class_names(25)
 
 
+@pytest.mark.slow
 def test_the_generate_source_binary(tmp_path):
     out = binaries.run(
         "pipelines.generate_source", f"--root={tmp_path}", "--num_classes=2",

@@ -18,6 +18,8 @@ from tests import slim_reference
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 from transfusion_tf.models.layout import get_endpoint_layers
 
+pytestmark = pytest.mark.slow  # Full-size Inception-v3 and slim graphs: seconds each.
+
 ENTRY = manifest.get_entry("inception_v3")
 BODY = [
     "Conv2d_1a_3x3",

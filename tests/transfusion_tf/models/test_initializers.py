@@ -12,7 +12,7 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-from tests.tolerances import reduction_atol
+from tests.tolerances import elementwise_rtol, reduction_atol
 from transfusion_tf.models import get_model, initializers
 
 SLIM_KERNEL_SUMMARY = {
@@ -70,7 +70,7 @@ def test_slim_variance_scaling_has_slims_truncated_normal_parameter(shape, facto
     assert (init.mode, init.distribution) == ("fan_in", "truncated_normal")
     values = init(shape).numpy()
     assert values.shape == shape and values.dtype == np.float32
-    assert np.abs(values).max() <= 2 * keras_parameter * (1 + 1e-6)
+    assert np.abs(values).max() <= 2 * keras_parameter * (1 + elementwise_rtol(3))
 
 
 def test_initializer_and_regularizer_round_trip_through_keras_serialization():
@@ -109,6 +109,7 @@ def test_bad_weight_decay_names_the_model(value):
         get_model("resnet_v1_50", num_classes=5, input_shape=(32, 32, 3), weight_decay=value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "size", "options"),
     [("resnet_v1_50", 32, {}), ("inception_v3", 299, {"aux_logits": True})],
@@ -123,6 +124,7 @@ def test_slim_networks_carry_their_arg_scopes(name, size, options):
     assert abs(float(tf.add_n(model.losses)) - expected) <= _l2_atol(model, expected)
 
 
+@pytest.mark.slow
 def test_weight_decay_zero_removes_the_term_and_a_value_scales_it():
     model = get_model("resnet_v1_50", num_classes=5, input_shape=(32, 32, 3), weight_decay=0.0)
     assert model.losses == []
@@ -143,7 +145,9 @@ def test_cbrs_use_slim_conv2d_defaults():
     kernel = model.get_layer("block4/conv").kernel.numpy().astype(np.float64)  # 5x5x128x256
     fan_in, fan_out = 25 * 128, 25 * 256
     limit = math.sqrt(6 / (fan_in + fan_out))  # xavier_initializer(): U(-limit, limit).
-    assert np.abs(kernel).max() <= limit
+    # Drawn in float32 as -limit + 2 limit u: three roundings (limit itself, the product, the
+    # sum) may carry a value just past limit.
+    assert np.abs(kernel).max() <= limit * (1 + elementwise_rtol(3))
     # The sample std of N uniform values: within 6 of its standard errors of limit / sqrt(3)
     # (uniform kurtosis 1.8: sd(s) = sigma sqrt(0.8 / (4 N))).
     sigma = limit / math.sqrt(3)
@@ -165,6 +169,7 @@ def _fit_once(model, x, y) -> float:
     return history.history["loss"][0]
 
 
+@pytest.mark.slow
 def test_keras_fit_adds_the_l2_term_to_the_training_loss():
     tf.keras.utils.set_random_seed(0)
     model = get_model("cbr_tiny", num_classes=5, input_shape=(32, 32, 3), weight_decay=0.05)
@@ -182,6 +187,7 @@ def test_keras_fit_adds_the_l2_term_to_the_training_loss():
     assert logged == pytest.approx(data + l2, rel=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_l2_term_is_float32_of_the_float32_weights_under_mixed_precision(policy):
     tf.keras.mixed_precision.set_global_policy(policy)

@@ -33,9 +33,11 @@ import tensorflow as tf
 
 from slim_weights import loading, manifest
 from slim_weights.slim_compat import build_slim_inception_v3, build_slim_resnet_v1_50
-from tests.slim_reference import random_slim_values
+from tests.slim_reference import assign, random_slim_values
 from tests.tolerances import UNIT_ROUNDOFF
 from transfusion_tf.models import get_model
+
+pytestmark = pytest.mark.slow  # Full-size networks and slim graphs: seconds each.
 
 FAMILY_ALPHA = 1e-6
 POOLED_Z = 5.0
@@ -78,8 +80,7 @@ def _slim_graph(build, values):
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.global_variables_initializer())
             initial = dict(zip([v.op.name for v in variables], session.run(variables), strict=True))
-            for var in variables:
-                var.load(values[var.op.name], session)
+            assign(session, variables, values)
             loss = session.run(total)
     return initial, loss, regularized
 

@@ -28,7 +28,11 @@ def _owned_scope(name: str, endpoint: str) -> str:
     return f"{top}{endpoint}/"
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize(
+    "name",
+    # The slim networks take seconds each: `slow`.
+    [pytest.param(n, marks=[pytest.mark.slow] if n in TOP_SCOPE else []) for n in list_models()],
+)
 def test_every_variable_belongs_to_the_endpoint_of_its_scope(name):
     model = _model(name)
     owner = variable_endpoints(model)
@@ -43,6 +47,7 @@ def test_every_variable_belongs_to_the_endpoint_of_its_scope(name):
     assert seen[-1] == "logits" and "pre_logits" not in seen
 
 
+@pytest.mark.slow
 def test_inception_aux_head_belongs_to_the_head():
     owner = variable_endpoints(_model("inception_v3"))
     aux = [v for v in owner if v.startswith("InceptionV3/AuxLogits/")]
@@ -50,6 +55,7 @@ def test_inception_aux_head_belongs_to_the_head():
     assert owner["InceptionV3/Mixed_6e/Branch_0/Conv2d_0a_1x1/kernel:0"] == "Mixed_6e"
 
 
+@pytest.mark.slow
 def test_names_outside_the_model_are_placed_by_scope():
     owner = variable_endpoints(_model("resnet_v1_50"))
     placed = endpoints_by_scope(

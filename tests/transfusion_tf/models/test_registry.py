@@ -12,6 +12,10 @@ from transfusion_tf.models import endpoint_names, get_model, list_models, slim_t
 TINY = {"resnet_v1_50": 32, "inception_v3": 75}
 
 
+def _slow_if_slim(name: str) -> list:
+    return [pytest.mark.slow] if name in TINY else []
+
+
 def test_registry_lists_the_slim_networks():
     assert {"resnet_v1_50", "inception_v3"} <= set(list_models())
     with pytest.raises(ValueError, match="valid names: .*inception_v3.*resnet_v1_50"):
@@ -22,9 +26,16 @@ def test_registry_lists_the_slim_networks():
 # Inception's aux head, which exists only at 299 px. Batch 2 there: with batch 1, training
 # BatchNorm over the aux head's 1x1 map turns every value into beta (0 at init), and no
 # gradient reaches the aux head's kernels (measured).
-CASES = [pytest.param(name, TINY.get(name, 32), {}, 2, id=name) for name in list_models()] + [
-    pytest.param("inception_v3", 299, {"aux_logits": True}, 2, id="inception_v3-aux-299")
-]
+# The slim networks take seconds each: `slow`.
+CASES = [
+    pytest.param(name, TINY.get(name, 32), {}, 2, id=name, marks=_slow_if_slim(name))
+    for name in list_models()
+] + [
+    pytest.param(
+        "inception_v3", 299, {"aux_logits": True}, 2, id="inception_v3-aux-299",
+        marks=pytest.mark.slow,
+    )
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "size", "options", "batch"), CASES)
@@ -75,6 +86,7 @@ def test_slim_top_options_narrow_the_blocks_above():
         slim_top_options("cbr_small", {}, up_to="block1", width_factor=0.0)
 
 
+@pytest.mark.slow
 def test_hybrid_resnet_parameter_count_is_pinned():
     """The paper's hybrid: ResNet-50 blocks 1-2 as they are, blocks 3-4 at half width."""
     options = slim_top_options("resnet_v1_50", {}, up_to="block2", width_factor=0.5)

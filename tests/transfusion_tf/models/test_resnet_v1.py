@@ -17,6 +17,8 @@ from slim_weights.slim_compat import (
 from tests import slim_reference
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 
+pytestmark = pytest.mark.slow  # Full-size ResNet-50 and slim graphs: seconds each.
+
 ENTRY = manifest.get_entry("resnet_v1_50")
 ENDPOINTS = ["conv1", "block1", "block2", "block3", "block4", "pre_logits", "logits"]
 

@@ -1,6 +1,10 @@
-"""The study runner end to end: kill mid-grid and rerun, runs made by hand, the demo study.
+"""The study runner end to end, driven as a user drives it: `python -m transfusion_tf.study`.
 
-Each test drives `python -m transfusion_tf.study` as a subprocess, as a user would.
+The `make demo` study at test size (`demo:test`) goes once through everything a user does
+to a study (the `demo` fixture): the runner killed mid-grid, its commands printed and one
+run by hand, a report of what finished, the rerun that finishes only what is missing, and
+a rerun with nothing left to do. Each test checks one of those steps from what the fixture
+saw. A study whose runs fail uses a small study file of its own.
 """
 
 import html.parser
@@ -8,141 +12,206 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from pipelines.synthetic import eyepacs as synthetic_eyepacs
+from tests import binaries
 from transfusion_tf import studies
 
-_REPO = studies.REPO
-_ENV = {**os.environ, "PYTHONPATH": _REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+pytestmark = pytest.mark.slow
 
-# A user's own study file: three seeds of a tiny CBR, 40 steps, checkpoints every 2.
+# A user's own study file: two seeds of a tiny CBR.
 _STUDY_FILE = """
 from transfusion_tf.studies import DataSpec, RunSpec, Study
 
 def get_study(arg=""):
-    overrides = {"data.root": "{data:retina}", "eval.final_splits": ("test",),
-                 "train.total_steps": 40, "train.eval_every": 20}
+    overrides = {"data.root": "{data:retina}", "eval.final_splits": ("test",)}
     runs = [RunSpec(name, "transfusion_tf/configs/retina.py:test", {**overrides, "seed": seed},
-                    group="cbr_tiny/random") for seed, name in enumerate("abc")]
+                    group="cbr_tiny/random") for seed, name in enumerate("ab")]
     data = {"retina": DataSpec("pipelines.generate", {"dataset": "eyepacs"}, "retina")}
     return Study("tiny", "Tiny study", runs, data, thresholds=(0.5,))
 """
+# What the runner says when it gets to a run, by the run's state (`studies.run_state`).
+_VERBS = {"missing": "starting", "interrupted": "resuming", "finished": "registering"}
 
 
-@pytest.fixture(scope="module")
-def retina_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("retina"))
-    synthetic_eyepacs.write_eyepacs(root, num_patients=40, image_size=32, seed=0)
-    return root
-
-
-@pytest.fixture
-def study_file(tmp_path):
-    path = tmp_path / "tiny_study.py"
-    path.write_text(_STUDY_FILE)
-    return str(path)
-
-
-def _study(args, **kwargs):
-    command = [sys.executable, "-m", "transfusion_tf.study", *args]
-    return subprocess.run(command, env=_ENV, cwd=_REPO, capture_output=True, text=True, **kwargs)
+def _study(args, check=True):
+    return binaries.run("transfusion_tf.study", *args, check=check)
 
 
 def _launches(run_dir) -> int:
+    if not os.path.exists(os.path.join(run_dir, "provenance.json")):
+        return 0
     with open(os.path.join(run_dir, "provenance.json")) as f:
         return len(json.load(f)["launches"])
 
 
-def test_killed_mid_grid_then_rerun_finishes_only_the_missing_runs(
-    tmp_path, study_file, retina_root
-):
-    work = tmp_path / "study"
-    args = [f"--study={study_file}", f"--workdir={work}", f"--data_root=retina={retina_root}"]
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "transfusion_tf.study", *args],
-        env=_ENV, cwd=_REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    b_checkpoint = work / "runs" / "b" / "checkpoints" / "ckpt-2.index"
-    deadline = time.time() + 600
-    while not b_checkpoint.exists():
-        assert runner.poll() is None, runner.stdout.read().decode()
-        assert time.time() < deadline, "run b never saved its first checkpoint"
+def _snapshot(work, study) -> dict:
+    """{run: (state, registered, launches, train_summary.json mtime or None)}."""
+    snapshot = {}
+    for run in study.runs:
+        path = work / "runs" / run.name
+        state = studies.run_state(str(path))
+        summary = path / "train_summary.json"
+        snapshot[run.name] = (
+            state,
+            state == "finished" and run.register and studies.registered_from(str(work), run),
+            _launches(path),
+            summary.stat().st_mtime_ns if summary.exists() else None,
+        )
+    return snapshot
+
+
+def _kill_mid_grid(args, work, study):
+    """Starts the runner and kills it (and its training processes) as soon as a grid run
+    has saved its first checkpoint but not finished."""
+    runner = binaries.start(
+        "transfusion_tf.study", *args, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    grid = [run.name for run in study.runs if not run.register]
+    deadline = time.time() + 900
+    while True:
+        assert runner.poll() is None, runner.stdout.read()
+        assert time.time() < deadline, "no grid run saved its first checkpoint"
+        started = [
+            name
+            for name in grid
+            if (work / "runs" / name / "checkpoints" / "ckpt-2.index").exists()
+            and not (work / "runs" / name / "train_summary.json").exists()
+        ]
+        if started:
+            break
         time.sleep(0.05)
-    os.killpg(runner.pid, signal.SIGKILL)  # The runner and its training process.
+    os.killpg(runner.pid, signal.SIGKILL)  # The runner and its training processes.
     runner.wait()
-    runs = work / "runs"
-    assert studies.run_state(str(runs / "a")) == "finished"
-    assert studies.run_state(str(runs / "b")) == "interrupted"
-    assert studies.run_state(str(runs / "c")) == "missing"
-    a_summary = (runs / "a" / "train_summary.json").stat().st_mtime_ns
-
-    result = _study(args, check=True)
-    assert "run a: finished before (skipped)" in result.stdout
-    assert "run b: resuming" in result.stdout and "run c: starting" in result.stdout
-    assert (runs / "a" / "train_summary.json").stat().st_mtime_ns == a_summary
-    assert [_launches(runs / n) for n in "abc"] == [1, 2, 1]
-    for name in "abc":
-        assert studies.run_state(str(runs / name)) == "finished"
-        with open(runs / name / "metrics.json") as f:
-            assert json.load(f)["test"]["step"] == 40
-    report = (work / "report.md").read_text()
-    assert "3 of 3 runs finished" in report and "| cbr_tiny/random |" in report
-
-    again = _study(args, check=True)  # Nothing left to do.
-    assert again.stdout.count("finished before (skipped)") == 3
+    return started[0]
 
 
-def test_a_printed_command_run_by_hand_counts_as_finished(tmp_path, study_file, retina_root):
-    work = tmp_path / "study"
-    args = [f"--study={study_file}", f"--workdir={work}", f"--data_root=retina={retina_root}"]
-    printed = _study([*args, "--print_commands"], check=True).stdout.splitlines()
-    commands = [line for line in printed if line and not line.startswith("#")]
-    assert len(commands) == 3 + 1  # One per run, then the report.
-    assert "transfusion_tf.study" in commands[-1] and "--aggregate_only" in commands[-1]
-    assert f"--workdir={work}/runs/b" in commands[1]
-    subprocess.run(commands[1], shell=True, env=_ENV, cwd=str(tmp_path), check=True)
-    assert studies.run_state(str(work / "runs" / "b")) == "finished"
-
-    partial = _study([*args, "--aggregate_only"], check=True)
-    assert "report:" in partial.stdout
-    report = (work / "report.md").read_text()
-    assert "1 of 3 runs finished" in report
-    assert "Not finished (left out of every number): a, c." in report
-
-    result = _study(args, check=True)
-    assert "run b: finished before (skipped)" in result.stdout
-    assert "run a: starting" in result.stdout and "run c: starting" in result.stdout
-    assert [_launches(work / "runs" / n) for n in "abc"] == [1, 1, 1]
+def _printed_commands(stdout: str) -> dict[str, str]:
+    """{"run <name>" or "data <key>" or "analysis <name>" or "report": command line}."""
+    commands, title = {}, None
+    for line in stdout.splitlines():
+        if line.startswith("# "):
+            words = line[2:].replace(":", "").split()
+            title = " ".join(words[:2]) if words[0] in ("run", "data", "analysis") else "report"
+        elif line:
+            assert title not in commands, title
+            commands[title] = line
+    return commands
 
 
-def test_a_failing_run_is_named_with_its_log(tmp_path, retina_root):
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo study through kill, by-hand run, partial report, rerun and a last rerun.
+
+    Returns a dict of what each step left: snapshots (`_snapshot`) after the kill, after the
+    run by hand and at the end, the run that was interrupted and the one run by hand, the
+    printed commands, and the runner's output of each launch.
+    """
+    work = tmp_path_factory.mktemp("demo") / "demo"
+    study = studies.load_study("demo:test")
+    args = ["--study=demo:test", f"--workdir={work}", "--jobs=2", "--threads_per_job=1"]
+    seen = {"work": work, "study": study}
+    seen["interrupted"] = _kill_mid_grid(args, work, study)
+    seen["killed"] = _snapshot(work, study)
+    seen["printed"] = _study([*args, "--print_commands"]).stdout
+    by_hand = [
+        run.name
+        for run in study.runs
+        if seen["killed"][run.name][0] == "missing" and not run.depends_on and not run.register
+    ][-1]
+    binaries.run_shell(_printed_commands(seen["printed"])[f"run {by_hand}"], cwd=work.parent)
+    seen["by_hand"] = by_hand
+    seen["before_rerun"] = _snapshot(work, study)
+    seen["partial"] = _study([*args, "--aggregate_only"]).stdout
+    seen["partial_report"] = (work / "report.md").read_text()
+    seen["rerun"] = _study(args)
+    seen["end"] = _snapshot(work, study)
+    seen["again"] = _study(args).stdout
+    return seen
+
+
+def test_killed_mid_grid_then_rerun_finishes_only_the_missing_runs(demo):
+    killed, before, end = demo["killed"], demo["before_rerun"], demo["end"]
+    states = {state for state, *_ in killed.values()}
+    assert states == {"finished", "interrupted", "missing"}, killed
+    assert killed[demo["interrupted"]][0] == "interrupted"
+    stdout = demo["rerun"].stdout
+    for name, (state, registered, launches, mtime) in before.items():
+        if state == "finished" and (registered or not demo["study"].run(name).register):
+            assert f"run {name}: finished before (skipped)" in stdout
+            assert end[name][2:] == (launches, mtime)  # Not launched again, not rewritten.
+        else:
+            assert f"run {name}: {_VERBS[state]}" in stdout, name
+            assert end[name][2] == launches + (state != "finished"), name
+    assert end[demo["interrupted"]][2] == 2  # Resumed, not restarted.
+    for run in demo["study"].runs:
+        path = demo["work"] / "runs" / run.name
+        assert end[run.name][0] == "finished", run.name
+        config = json.loads((path / "config.json").read_text())
+        metrics = json.loads((path / "metrics.json").read_text())
+        assert [m["step"] for m in metrics.values()] == [config["train"]["total_steps"]]
+    # Nothing left to do: every run skipped, the data and every analysis complete.
+    again = demo["again"]
+    assert again.count("finished before (skipped)") == len(demo["study"].runs)
+    assert "starting" not in again and "resuming" not in again
+    for key in demo["study"].data:
+        assert f"data {key}: complete" in again
+    for analysis in demo["study"].analyses:
+        assert f"analysis {analysis.name}: complete" in again
+
+
+def test_a_printed_command_run_by_hand_counts_as_finished(demo):
+    commands = _printed_commands(demo["printed"])
+    study, work = demo["study"], demo["work"]
+    assert list(commands) == [
+        *(f"data {key}" for key in study.data),
+        *(f"run {run.name}" for run in study.runs),
+        *(f"analysis {analysis.name}" for analysis in study.analyses),
+        "report",
+    ]
+    assert "transfusion_tf.study" in commands["report"] and "--aggregate_only" in commands["report"]
+    by_hand = demo["by_hand"]
+    assert f"--workdir={work}/runs/{by_hand}" in commands[f"run {by_hand}"]
+    before = demo["before_rerun"]
+    assert before[by_hand][:3] == ("finished", False, 1)
+
+    assert "report:" in demo["partial"]
+    finished = [name for name, (state, *_) in before.items() if state == "finished"]
+    waiting = [name for name, (state, *_) in before.items() if state != "finished"]
+    report = demo["partial_report"]
+    assert f"{len(finished)} of {len(study.runs)} runs finished" in report
+    assert f"Not finished (left out of every number): {', '.join(waiting)}." in report
+
+    assert f"run {by_hand}: finished before (skipped)" in demo["rerun"].stdout
+    assert demo["end"][by_hand][2:] == before[by_hand][2:]
+
+
+def test_a_failing_run_is_named_with_its_log(tmp_path):
+    retina_root = str(tmp_path / "retina")
+    synthetic_eyepacs.write_eyepacs(retina_root, num_patients=40, image_size=32, seed=0)
     path = tmp_path / "bad_study.py"
     path.write_text(_STUDY_FILE.replace('"seed": seed', '"seed": seed, "model.name": "nope"'))
     work = tmp_path / "study"
-    result = _study([f"--study={path}", f"--workdir={work}", f"--data_root=retina={retina_root}"])
+    args = [f"--study={path}", f"--workdir={work}", f"--data_root=retina={retina_root}"]
+    result = _study(args, check=False)
     assert result.returncode != 0
-    assert "3 run(s) did not finish" in result.stderr
+    assert "2 run(s) did not finish" in result.stderr  # The runner went on after a.
     assert f"log {work}/logs/a.log" in result.stderr and "unknown model 'nope'" in result.stderr
 
 
-def test_demo_study_end_to_end(tmp_path):
+def test_demo_study_end_to_end(demo):
     """The `make demo` study at test size: every kind of step, then the report."""
-    work = tmp_path / "demo"
-    result = _study(["--study=demo:test", f"--workdir={work}", "--jobs=2", "--threads_per_job=1"])
-    assert result.returncode == 0, result.stderr[-3000:]
-    study = studies.load_study("demo:test")
+    work, study, result = demo["work"], demo["study"], demo["rerun"]
     for run in study.runs:
         assert studies.run_state(str(work / "runs" / run.name)) == "finished", run.name
     with open(work / "weights.json") as f:
         entries = json.load(f)["entries"]
     assert sorted(entries) == ["cbr_small", "cbr_tiny"]
     assert entries["cbr_small"]["source"]["run"] == str(work / "runs" / "source_cbr_small")
-    with open(work / "runs" / "cbr_small_imagenet_s1" / "init_report.json") as f:
+    with open(work / "runs" / "cbr_small_imagenet_s0" / "init_report.json") as f:
         init = json.load(f)
     assert init["kind"] == "imagenet" and init["weights"]["type"] == "trained"
     assert init["weights"]["path"] == entries["cbr_small"]["path"]
@@ -150,7 +219,8 @@ def test_demo_study_end_to_end(tmp_path):
         assert json.load(f)["surgery"]["counts"]["resampled"]["variables"] == 4
 
     report = (work / "report.md").read_text()
-    assert "16 of 16 runs finished" in report
+    assert len(study.runs) == 2 + 2 * (3 + 1 + 1)  # Sources; random, transfer, Mean Var.
+    assert "12 of 12 runs finished" in report
     assert "> **Synthetic data: compare trends, not values." in report  # The banner.
     assert "not published" not in report
     tables = [line for line in report.splitlines() if line.startswith("|---")]

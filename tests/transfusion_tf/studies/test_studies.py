@@ -3,11 +3,11 @@
 import importlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from tests import binaries
+from tests.test_layers import UNSHIPPED_DOCUMENT
 from transfusion_tf import studies
 from transfusion_tf.studies import AnalysisSpec, DataSpec, RunSpec, Study, StudyError
 
@@ -51,7 +51,7 @@ def test_paper_study_configs(name):
     assert f"python -m transfusion_tf.study --study={name} " in doc
     assert "Runtime:" in doc and f"--study={name}:demo" in doc
     assert "Paper" in doc or "paper" in doc.split("\n")[0:12].__str__()
-    assert "SPEC" not in doc
+    assert UNSHIPPED_DOCUMENT not in doc
     for variant in ("", "demo"):
         study = studies.load_study(f"{name}:{variant}" if variant else name)
         assert study.runs and study.title
@@ -225,12 +225,9 @@ def test_run_state(tmp_path):
     assert studies.run_state(path) == "interrupted"
 
 
+@pytest.mark.slow
 def test_help_lists_the_studies():
-    env = {**os.environ, "PYTHONPATH": _REPO}
-    result = subprocess.run(
-        [sys.executable, "-m", "transfusion_tf.study", "--help"],
-        capture_output=True, text=True, env=env, cwd=_REPO,
-    )  # fmt: skip
+    result = binaries.run("transfusion_tf.study", "--help", check=False)
     for name in studies.list_studies():
         assert f"\n{name} " in result.stdout, name
     for flag in ("--study", "--workdir", "--data_root", "--print_commands", "--aggregate_only"):

@@ -1,0 +1,107 @@
+"""Running a binary as a user does: `python -m <module> --flags` from the repo, in a subprocess.
+
+The one place tests start a process. Use it only where the binary itself is under test
+(its flags, exit status, printed lines, a kill, a fresh interpreter); anything else calls
+the library in-process. The child sees this checkout first on its path (not an installed
+copy of the package), TensorFlow's start-up logs off, no inherited TF_CONFIG and a
+non-interactive matplotlib backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TIMEOUT = 900  # Seconds; a hung child fails its test instead of the whole session.
+
+
+def environment(**changes: str | None) -> dict[str, str]:
+    """The child's environment: ours, this checkout on PYTHONPATH, then `changes` (None
+    removes a variable)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    env.pop("TF_CONFIG", None)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def command(module: str, *args: str) -> list[str]:
+    """`python -m module *args` with this interpreter; module "-c" runs `args[0]` as code."""
+    return [sys.executable, *(["-c"] if module == "-c" else ["-m", module]), *args]
+
+
+def start(
+    module: str,
+    *args: str,
+    env: dict[str, str | None] | None = None,
+    cwd: str | os.PathLike = REPO,
+    **popen,
+) -> subprocess.Popen:
+    """Starts `command(module, *args)`; stdout and stderr are pipes of text unless given.
+
+    Args:
+      module: a module name, or "-c" with the code as the first of `args`.
+      args: the command-line arguments.
+      env: changes to `environment()`.
+      cwd: the working directory (the repo by default).
+      popen: further `subprocess.Popen` arguments (`stdout=subprocess.DEVNULL`, ...).
+    """
+    return _popen(command(module, *args), cwd=cwd, env=environment(**(env or {})), **popen)
+
+
+def finish(process: subprocess.Popen, *, check: bool = True) -> tuple[str, str]:
+    """Waits for a started process: (stdout, stderr). With `check`, a non-zero exit fails
+    the test showing the end of stderr."""
+    try:
+        out, err = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    if check:
+        assert process.returncode == 0, (err or "")[-3000:]
+    return out, err
+
+
+def run(
+    module: str,
+    *args: str,
+    check: bool = True,
+    env: dict[str, str | None] | None = None,
+    cwd: str | os.PathLike = REPO,
+) -> subprocess.CompletedProcess:
+    """Runs `command(module, *args)` to the end (see `start`).
+
+    Returns:
+      The finished process, stdout and stderr as text. With `check`, a non-zero exit fails
+      the test showing the end of stderr.
+    """
+    process = start(module, *args, env=env, cwd=cwd)
+    out, err = finish(process, check=check)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def run_shell(line: str, *, cwd: str | os.PathLike) -> subprocess.CompletedProcess:
+    """Runs a command line as printed for a user (through the shell); a non-zero exit fails."""
+    process = _popen(line, shell=True, cwd=cwd, env=environment())
+    out, err = finish(process)
+    return subprocess.CompletedProcess(line, process.returncode, out, err)
+
+
+def _popen(argv, **options) -> subprocess.Popen:
+    """Every process a test starts starts here (conftest.py refuses it outside `slow` tests)."""
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **options}
+    return subprocess.Popen(argv, **options)
+
+
+def progress_and_summary(stdout: str) -> tuple[list[str], dict]:
+    """(the progress lines, the JSON summary) of a binary that prints both, in that order."""
+    progress, _, summary = stdout.partition("{")
+    return progress.splitlines(), json.loads("{" + summary)
