@@ -26,6 +26,16 @@ from transfusion_tf import provenance
 from transfusion_tf.studies import commands, state
 from transfusion_tf.studies.spec import RunSpec, Study, StudyError
 
+_PRINT_LOCK = threading.Lock()
+
+
+def print_line(line: str) -> None:
+    """Prints `line` whole: runs finish on worker threads, and `print` writes the text and
+    its newline separately, so two lines printed at once could share a line."""
+    with _PRINT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
 
 @dataclasses.dataclass(frozen=True)
 class RunnerOptions:
@@ -42,7 +52,7 @@ class RunnerOptions:
     jobs: int = 1
     threads_per_job: int = 0
     python: str = sys.executable
-    echo: Callable[[str], None] = print
+    echo: Callable[[str], None] = print_line
 
 
 def resolve_data_roots(study: Study, workdir: str, given: Mapping[str, str]) -> dict[str, str]:

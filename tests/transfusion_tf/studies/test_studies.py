@@ -3,13 +3,15 @@
 import importlib
 import json
 import os
+import re
+import threading
 
 import pytest
 
 from tests import binaries
 from tests.test_layers import UNSHIPPED_DOCUMENT
 from transfusion_tf import studies
-from transfusion_tf.studies import AnalysisSpec, DataSpec, RunSpec, Study, StudyError
+from transfusion_tf.studies import AnalysisSpec, DataSpec, RunSpec, Study, StudyError, runner
 
 _REPO = studies.REPO
 _PAPER_STUDIES = [
@@ -233,3 +235,20 @@ def test_help_lists_the_studies():
     for flag in ("--study", "--workdir", "--data_root", "--print_commands", "--aggregate_only"):
         assert flag in result.stdout
     assert "Table 1: RETINA, six models" in result.stdout
+
+
+def test_lines_printed_from_many_threads_stay_whole(capfd):
+    """With `print`, about one line in forty came out joined to another here."""
+
+    def say(thread):
+        for i in range(1000):
+            runner.print_line(f"run t{thread}_{i}: finished in 1 s")
+
+    threads = [threading.Thread(target=say, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = capfd.readouterr().out.splitlines()
+    assert len(lines) == 8000
+    assert all(re.fullmatch(r"run t\d_\d+: finished in 1 s", line) for line in lines)
