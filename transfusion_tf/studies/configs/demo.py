@@ -15,12 +15,13 @@ Command (also `make demo`; under 8 minutes on a 2-core CPU, install included):
   python -m transfusion_tf.study --study=demo --workdir=demo_out --jobs=2 --threads_per_job=1
 
 Sizes (transfusion_tf/configs/demo.py holds the per-run configs; stated in the report):
-  retina   synthetic EyePACS layout, 700 patients (1,400 images), 48 px, split 80/10/10
+  retina   synthetic EyePACS layout, 700 patients (1,400 images), 40 px, split 80/10/10
   source   synthetic source task, 12 classes x 100 training images, 40 px, 4 shards
   models   CBR-Tiny and CBR-Small at half width (16-32-64-128), float32
   pretrain 120 steps, batch 64, Adam 3e-3; registered in <workdir>/weights.json
   retina   120 steps, batch 24, Adam 1e-3, evaluated every 12 steps on 140 images;
            random init 3 seeds, source-pretrained and Mean Var 2 seeds
+  analyses 128 test images, 2,560 datapoints per compared pair of layers
 
 Variants: `` (the demo), `test` (a few steps of tiny models and one seed of the source-
 pretrained and Mean Var arms, for the test suite).
@@ -75,8 +76,11 @@ def _analysis(model: str, sizes: dict, seeds: tuple[int, ...]) -> AnalysisSpec:
         random_runs=[f"{model}_random_s{s}" for s in RANDOM_SEEDS],
         pretrained_runs=[f"{model}_imagenet_s{s}" for s in seeds],
         analyses=("fig2", "fig3", "fig4", "fig5", "weights"),
+        # Datapoints per pair: 20 per channel of the widest layer (128), not the 10,000 of
+        # paper-scale analyses: the streaming CCA's cost grows with them, and each value is
+        # shown beside its null floor at the same count.
         flags={"num_images": sizes["images"], "batch_size": 32, "endpoints": ENDPOINTS,
-               "measures": "mean_cca,svcca,pwcca,cka"},
+               "measures": "mean_cca,svcca,pwcca,cka", "datapoints": sizes["datapoints"]},
     )  # fmt: skip
 
 
