@@ -4,7 +4,8 @@ Generates the demo's synthetic retina set (as `make demo` does), then trains one
 demo's per-run config (`transfusion_tf/configs/demo.py:retina`: CBR-Small at half width, the
 image size, steps and batch of that file's `SIZES`) in a subprocess, exactly as the study
 runner launches it, and prints the breakdown: process start-up and imports (the process's
-wall time minus the trainer's phases) and each phase the trainer records in `train_summary.json` (`timing.PHASES`).
+wall time minus the trainer's phases) and each phase the trainer records in
+`train_summary.json` (`timing.PHASES`).
 With `--repeats` > 1 each repeat is a fresh run; the table shows the median and range.
 
   python -m benchmarks.bench_run [--repeats=2] [--model=cbr_small] [--threads=1]
