@@ -57,7 +57,7 @@ def run_slim(
     fetch: Callable[[str], bool] = lambda name: True,
     save_prefixes: Mapping[str, str] | None = None,
     restore_from: str | None = None,
-) -> tuple[dict[str, tuple[int, ...]], list[dict[str, np.ndarray]]]:
+) -> tuple[dict[str, tuple[int, ...]], list[dict[str, np.ndarray]], list[float]]:
     """Builds a slim graph, sets its variables, optionally saves it, and evaluates it.
 
     Args:
@@ -70,14 +70,16 @@ def run_slim(
       restore_from: restore the graph from this checkpoint instead of assigning `values`.
 
     Returns:
-      (the graph's variable inventory {name: shape}, one {end point: array} per input).
+      (the graph's variable inventory {name: shape}, one {end point: array} per input,
+       the epsilon of each of its fused batch-norm ops in order).
     """
-    with tf.Graph().as_default():
+    with tf.Graph().as_default() as graph:
         # Slim's initializers are random ops; with op determinism on (an earlier in-process
         # training run turns it on for the process) they need a seed. Values are assigned.
         tf.compat.v1.set_random_seed(0)
         images = tf.compat.v1.placeholder(tf.float32, (None, None, None, 3))
         _, end_points = build(images)
+        epsilons = _fused_batch_norm_epsilons(graph)
         variables = tf.compat.v1.global_variables()
         inventory = {v.op.name: tuple(v.shape.as_list()) for v in variables}
         bookkeeping = [
@@ -101,7 +103,7 @@ def run_slim(
                 saver.save(session, prefix, write_meta_graph=False, write_state=False)
             wanted = {k: v for k, v in end_points.items() if fetch(k)}
             outputs = [session.run(wanted, {images: x}) for x in inputs]
-    return inventory, outputs
+    return inventory, outputs, epsilons
 
 
 def assign(
@@ -127,8 +129,9 @@ class ReferenceSpec:
       name: stem of the V1 checkpoint file, e.g. `resnet_v1_50` (V2 is always `model.ckpt`).
       native_size: the released checkpoint's input side; two images are evaluated there.
       build: the slim graph at `native_size`, whose variables are saved as V1 and V2.
-      build_587: the slim graph evaluated on one 587 px image, restored from a checkpoint.
-      restore_version: which saved checkpoint (`V1` or `V2`) the 587 px graph restores.
+      build_587: the slim graph evaluated on one 587 px image, restored from a checkpoint;
+        None evaluates `build`'s graph there too (one graph build fewer: seconds).
+      restore_version: which saved checkpoint (`V1` or `V2`) `build_587` restores.
       pixel_range: (low, high) of the uniform random images, in the preprocessed range.
       seed: of the random weights.
       fetch: which slim end-point names to evaluate.
@@ -137,8 +140,8 @@ class ReferenceSpec:
     name: str
     native_size: int
     build: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
-    build_587: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
-    restore_version: str
+    build_587: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]] | None
+    restore_version: str | None
     pixel_range: tuple[float, float]
     seed: int
     fetch: Callable[[str], bool]
@@ -155,7 +158,8 @@ def reference_run(
     Returns:
       {'values': the weights {name: array}, 'prefixes': {'V1' or 'V2': checkpoint path},
        'inputs': {size: images (batch, size, size, 3) float32},
-       'outputs': {size: {slim end point: array}}}.
+       'outputs': {size: {slim end point: array}},
+       'epsilons': of the native-size graph's fused batch norms, in order}.
     """
     rng = np.random.default_rng(0)
     sizes = {spec.native_size: 2, 587: 1}  # side -> images
@@ -168,26 +172,30 @@ def reference_run(
         "V1": str(directory / "v1" / f"{spec.name}.ckpt"),
         "V2": str(directory / "v2" / "model.ckpt"),
     }
-    slim_inventory, (native,) = run_slim(
+    same_graph = spec.build_587 is None
+    slim_inventory, outputs, epsilons = run_slim(
         spec.build,
         values,
-        [inputs[spec.native_size]],
+        [inputs[spec.native_size], *([inputs[587]] if same_graph else [])],
         fetch=spec.fetch,
         save_prefixes=prefixes,
     )
     assert slim_inventory == inventory
-    _, (large,) = run_slim(
-        spec.build_587,
-        values,
-        [inputs[587]],
-        fetch=spec.fetch,
-        restore_from=prefixes[spec.restore_version],
-    )
+    native, large = outputs if same_graph else (outputs[0], None)
+    if not same_graph:
+        _, (large,), _ = run_slim(
+            spec.build_587,
+            values,
+            [inputs[587]],
+            fetch=spec.fetch,
+            restore_from=prefixes[spec.restore_version],
+        )
     return {
         "values": values,
         "prefixes": prefixes,
         "inputs": inputs,
         "outputs": {spec.native_size: native, 587: large},
+        "epsilons": epsilons,
     }
 
 
@@ -250,11 +258,15 @@ def batch_norm_epsilons(
     with tf.Graph().as_default() as graph:
         tf.compat.v1.set_random_seed(0)  # As in run_slim: op determinism may be on.
         build(tf.compat.v1.placeholder(tf.float32, (1, size, size, 3)))
-        return [
-            op.get_attr("epsilon")
-            for op in graph.get_operations()
-            if op.type.startswith("FusedBatchNorm")
-        ]
+        return _fused_batch_norm_epsilons(graph)
+
+
+def _fused_batch_norm_epsilons(graph: tf.Graph) -> list[float]:
+    return [
+        op.get_attr("epsilon")
+        for op in graph.get_operations()
+        if op.type.startswith("FusedBatchNorm")
+    ]
 
 
 def check_variables_are_the_inventory(
@@ -274,12 +286,10 @@ def check_variables_are_the_inventory(
     assert ours == {**inventory, logits_kernel: logits_shape}
 
 
-def check_default_epsilon(
-    arg_scope: Callable, build: Callable[[tf.Tensor], object], size: int, count: int
-) -> None:
-    """`build` makes `count` fused batch norms, each with `arg_scope`'s default epsilon."""
+def check_default_epsilon(arg_scope: Callable, epsilons: list[float], count: int) -> None:
+    """A graph's `epsilons` (`reference_run`'s): `count` fused batch norms, each with
+    `arg_scope`'s default epsilon."""
     default = inspect.signature(arg_scope).parameters["batch_norm_epsilon"].default
-    epsilons = batch_norm_epsilons(build, size)
     assert len(epsilons) == count
     assert set(epsilons) == {float(np.float32(default))}  # The op attribute is float32.
 

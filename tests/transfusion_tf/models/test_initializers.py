@@ -126,10 +126,13 @@ def test_slim_networks_carry_their_arg_scopes(name, size, options):
 
 @pytest.mark.slow
 def test_weight_decay_zero_removes_the_term_and_a_value_scales_it():
-    model = get_model("resnet_v1_50", num_classes=5, input_shape=(32, 32, 3), weight_decay=0.0)
+    # Blocks at 1/16 width: the same 54 regularised kernels, a fraction of the values to draw.
+    narrow = dict(num_classes=5, input_shape=(32, 32, 3), width_factors=(1 / 16,) * 4)
+    model = get_model("resnet_v1_50", weight_decay=0.0, **narrow)
     assert model.losses == []
     assert initializers.init_summary(model)["weight_decay"] == 0.0
-    model = get_model("resnet_v1_50", num_classes=5, input_shape=(32, 32, 3), weight_decay=2e-4)
+    model = get_model("resnet_v1_50", weight_decay=2e-4, **narrow)
+    assert len(model.losses) == SLIM_KERNEL_SUMMARY["resnet_v1_50"]["regularized_variables"]
     total, _ = _half_sum_of_squares(model)
     assert abs(float(tf.add_n(model.losses)) - 2e-4 * total) <= _l2_atol(model, 2e-4 * total)
 

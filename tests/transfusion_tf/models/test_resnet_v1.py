@@ -71,7 +71,13 @@ def test_endpoints_names_and_shapes(model_5):
 
 def test_smallest_input_and_odd_sizes():
     for size, block4 in ((32, 1), (33, 2)):
-        model = _model(num_classes=2, size=size)
+        # Blocks at 1/16 width: the same strides and paddings, a fraction of the values to draw.
+        model = get_model(
+            "resnet_v1_50",
+            num_classes=2,
+            input_shape=(size, size, 3),
+            width_factors=(1 / 16,) * 4,
+        )
         assert endpoints(model).output["block4"].shape[1:3] == (block4, block4)
 
 
@@ -112,8 +118,8 @@ REFERENCE = slim_reference.ReferenceSpec(
     name="resnet_v1_50",
     native_size=224,
     build=lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
-    build_587=lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
-    restore_version="V1",
+    build_587=None,  # slim's ResNet takes any size: the native graph runs at 587 too.
+    restore_version=None,
     pixel_range=(-124.0, 152.0),  # vgg preprocessing: pixels minus the channel means
     seed=1,
     fetch=lambda k: k != "predictions",
@@ -182,7 +188,7 @@ def test_new_head_by_excluding_head_scopes(slim_run, model_5):
     assert tf.reduce_all(tf.math.is_finite(model(slim_run["inputs"][224])))
 
 
-def test_slim_reference_takes_batch_norm_from_slims_own_arg_scope():
+def test_slim_reference_takes_batch_norm_from_slims_own_arg_scope(slim_run):
     """The reference's BN constants come from tf_slim, not from a copy of ours."""
     import_tf_slim()
     from tf_slim.nets import resnet_v1
@@ -195,10 +201,8 @@ def test_slim_reference_takes_batch_norm_from_slims_own_arg_scope():
         "scale": default["batch_norm_scale"].default,
         "updates_collections": None,  # the one value we change (see slim_compat)
     }
-    # conv1 and the 52 convs of the units; logits have no BN.
-    slim_reference.check_default_epsilon(
-        resnet_v1.resnet_arg_scope, build_slim_resnet_v1_50, 64, 53
-    )
+    # conv1 and the 52 convs of the units of the reference's graph; logits have no BN.
+    slim_reference.check_default_epsilon(resnet_v1.resnet_arg_scope, slim_run["epsilons"], 53)
     # A different slim arg scope changes the reference, so nothing in it is hardcoded.
     scope = resnet_v1.resnet_arg_scope(batch_norm_epsilon=0.25)
     assert set(
