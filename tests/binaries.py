@@ -118,14 +118,14 @@ def run_main(module: str, *args: str) -> subprocess.CompletedProcess:
       The finished "process": its exit status (0 when main returned), and what it printed
       through Python's sys.stdout and sys.stderr (TensorFlow's C++ logs are not caught).
     """
-    from absl import app, flags
+    from absl import app
 
     app.define_help_flags()  # absl's own (--help, ...), defined once per process: kept.
     out, err = io.StringIO(), io.StringIO()
     argv, imported = sys.argv, sys.modules.pop(module, None)  # runpy warns if imported.
     code = 0
     try:
-        with _flags_of_binaries_set_aside(flags.FLAGS):
+        with flags_of_binaries_set_aside():
             sys.argv = [module, *args]
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 runpy.run_module(module, run_name="__main__", alter_sys=True)
@@ -139,9 +139,12 @@ def run_main(module: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @contextlib.contextmanager
-def _flags_of_binaries_set_aside(values):
-    """Every flag not absl's own is taken off `values` until the block ends; the flags the
-    block defines are deleted then."""
+def flags_of_binaries_set_aside():
+    """Every flag not absl's own is taken off absl's global FLAGS until the block ends; the
+    flags the block defines are deleted then."""
+    from absl import flags
+
+    values = flags.FLAGS
     aside = {name: values[name] for name in list(values)}  # Short names included.
     modules = {f.name: values.find_module_defining_flag(f.name) for f in aside.values()}
     aside = {n: f for n, f in aside.items() if not modules[f.name].startswith("absl.")}
