@@ -11,6 +11,7 @@ matplotlib backend.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -160,6 +161,25 @@ def flags_of_binaries_set_aside():
             values[name] = flag
         for flag in {id(f): f for f in aside.values()}.values():
             values.register_flag_by_module(modules[flag.name], flag)
+
+
+@contextlib.contextmanager
+def imported_alone(module: str):
+    """The module imported afresh (a binary defines its flags on import, main does not
+    run), with the flags of other binaries set aside; afterwards the import is undone,
+    its flags deleted and an earlier import of it put back."""
+    parent, _, name = module.rpartition(".")
+    earlier = sys.modules.pop(module, None)
+    attribute = getattr(sys.modules.get(parent), name, None)
+    try:
+        with flags_of_binaries_set_aside():
+            yield importlib.import_module(module)
+    finally:
+        sys.modules.pop(module, None)
+        if earlier is not None:
+            sys.modules[module] = earlier
+        if parent in sys.modules and attribute is not None:
+            setattr(sys.modules[parent], name, attribute)
 
 
 def progress_and_summary(stdout: str) -> tuple[list[str], dict]:

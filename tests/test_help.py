@@ -5,7 +5,6 @@ here are set aside, so that names do not clash)."""
 
 from __future__ import annotations
 
-import importlib
 import re
 import sys
 
@@ -28,16 +27,9 @@ def help_text(module: str) -> tuple[int, str, str]:
 
 
 def _docstring(module: str) -> str:
-    """The module's docstring as an import leaves it (a binary may fill it in), from an
-    import undone afterwards, flags and all."""
-    imported = sys.modules.pop(module, None)
-    try:
-        with binaries.flags_of_binaries_set_aside():
-            return importlib.import_module(module).__doc__
-    finally:
-        sys.modules.pop(module, None)
-        if imported is not None:
-            sys.modules[module] = imported
+    """The module's docstring as an import leaves it (a binary may fill it in)."""
+    with binaries.imported_alone(module) as imported:
+        return imported.__doc__
 
 
 def collect() -> dict[str, tuple[int, str, str]]:
