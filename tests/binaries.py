@@ -19,6 +19,7 @@ import pathlib
 import runpy
 import subprocess
 import sys
+import warnings
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TIMEOUT = 900  # Seconds; a hung child fails its test instead of the whole session.
@@ -128,7 +129,12 @@ def run_main(module: str, *args: str) -> subprocess.CompletedProcess:
     try:
         with flags_of_binaries_set_aside():
             sys.argv = [module, *args]
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with (
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+                warnings.catch_warnings(),  # An alias binary runs its target, imported here.
+            ):
+                warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)
                 runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)

@@ -178,6 +178,6 @@ def test_binary_options_and_errors(chexpert_root, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "train.csv").write_text("id_code,diagnosis\nabc,1\nabd\n")
-    result = _run("--dataset=aptos", f"--root={bad}")
+    result = binaries.run_main("pipelines.inspect", "--dataset=aptos", f"--root={bad}")
     assert result.returncode == 1
     assert f"error: {bad}/train.csv line 3: 1 cells, expected 2" in result.stderr
