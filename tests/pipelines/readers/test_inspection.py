@@ -165,9 +165,10 @@ def test_binary_on_messidor2_with_every_image_deleted(messidor2_set, tmp_path):
     assert "... and" in result.stdout  # More problems than printed.
 
 
-@pytest.mark.slow
 def test_binary_options_and_errors(chexpert_root, tmp_path):
-    result = _run(
+    """Its flags and error line, in this process (`binaries.run_main`)."""
+    result = binaries.run_main(
+        "pipelines.inspect",
         "--dataset=chexpert",
         f"--root={chexpert_root}",
         "--option=views=all",
