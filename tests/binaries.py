@@ -1,4 +1,5 @@
-"""Running a binary as a user does: `python -m <module> --flags` from the repo, in a subprocess.
+"""Running a binary as a user does (`python -m <module> --flags` from the repo): in a
+subprocess, or its main in this process.
 
 The one place tests start a process. Use it only where the process itself is under test (a
 kill, a fresh interpreter, what a whole run prints); a binary's flags, exit status and error
@@ -184,8 +185,11 @@ def imported_alone(module: str):
         sys.modules.pop(module, None)
         if earlier is not None:
             sys.modules[module] = earlier
-        if parent in sys.modules and attribute is not None:
-            setattr(sys.modules[parent], name, attribute)
+        if parent in sys.modules:  # The import set the package's attribute too.
+            if attribute is None:
+                vars(sys.modules[parent]).pop(name, None)
+            else:
+                setattr(sys.modules[parent], name, attribute)
 
 
 def progress_and_summary(stdout: str) -> tuple[list[str], dict]:
