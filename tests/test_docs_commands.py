@@ -316,6 +316,7 @@ def known():
     return binary_flags(needed_binaries(commands))
 
 
+@pytest.mark.slow
 def test_every_documented_command_is_defined(known):
     commands = documented_commands()
     assert len(commands) >= 40  # The extraction finds the docs' commands.
@@ -341,10 +342,12 @@ def test_extraction_joins_continuations_strips_prompts_and_skips_python_blocks()
     ]
 
 
+@pytest.mark.slow
 def test_good_commands_pass(known):
     assert problems_of(commands_in(GOOD_DOC, "good"), known) == []
 
 
+@pytest.mark.slow
 def test_bad_commands_are_named_with_their_line(known):
     problems = problems_of(commands_in(BAD_DOC, "bad"), known)
     expected = [

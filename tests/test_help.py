@@ -39,9 +39,11 @@ def collect() -> dict[str, tuple[int, str, str]]:
 
 @pytest.fixture(scope="module")
 def helps() -> dict[str, tuple[int, str, str]]:
+    """Seconds: the first import of every binary (its tests are `slow`)."""
     return collect()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", BINARIES)
 def test_help_shows_the_docstring_as_written_and_the_flags(module, helps):
     code, out, doc = helps[module]
@@ -69,12 +71,14 @@ OWN_FLAGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(OWN_FLAGS))
 def test_help_lists_each_own_flag(module, helps):
     own = helps[module][1].split("\nflags:\n", 1)[1]
     assert re.findall(r"^  --(?:\[no\])?(\w+):", own, flags=re.MULTILINE) == OWN_FLAGS[module]
 
 
+@pytest.mark.slow
 def test_download_help_names_the_models(helps):
     assert (
         "<inception_v3|resnet_v1_50>: Model whose ImageNet checkpoint"
@@ -82,6 +86,7 @@ def test_download_help_names_the_models(helps):
     )
 
 
+@pytest.mark.slow
 def test_train_help_points_at_the_config_reference(helps):
     _, out, _ = helps["transfusion_tf.train"]
     assert "transfusion_tf/configs/base.py" in out and 'BUILD.md\'s "Config fields"' in out
