@@ -9,8 +9,9 @@ joined, `&&` and `;` separate commands, a trailing `# comment` is dropped. For e
 - `python -m <module>`: a module of this repository must be a binary (`BINARIES` or
   `ALIASES` of tests/test_layers.py) or a benchmark script; any other module must exist.
   Every `--flag` (or `--noflag` for a boolean) must be one the binary defines: its absl
-  flags, read in ONE subprocess that imports every named binary without running it (or the
-  argparse options of a script that uses argparse), plus absl's own.
+  flags, read in this process by importing every named binary without running it (flags
+  other binaries defined here set aside; or the argparse options of a script that uses
+  argparse), plus absl's own.
 - `--config=<file>[:<variant>]`: the file exists and `get_config(variant)` builds; every
   `--config.<a.b>` names a field of that config, since ml_collections refuses an override of
   a field the config does not declare (of `base_config()` when the file is a placeholder).
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import pathlib
 import re
 
@@ -111,30 +111,21 @@ def is_placeholder(value: str) -> bool:
     return any(mark in value for mark in ("<", "...", "$", "{", "["))
 
 
-# Run in one subprocess: import each binary (its flags get defined, main does not run),
-# record them, then delete them so the next binary may define flags of the same names.
-_FLAG_READER = """
-import importlib, json, sys
-from absl import flags
-import absl.app, absl.logging
-FLAGS = flags.FLAGS
-out = {"common": sorted(FLAGS)}
-for name in sys.argv[1:]:
+def _flags_of(module: str) -> dict:
+    """{flags, booleans, configs} of a binary, from an import undone afterwards (main does
+    not run), or {error} if it does not import."""
+    from absl import flags
+
     try:
-        importlib.import_module(name)
+        with binaries.imported_alone(module):
+            defined = flags.FLAGS.get_flags_for_module(module)
     except Exception as e:
-        out[name] = {"error": f"{type(e).__name__}: {e}"}
-        continue
-    defined = FLAGS.get_flags_for_module(name)
-    out[name] = {
+        return {"error": f"{type(e).__name__}: {e}"}
+    return {
         "flags": sorted(f.name for f in defined),
         "booleans": sorted(f.name for f in defined if f.boolean),
         "configs": sorted(f.name for f in defined if "Config" in type(f).__name__),
     }
-    for f in defined:
-        delattr(FLAGS, f.name)
-print(json.dumps(out))
-"""
 
 
 def binary_flags(modules: set[str]) -> dict:
@@ -147,10 +138,11 @@ def binary_flags(modules: set[str]) -> dict:
             scripts[module] = {"flags": sorted(n.replace("-", "_") for n in names)}
         else:
             python.append(module)
-    result = binaries.run("-c", _FLAG_READER, *python, env={"TF_CPP_MIN_LOG_LEVEL": "3"})
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    found["common"] = sorted(set(found["common"]) | ABSL_FLAGS)
-    return {**found, **scripts}
+    from absl import flags
+
+    with binaries.flags_of_binaries_set_aside():
+        common = sorted(set(flags.FLAGS) | ABSL_FLAGS)
+    return {"common": common, **{module: _flags_of(module) for module in python}, **scripts}
 
 
 def repo_module(module: str) -> bool:
@@ -319,7 +311,7 @@ python -m this.is.python.code --not=checked
 
 @pytest.fixture(scope="module")
 def known():
-    """Flags of every binary the docs and the tests below name, from one subprocess."""
+    """Flags of every binary the docs and the tests below name."""
     commands = documented_commands() + commands_in(BAD_DOC, "bad") + commands_in(GOOD_DOC, "good")
     return binary_flags(needed_binaries(commands))
 

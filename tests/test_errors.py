@@ -82,7 +82,6 @@ def test_a_successful_main_returns_its_value():
     assert errors.wrap(lambda argv: len(argv))(["prog", "x"]) == 2
 
 
-@pytest.mark.slow
 def test_a_binary_takes_flags_only(capsys):
     main = errors.flags_only(lambda argv: len(argv))
     assert errors.wrap(main)(["prog"]) == 1
@@ -91,7 +90,7 @@ def test_a_binary_takes_flags_only(capsys):
     assert info.value.code == 2
     assert capsys.readouterr().err == "error: unexpected arguments: ['extra']\n"
     # `errors.run` applies it to every binary's main.
-    result = binaries.run("analysis.plot_cca", "--analysis_dir=.", "extra", check=False)
+    result = binaries.run_main("analysis.plot_cca", "--analysis_dir=.", "extra")
     assert (result.returncode, result.stderr) == (2, "error: unexpected arguments: ['extra']\n")
 
 

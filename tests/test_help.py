@@ -1,18 +1,14 @@
 """Every binary's --help: the module docstring exactly as written, the binary's own flags,
-and no traceback or unfilled `%(...)` template. All binaries run one after another in one
-fresh process (`collect`): a test process may have imported binaries already, whose flags
-would clash on absl's global FLAGS."""
+and no traceback or unfilled `%(...)` template. All binaries run one after another in this
+process (`collect`, `binaries.run_main`: flags that binaries imported as libraries defined
+here are set aside, so that names do not clash)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import runpy
+import re
 import sys
 
 import pytest
-from absl import app, flags
 
 import errors
 from tests import binaries
@@ -20,45 +16,20 @@ from tests.test_layers import BINARIES
 
 
 def help_text(module: str) -> tuple[int, str, str]:
-    """Runs `python -m <module> --help` in this process.
-
-    Each binary defines its flags on absl's global FLAGS when it runs; they are deleted
-    afterwards so that the next binary can define flags of the same names.
+    """Runs `python -m <module> --help` in this process (`binaries.run_main`).
 
     Returns:
       (exit status, stdout, the `__main__` docstring the binary ran with).
     """
-    app.define_help_flags()  # absl's own (--help, ...), defined once per process: kept.
-    before = set(flags.FLAGS)
-    argv = sys.argv
-    out, err = io.StringIO(), io.StringIO()
-    sys.argv = [module, "--help"]
-    try:
-        with (
-            contextlib.redirect_stdout(out),
-            contextlib.redirect_stderr(err),
-            pytest.raises(SystemExit) as exit_info,
-        ):
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-    finally:
-        sys.argv = argv
-        for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
-    assert "Traceback" not in err.getvalue(), err.getvalue()
-    return exit_info.value.code, out.getvalue(), _docstring(module)
+    result = binaries.run_main(module, "--help")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stdout, _docstring(module)
 
 
 def _docstring(module: str) -> str:
-    """The module's docstring, from a plain import undone afterwards (runpy warns when the
-    module it runs as `__main__` is imported already)."""
-    before, imported = set(flags.FLAGS), module in sys.modules
-    try:
-        return __import__(module, fromlist=["_"]).__doc__
-    finally:
-        for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
-        if not imported:
-            del sys.modules[module]
+    """The module's docstring as an import leaves it (a binary may fill it in)."""
+    with binaries.imported_alone(module) as imported:
+        return imported.__doc__
 
 
 def collect() -> dict[str, tuple[int, str, str]]:
@@ -67,9 +38,9 @@ def collect() -> dict[str, tuple[int, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def helps() -> dict[str, list]:
-    script = "import json, tests.test_help as t; print(json.dumps(t.collect()))"
-    return json.loads(binaries.run("-c", script).stdout.splitlines()[-1])
+def helps() -> dict[str, tuple[int, str, str]]:
+    """Seconds: the first import of every binary (its tests are `slow`)."""
+    return collect()
 
 
 @pytest.mark.slow
@@ -87,6 +58,32 @@ def test_a_percent_sign_in_a_docstring_is_printed_as_written():
     module = type(sys)("fake_main", "Prints progress every 10% and a summary (%s is kept).")
     errors._escape_percent_signs(module)
     assert module.__doc__ % () == "Prints progress every 10% and a summary (%s is kept)."
+
+
+# The whole list of a binary's own flags in its --help, for binaries whose tests run them
+# in a process only to do work (their --help is checked here, not in a process of its own).
+OWN_FLAGS = {
+    "transfusion_tf.train": ["config", "workdir"],
+    "transfusion_tf.evaluate": ["bootstrap_samples", "checkpoint", "ema", "split", "workdir"],
+    "transfusion_tf.export": ["checkpoint", "out", "workdir"],
+    "transfusion_tf.predict": ["batch_size", "checkpoint", "images", "out", "tta", "workdir"],
+    "slim_weights.download": ["attempts", "dir", "model", "url"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", sorted(OWN_FLAGS))
+def test_help_lists_each_own_flag(module, helps):
+    own = helps[module][1].split("\nflags:\n", 1)[1]
+    assert re.findall(r"^  --(?:\[no\])?(\w+):", own, flags=re.MULTILINE) == OWN_FLAGS[module]
+
+
+@pytest.mark.slow
+def test_download_help_names_the_models(helps):
+    assert (
+        "<inception_v3|resnet_v1_50>: Model whose ImageNet checkpoint"
+        in helps["slim_weights.download"][1]
+    )
 
 
 @pytest.mark.slow

@@ -40,16 +40,19 @@ def test_writer_options_parse_literals_and_strings():
         flag_values.parse_fractions("train=most")
 
 
-def _generate(dataset, root, *flags):
-    """(progress lines, summary) of `python -m pipelines.generate` writing `dataset`."""
-    result = binaries.run("pipelines.generate", f"--dataset={dataset}", f"--root={root}", *flags)
+def _generate(dataset, root, *flags, process=False):
+    """(progress lines, summary) of `python -m pipelines.generate` writing `dataset`, in a
+    process of its own or (the default) in this one (`binaries.run_main`)."""
+    args = ("pipelines.generate", f"--dataset={dataset}", f"--root={root}", *flags)
+    result = binaries.run(*args) if process else binaries.run_main(*args)
+    assert result.returncode == 0, result.stderr
     return binaries.progress_and_summary(result.stdout)
 
 
 @pytest.mark.slow
 def test_binary_writes_dataset_and_prints_summary(tmp_path):
     progress, summary = _generate(
-        "eyepacs", tmp_path, "--num_patients=3", "--image_size=40", "--seed=2"
+        "eyepacs", tmp_path, "--num_patients=3", "--image_size=40", "--seed=2", process=True
     )
     assert progress and all(re.fullmatch(r"[1-6]/6 images, \d+ images/s", p) for p in progress)
     assert progress[-1].startswith("6/6 images,")
@@ -58,7 +61,6 @@ def test_binary_writes_dataset_and_prints_summary(tmp_path):
     assert len(os.listdir(tmp_path / "train")) == 6
 
 
-@pytest.mark.slow
 def test_binary_writes_chexpert(tmp_path):
     progress, summary = _generate("chexpert", tmp_path, "--num_patients=3", "--image_size=40")
     total = summary["train"]["images"] + summary["valid"]["images"]
@@ -69,7 +71,6 @@ def test_binary_writes_chexpert(tmp_path):
     assert sorted(os.listdir(root)) == ["train", "train.csv", "valid", "valid.csv"]
 
 
-@pytest.mark.slow
 def test_binary_writes_messidor2_with_a_writer_option(tmp_path):
     option = "--writer_option=image_format=original"
     _, summary = _generate("messidor2", tmp_path, "--num_patients=2", "--image_size=32", option)

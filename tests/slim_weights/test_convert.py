@@ -87,7 +87,7 @@ def _run(*args, home=None, cwd=binaries.REPO):
 
 
 @pytest.mark.slow
-def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path):
+def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path, monkeypatch):
     """The command of BUILD.md, `~` and all, then its output into get_model(...)."""
     values, path = resnet_checkpoint
     home = tmp_path / "home"
@@ -109,8 +109,10 @@ def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path):
     model = get_model("resnet_v1_50", num_classes=1000, input_shape=(40, 40, 3))
     model.load_weights(str(output))
     _assert_loaded(model, values)
-    missing = _run(
-        "--model=resnet_v1_50", "--checkpoint=~/nope.ckpt", "--output=x.h5", home=home, cwd=tmp_path
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    missing = binaries.run_main(  # The error path, in this process.
+        "slim_weights.convert", "--model=resnet_v1_50", "--checkpoint=~/nope.ckpt", "--output=x.h5"
     )
     assert missing.returncode == 1
     assert f"error: no checkpoint at {home}/nope.ckpt" in missing.stderr

@@ -1,4 +1,5 @@
-"""The download binary: flags, an end-to-end run against a local server, offline message."""
+"""The download binary: an end-to-end run against a local server (a process of its own), the
+offline and bad-download messages (its main in this process); its --help: tests/test_help.py."""
 
 from __future__ import annotations
 
@@ -8,30 +9,21 @@ import pytest
 from tests import binaries
 from tests.slim_weights.conftest import server_url, tarball
 
-pytestmark = pytest.mark.slow
+DOWNLOAD = "slim_weights.download"
 
 
-def _run(*args, home=None, cwd=binaries.REPO):
-    env = {} if home is None else {"HOME": str(home)}
-    return binaries.run("slim_weights.download", *args, check=False, env=env, cwd=cwd)
-
-
-def test_help_lists_the_flags():
-    result = _run("--help")  # absl prints the main module's flags (and exits with 1)
-    for flag in ("--model", "--dir", "--url", "--attempts"):
-        assert f"  {flag}:" in result.stdout, result.stderr
-    assert "inception_v3" in result.stdout and "resnet_v1_50" in result.stdout
-
-
+@pytest.mark.slow
 def test_end_to_end_against_local_server(server, release_tarball, tmp_path):
     server.files["/resnet_v1_50_2016_08_28.tar.gz"] = release_tarball
     home = tmp_path / "home"
     # `--dir=~/...` as BUILD.md writes it: bash leaves that `~` to us.
-    result = _run(
+    result = binaries.run(
+        DOWNLOAD,
         "--model=resnet_v1_50",
         "--dir=~/slim_ckpt",
         f"--url={server_url(server, 'resnet_v1_50_2016_08_28.tar.gz')}",
-        home=home,
+        check=False,
+        env={"HOME": str(home)},
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -39,7 +31,9 @@ def test_end_to_end_against_local_server(server, release_tarball, tmp_path):
     assert not (tmp_path / "~").exists()
     assert "100.0%" in result.stderr  # the progress bar
     closed = f"http://127.0.0.1:{portpicker.pick_unused_port()}/x.tar.gz"
-    offline = _run("--model=inception_v3", f"--dir={tmp_path / 'x'}", f"--url={closed}")
+    offline = binaries.run_main(
+        DOWNLOAD, "--model=inception_v3", f"--dir={tmp_path / 'x'}", f"--url={closed}"
+    )
     assert offline.returncode == 1
     assert "Are you offline?" in offline.stderr
 
@@ -66,8 +60,8 @@ def test_bad_archives_and_checkpoints_exit_1_with_a_message(server, tmp_path):
     for name, (payload, expected) in cases.items():
         server.files[f"/{name}"] = payload
         target = tmp_path / name.split(".")[0]
-        result = _run(
-            "--model=resnet_v1_50", f"--dir={target}", f"--url={server_url(server, name)}"
+        result = binaries.run_main(
+            DOWNLOAD, "--model=resnet_v1_50", f"--dir={target}", f"--url={server_url(server, name)}"
         )
         assert result.returncode == 1, name
         assert "Traceback" not in result.stderr, result.stderr

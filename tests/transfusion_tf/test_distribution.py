@@ -12,13 +12,13 @@ from transfusion_tf import checkpointing, distribution
 
 ARGS = [
     "--config=transfusion_tf/configs/retina.py:test",
-    "--config.train.total_steps=8",
-    "--config.train.eval_every=4",
-    "--config.train.checkpoint_every=4",
+    "--config.train.total_steps=4",
+    "--config.train.eval_every=2",
+    "--config.train.checkpoint_every=2",
     # The details' gradients run in the strategy's replica context, on the chief only.
     "--config.eval.tensorboard_details=true",
 ]
-LOSS = re.compile(r"step (\d+)/8  loss ([0-9.]+)")
+LOSS = re.compile(r"step (\d+)/4  loss ([0-9.]+)")
 
 
 def test_tf_config_parsing(monkeypatch):
@@ -55,8 +55,8 @@ def test_mirrored_strategy_over_two_logical_cpus(eyepacs_root, tmp_path):
     binaries.run("-c", script, *ARGS, f"--config.data.root={eyepacs_root}", f"--workdir={workdir}")
     launch = json.loads((workdir / "provenance.json").read_text())["launches"][0]
     assert (launch["strategy"], launch["replicas"]) == ("MirroredStrategy", 2)
-    assert checkpointing.available_steps(str(workdir)) == [4, 8]
-    assert _detail_steps(workdir) == [4, 8]
+    assert checkpointing.available_steps(str(workdir)) == [2, 4]
+    assert _detail_steps(workdir) == [2, 4]
 
 
 @pytest.mark.slow
@@ -76,14 +76,14 @@ def test_multi_worker_mirrored_strategy_with_two_processes(eyepacs_root, tmp_pat
     ]
     outputs = [binaries.finish(p) for p in processes]
     losses = [dict(LOSS.findall(err)) for _, err in outputs]
-    assert sorted(map(int, losses[0])) == list(range(1, 9))
+    assert sorted(map(int, losses[0])) == list(range(1, 5))
     assert losses[0] == losses[1]  # Cross-worker all-reduced, so identical on both.
-    assert checkpointing.available_steps(str(workdir)) == [4, 8]  # The chief's.
+    assert checkpointing.available_steps(str(workdir)) == [2, 4]  # The chief's.
     launch = json.loads((workdir / "provenance.json").read_text())["launches"]
     assert len(launch) == 1 and launch[0]["strategy"] == "MultiWorkerMirroredStrategy"
     assert launch[0]["replicas"] == 2
     assert len((workdir / "eval_log.csv").read_text().splitlines()) == 3
-    assert _detail_steps(workdir) == [4, 8]
+    assert _detail_steps(workdir) == [2, 4]
 
 
 def _detail_steps(workdir) -> list[int]:

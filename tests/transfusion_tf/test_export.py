@@ -169,7 +169,7 @@ def test_the_binary_exports_a_savedmodel_that_loads_without_this_package(
 ):
     out, _, folder, _ = exported
     run = ["transfusion_tf.export", f"--workdir={retina_run[0]}"]
-    bad = binaries.run(*run, check=False)  # No --out.
+    bad = binaries.run_main(*run)  # No --out: flag parsing, in this process.
     assert bad.returncode == 2
     assert bad.stderr.splitlines()[-1].startswith("error: flag --out=None: Flag --out must have")
     export = binaries.run(*run, f"--out={tmp_path / 'at4'}", "--checkpoint=4")

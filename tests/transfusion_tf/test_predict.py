@@ -230,9 +230,7 @@ def test_checkpoint_choice_and_bad_arguments(retina_run, image_folder, tmp_path)
 def test_the_binary_predicts_and_a_bad_flag_exits_2(retina_run, image_folder, tmp_path):
     out = str(tmp_path / "cli.csv")
     run = [f"--workdir={retina_run[0]}", f"--images={image_folder}", f"--out={out}"]
-    good = binaries.start("transfusion_tf.predict", *run, "--tta=flip", "--batch_size=3")
-    bad = binaries.start("transfusion_tf.predict", *run, "--tta=rotate")
-    stdout, _ = binaries.finish(good)
+    stdout = binaries.run("transfusion_tf.predict", *run, "--tta=flip", "--batch_size=3").stdout
     latest = os.path.join(retina_run[0], "checkpoints", "ckpt-6")
     assert stdout.splitlines()[:3] == [
         f"checkpoint {latest} (step 6)",
@@ -240,9 +238,9 @@ def test_the_binary_predicts_and_a_bad_flag_exits_2(retina_run, image_folder, tm
         f"unreadable 4 images: {tmp_path / 'cli_unreadable.csv'}",
     ]
     assert list(pd.read_csv(out)["image"]) == READABLE
-    _, stderr = binaries.finish(bad, check=False)
+    bad = binaries.run_main("transfusion_tf.predict", *run, "--tta=rotate")  # Flag parsing.
     assert bad.returncode == 2
-    # The last line: TensorFlow's own start-up messages may come first.
+    stderr = bad.stderr  # The last line: TensorFlow's own messages may come first.
     assert stderr.splitlines()[-1] == (
         "error: flag --tta=rotate: value should be one of <none|flip> (--helpfull lists the flags)"
     )

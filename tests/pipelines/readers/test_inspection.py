@@ -165,9 +165,10 @@ def test_binary_on_messidor2_with_every_image_deleted(messidor2_set, tmp_path):
     assert "... and" in result.stdout  # More problems than printed.
 
 
-@pytest.mark.slow
 def test_binary_options_and_errors(chexpert_root, tmp_path):
-    result = _run(
+    """Its flags and error line, in this process (`binaries.run_main`)."""
+    result = binaries.run_main(
+        "pipelines.inspect",
         "--dataset=chexpert",
         f"--root={chexpert_root}",
         "--option=views=all",
@@ -178,6 +179,6 @@ def test_binary_options_and_errors(chexpert_root, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "train.csv").write_text("id_code,diagnosis\nabc,1\nabd\n")
-    result = _run("--dataset=aptos", f"--root={bad}")
+    result = binaries.run_main("pipelines.inspect", "--dataset=aptos", f"--root={bad}")
     assert result.returncode == 1
     assert f"error: {bad}/train.csv line 3: 1 cells, expected 2" in result.stderr

@@ -429,7 +429,7 @@ def test_the_binary_converts_and_reports(small_eyepacs, tmp_path):
     )
     assert summary["totals"]["examples"] == 20 and summary["skipped_images"] == 0
     assert summary["totals"]["downscaled"] == 20  # 16 px images, --max_side=8.
-    refused = binaries.run("pipelines.convert", *args, check=False)
+    refused = binaries.run_main("pipelines.convert", *args)  # Its error path, in this process.
     assert refused.returncode == 1 and "already holds a converted dataset" in refused.stderr
 
 
