@@ -118,10 +118,15 @@ def test_a_file_cache_without_eval_at_start_trains_evaluates_and_is_reused(
     again = pd.read_csv(os.path.join(second, "eval_log.csv"))
     columns = ["step", "loss", "auc", "kappa", "accuracy"]
     pd.testing.assert_frame_equal(log[columns], again[columns])
-    # Another resize mode is another cache beside them, not a reuse of theirs.
+    # Another resize mode is another cache beside them, not a reuse of theirs: the two
+    # streams of a run with it, built as the trainer builds them, key their own files.
     config = _config(eyepacs_root, prefix, **{"data.resize_mode": "squash"})
-    config.train.total_steps = config.train.checkpoint_every = config.train.eval_every = 2
-    trainer.train_and_evaluate(config, str(tmp_path / "third"))
+    data = experiment.load_data(config)
+    experiment.train_input(config, data.splits["train"], start_example=0, preprocessing="inception")
+    valid = config.data.eval_split
+    experiment.eval_input(
+        config, data.splits[valid], cache=prefix, split_name=valid, preprocessing="inception"
+    )
     modes = sorted(key["resize_mode"] for _, key in _manifests(prefix))
     assert modes == ["pad", "pad", "squash", "squash"]
 

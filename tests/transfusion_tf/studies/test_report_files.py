@@ -1,7 +1,9 @@
-"""report.md / report.html layout: banner, inline code, scrolling tables, embedded figures."""
+"""report.md / report.html layout: banner, inline code, scrolling tables, embedded figures;
+the Fig 2 comparison across models on hand-made numbers."""
 
 import pandas as pd
 
+from transfusion_tf.studies import evidence, report_analyses
 from transfusion_tf.studies.report_files import Section, format_mean_std, write_report
 
 
@@ -30,3 +32,36 @@ def test_format_mean_std():
     assert format_mean_std(0.9, float("nan")) == "0.900"
     assert format_mean_std(float("nan"), 0.1) == "-"
     assert format_mean_std(150.0, 7.1, 0) == "150 ± 7"
+
+
+def test_fig2_across_models_by_hand():
+    """Each model's gap (random-vs-random minus random-vs-pretrained mean CCA above the
+    floor, with its standard error over pairs) and the difference of two gaps. The demo
+    study's test run (test_runner.py) trains one model, so it has no such section."""
+
+    def box(*above):  # Pairs with their value `above` a floor of 0.25.
+        return evidence.Comparison(tuple(0.25 + a for a in above), (0.25,) * len(above))
+
+    rr, rp = "random_vs_random", "random_vs_pretrained"
+    found = evidence.AnalysisEvidence(
+        fig2={
+            # Gap 0.5 - 0.25, SE hypot(0.05, 0.05) / sqrt(3) (sample stds over 3 pairs).
+            "a": {rr: box(0.45, 0.5, 0.55), rp: box(0.2, 0.25, 0.3)},
+            "b": {rr: box(0, 0.05, 0.1), rp: box(0, 0.05, 0.1)},  # Gap 0, the same SE.
+            "c": {rr: box(0.5), rp: box(0.5)},  # One pair: no standard error, left out.
+        }
+    )
+    (section,) = report_analyses._model_comparison(found)
+    assert section.title == "Fig 2 across models: differences beyond the noise?"
+    # Each gap's SE: 0.0408; the difference's: 0.0577, so 0.25 is beyond 2 SE.
+    assert section.table.to_dict("records") == [
+        {
+            "models": "a vs b",
+            "gap (rr - rp), first": "+0.250 ± 0.041",
+            "gap, second": "+0.000 ± 0.041",
+            "difference": "+0.250 ± 0.058",
+            "beyond the noise (abs diff > 2 SE)": "yes",
+        }
+    ]
+    del found.fig2["b"]
+    assert report_analyses._model_comparison(found) == []  # One model with 2+ pairs each.

@@ -23,8 +23,8 @@ Sizes (transfusion_tf/configs/demo.py holds the per-run configs; stated in the r
            random init 3 seeds, source-pretrained and Mean Var 2 seeds
   analyses 128 test images, 2,560 datapoints per compared pair of layers
 
-Variants: `` (the demo), `test` (a few steps of tiny models and one seed of the source-
-pretrained and Mean Var arms, for the test suite).
+Variants: `` (the demo), `test` (CBR-Tiny alone, a few steps of a tiny model and one seed
+of the source-pretrained and Mean Var arms, for the test suite).
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ from transfusion_tf.studies import grids
 from transfusion_tf.studies.spec import AnalysisSpec, Study, UnknownStudy
 
 MODELS = ("cbr_tiny", "cbr_small")
+TEST_MODELS = ("cbr_tiny",)  # The `test` variant: every arm and analysis of one model.
 RANDOM_SEEDS = (0, 1, 2)  # Three random-vs-random pairs per Fig 2 box.
 SEEDS = (0, 1)
 TEST_SEEDS = (0,)  # The `test` variant: still 3 random-vs-pretrained pairs per Fig 2 box.
 ENDPOINTS = "block1,block2,block3,block4"  # pre_logits has more units than images.
+_MODEL_NAMES = {"cbr_tiny": "CBR-Tiny", "cbr_small": "CBR-Small"}
 
 
 def get_study(arg: str = "") -> Study:
@@ -47,16 +49,17 @@ def get_study(arg: str = "") -> Study:
         raise UnknownStudy(f"unknown demo variant {arg!r}; valid: '', 'test'")
     sizes = demo_configs.SIZES[arg]
     config = "transfusion_tf/configs/demo.py:" + (f"{arg}:" if arg else "")
-    runs = grids.pretraining_runs(MODELS, config + "source")
-    runs += grids.grid(config + "retina", MODELS, ("random",), RANDOM_SEEDS)
-    seeds = TEST_SEEDS if arg == "test" else SEEDS
-    runs += grids.grid(config + "retina", MODELS, ("imagenet", "mean_var"), seeds)
+    models, seeds = (TEST_MODELS, TEST_SEEDS) if arg == "test" else (MODELS, SEEDS)
+    runs = grids.pretraining_runs(models, config + "source")
+    runs += grids.grid(config + "retina", models, ("random",), RANDOM_SEEDS)
+    runs += grids.grid(config + "retina", models, ("imagenet", "mean_var"), seeds)
+    names = " and ".join(_MODEL_NAMES[m] for m in models)
     return Study(
         name="demo" + (f":{arg}" if arg else ""),
-        title="Mini-study: CBR-Tiny and CBR-Small, random vs transfer vs Mean Var",
+        title=f"Mini-study: {names}, random vs transfer vs Mean Var",
         runs=runs,
         data=_data(sizes),
-        analyses=[*(_analysis(m, sizes, seeds) for m in MODELS), _source_filters()],
+        analyses=[*(_analysis(m, sizes, seeds) for m in models), _source_filters(models[-1])],
         thresholds=(0.8, 0.9),
         paper={"auc": grids.PAPER_TABLE1_AUC},
         notes=(
@@ -84,9 +87,9 @@ def _analysis(model: str, sizes: dict, seeds: tuple[int, ...]) -> AnalysisSpec:
     )  # fmt: skip
 
 
-def _source_filters() -> AnalysisSpec:
+def _source_filters(model: str) -> AnalysisSpec:
     """The source-pretrained conv1 itself, before and after pretraining."""
-    return AnalysisSpec(name="source", random_runs=["source_cbr_small"], analyses=("fig5",))
+    return AnalysisSpec(name="source", random_runs=[f"source_{model}"], analyses=("fig5",))
 
 
 def _data(sizes: dict) -> dict:
