@@ -160,6 +160,7 @@ def evaluate_split(
     dataset: tf.data.Dataset | None = None,
     preprocessing: str | None = None,
     local: bool = False,
+    predictor: Predictor | None = None,
 ) -> tuple[dict[str, float], np.ndarray, pd.DataFrame]:
     """Predicts a split and scores it with the task.
 
@@ -170,9 +171,9 @@ def evaluate_split(
     Args:
       dataset: the split's eval stream, if built already; else built here.
       preprocessing: the run's preprocessing (its init plan's); needed without `dataset`.
-      local: predict the whole split in this process without collectives. Multi-worker
-        runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
-        across workers, while every worker here scores the whole split (the chief writes).
+      local: predict the whole split in this process without collectives (`Predictor`).
+      predictor: a `Predictor` of `model` over the split's eval stream, for a split scored
+        again and again (periodic evaluation); it replaces `dataset` and `local`.
 
     Raises:
       NonFiniteLogits: a NaN or infinite logit (counted).
@@ -184,16 +185,13 @@ def evaluate_split(
       (single-label) or the task's target columns (multi-label): from `Split.rows`).
     """
     task = get_task(config)
-    if dataset is None:
-        if preprocessing is None:
-            raise ValueError("evaluate_split needs `dataset` or the run's `preprocessing`")
-        dataset = eval_input(config, split, preprocessing=preprocessing)
-    if local:
-        forward = tf.function(lambda images: model(images, training=False))
-        logits = np.concatenate([forward(images).numpy() for images, _ in dataset])
-    else:
-        logits = model.predict(dataset, verbose=0)
-    logits = logits.astype(np.float32)
+    if predictor is None:
+        if dataset is None:
+            if preprocessing is None:
+                raise ValueError("evaluate_split needs `dataset` or the run's `preprocessing`")
+            dataset = eval_input(config, split, preprocessing=preprocessing)
+        predictor = Predictor(model, dataset, local=local)
+    logits = predictor().astype(np.float32)
     bad = int((~np.isfinite(logits).all(axis=1)).sum())
     if bad:  # Scores would be NaN or (scikit-learn) an anonymous ValueError.
         raise NonFiniteLogits(
@@ -222,6 +220,53 @@ def evaluate_split(
         )
         groups = groups[first]
     return _score(task, config, labels, scored_logits, groups, bootstrap_samples), logits, table
+
+
+class Predictor:
+    """The logits of one pass over an eval stream, as often as asked.
+
+    The forward function and the iterator over the stream (repeated) are built once; each
+    call takes one pass's batches from it. `Model.predict` builds a new data handler and
+    iterator at every call, which on a small split costs more than the forward passes
+    (`benchmarks/bench_run.py` times the evaluations of a demo run). The prediction of
+    each example is the same either way: the same layers in inference mode, batch by batch.
+
+    With several replicas in sync and not `local`, calls go to `Model.predict`, which
+    spreads the batches over the replicas.
+
+    Args:
+      model: the model; its current weights are used at each call.
+      dataset: (images, targets) batches of one pass, in a fixed order.
+      local: predict the whole split in this process without collectives. Multi-worker
+        runs need it: `Model.predict` under MultiWorkerMirroredStrategy shards the split
+        across workers, while every worker here scores the whole split (the chief writes).
+    """
+
+    def __init__(self, model: tf.keras.Model, dataset: tf.data.Dataset, *, local: bool = False):
+        self._model, self._dataset = model, dataset
+        replicas = model.distribute_strategy.num_replicas_in_sync
+        self._keras = replicas > 1 and not local
+
+        @tf.function(autograph=False)
+        def forward(images):
+            return model(images, training=False)
+
+        self._forward = forward
+        self._batches = int(dataset.cardinality())  # Negative: unknown until one pass.
+        self._iterator = None
+
+    def __call__(self) -> np.ndarray:
+        """(examples, outputs) logits in the stream's order."""
+        if self._keras:
+            return self._model.predict(self._dataset, verbose=0)
+        if self._batches < 0:  # Counted on the first pass; later passes repeat it.
+            logits = [self._forward(images).numpy() for images, _ in self._dataset]
+            self._batches = len(logits)
+            return np.concatenate(logits)
+        if self._iterator is None:
+            self._iterator = iter(self._dataset.repeat())
+        batches = (next(self._iterator)[0] for _ in range(self._batches))
+        return np.concatenate([self._forward(images).numpy() for images in batches])
 
 
 def _score(task, config, labels, logits, groups, bootstrap_samples: int) -> dict[str, float]:

@@ -220,6 +220,8 @@ def _periodic_evaluation(run: Run, eval_ds, guard, writer):
     config = run.config
     details = config.eval.get("tensorboard_details", True) and run.chief
     details = tensorboard_summaries.EvaluationDetails(run.model, config) if details else None
+    local = distribution.num_workers() > 1
+    predictor = experiment.Predictor(run.model, eval_ds, local=local)
 
     def evaluate(at_step: int) -> None:
         with run.timer.phase("evaluation"):
@@ -230,8 +232,7 @@ def _periodic_evaluation(run: Run, eval_ds, guard, writer):
                         config,
                         run.eval_split,
                         bootstrap_samples=config.eval.log_bootstrap_samples,
-                        dataset=eval_ds,
-                        local=distribution.num_workers() > 1,
+                        predictor=predictor,
                     )
             except experiment.NonFiniteLogits as error:
                 guard.fail_evaluation(str(error))  # Stops training; these weights unsaved.

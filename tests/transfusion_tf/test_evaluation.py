@@ -96,7 +96,7 @@ def test_chexpert_study_level_evaluation(chexpert_root, tmp_path):
             config,
             FileSplit(pd.DataFrame({"patient": ["a"], "label": [0], "path": [""]})),
             bootstrap_samples=0,
-            dataset=tf.data.Dataset.from_tensors(tf.zeros([1, 32, 32, 3])),
+            dataset=tf.data.Dataset.from_tensors((tf.zeros([1, 32, 32, 3]), tf.zeros([1]))),
         )
 
 
