@@ -66,7 +66,9 @@ def resolve_data_roots(study: Study, workdir: str, given: Mapping[str, str]) -> 
 
 
 def generate_data(study: Study, workdir: str, given: Mapping[str, str], opts: RunnerOptions):
-    """Writes each synthetic dataset the user did not provide (skipped when complete)."""
+    """Writes each synthetic dataset the user did not provide (skipped when complete),
+    `opts.jobs` at a time (they are independent of each other)."""
+    todo = []
     for key, spec in study.data.items():
         if key in given:
             if not os.path.isdir(given[key]):
@@ -77,12 +79,17 @@ def generate_data(study: Study, workdir: str, given: Mapping[str, str], opts: Ru
         stamp = os.path.join(root, ".generated.json")
         if state.stamp_matches(stamp, command):
             opts.echo(f"data {key}: complete ({root})")
-            continue
-        shutil.rmtree(root, ignore_errors=True)  # A partial or different dataset.
+        else:
+            todo.append((key, spec, command, stamp))
+
+    def execute(key, spec, command, stamp) -> None:
+        shutil.rmtree(os.path.dirname(stamp), ignore_errors=True)  # Partial or different.
         opts.echo(f"data {key}: generating ({spec.description or spec.module})")
         started = time.time()
         _run_logged(command, _log_path(workdir, f"data_{key}"), opts)
         state.write_stamp(stamp, command, started)
+
+    _run_side_by_side(execute, todo, opts.jobs)
 
 
 def run_grid(study: Study, workdir: str, data_roots: Mapping[str, str], opts: RunnerOptions):
@@ -232,7 +239,12 @@ def run_analyses(study: Study, workdir: str, opts: RunnerOptions) -> None:
         os.makedirs(os.path.dirname(stamp), exist_ok=True)
         state.write_stamp(stamp, command, started)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(opts.jobs, 1)) as pool:
+    _run_side_by_side(execute, todo, opts.jobs)
+
+
+def _run_side_by_side(execute, todo: Sequence[tuple], jobs: int) -> None:
+    """`execute(*job)` for each job of `todo`, `jobs` at a time; raises every failure."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
         futures = [pool.submit(execute, *job) for job in todo]
     errors = [str(f.exception()) for f in futures if f.exception() is not None]
     if errors:
