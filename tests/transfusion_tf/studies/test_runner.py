@@ -6,20 +6,34 @@ mid-grid, its commands printed and one run by hand, a report of what finished, t
 that finishes only what is missing, and a rerun with nothing left to do. Each test checks
 one of those steps from what the fixture saw. A study whose runs fail uses a small study
 file of its own.
+
+One process is under test: the runner killed mid-grid, with the training process it
+runs. Every other launch of the study binary (and the printed command run by hand) runs
+in this process (`binaries.run_main`), the commands it runs (training, registration,
+analyses) too (`_commands_in_this_process`): each in a process of its own would start
+TensorFlow again (seconds each). The runner's own processes and a failing one:
+`test_analyses_run_side_by_side_and_a_failure_is_named`.
 """
 
+import contextlib
+import dataclasses
 import html.parser
 import json
 import os
+import shlex
 import signal
 import subprocess
+import sys
+import threading
 import time
+import types
 
 import pytest
 
 from pipelines.synthetic import eyepacs as synthetic_eyepacs
 from tests import binaries
 from transfusion_tf import studies
+from transfusion_tf.studies import runner as study_runner
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +53,62 @@ _VERBS = {"missing": "starting", "interrupted": "resuming", "finished": "registe
 
 
 def _study(args, check=True):
-    return binaries.run("transfusion_tf.study", *args, check=check)
+    """The study binary in this process, its runs and analyses too (with `check`: it must
+    exit with 0)."""
+    with _commands_in_this_process():
+        result = binaries.run_main("transfusion_tf.study", *args)
+    assert result.returncode == 0 or not check, result.stderr[-3000:]
+    return result
+
+
+def _run_as_printed(line: str, cwd) -> None:
+    """A printed command line run by hand from `cwd`: split as a POSIX shell splits it,
+    then `python -m <module> <flags>` in this process; it must exit with 0."""
+    python, option, module, *args = shlex.split(line)
+    assert (python, option) == (sys.executable, "-m"), line
+    with contextlib.chdir(cwd):
+        result = binaries.run_main(module, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@contextlib.contextmanager
+def _commands_in_this_process():
+    """The runner's commands (`python -m <module> <flags>`) run in this process, one at a
+    time (`binaries.run_main`), their output appended to the log as a process's would be.
+
+    One at a time: a binary's flags, `sys.argv` and `sys.stdout` are the process's. The
+    runner's own lines wait for a running command (they share its print lock), so that
+    they are not printed into that command's output.
+    """
+    lock = threading.RLock()
+
+    def call(command, *, stdout, stderr, env):
+        del stderr, env  # Both streams go to `stdout` (the log); the environment is ours.
+        python, option, module, *args = command
+        assert (python, option) == (sys.executable, "-m"), command
+        with lock:
+            result = binaries.run_main(module, *args)
+        stdout.write(result.stdout + result.stderr)
+        return result.returncode
+
+    with pytest.MonkeyPatch.context() as patch:
+        launcher = types.SimpleNamespace(call=call, STDOUT=subprocess.STDOUT)
+        patch.setattr(study_runner, "subprocess", launcher)
+        patch.setattr(study_runner, "_PRINT_LOCK", lock)
+        yield
+
+
+def _prepare_in_this_process(study, work) -> None:
+    """What the runner does before the grid: the data, then the pretraining (trained and
+    registered), through its own functions with `_commands_in_this_process`."""
+    opts = study_runner.RunnerOptions(echo=lambda line: None)
+    pretraining = dataclasses.replace(
+        study, runs=[run for run in study.runs if run.register], analyses=()
+    )
+    with _commands_in_this_process():
+        study_runner.generate_data(study, str(work), {}, opts)
+        roots = study_runner.resolve_data_roots(study, str(work), {})
+        study_runner.run_grid(pretraining, str(work), roots, opts)
 
 
 def _launches(run_dir) -> int:
@@ -65,11 +134,15 @@ def _snapshot(work, study) -> dict:
     return snapshot
 
 
-def _kill_mid_grid(args, work, study):
+def _kill_mid_grid(args, work, study) -> tuple[str, str]:
     """Starts the runner and kills it (and its training processes) as soon as a grid run
     has saved its first checkpoint but not finished. With `--jobs=1` in `args` the kill
     leaves the pretraining finished and registered, the first grid run interrupted and the
-    others missing."""
+    others missing.
+
+    Returns:
+      (the interrupted run, what the runner printed).
+    """
     runner = binaries.start(
         "transfusion_tf.study", *args, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -89,7 +162,7 @@ def _kill_mid_grid(args, work, study):
         time.sleep(0.05)
     os.killpg(runner.pid, signal.SIGKILL)  # The runner and its training processes.
     runner.wait()
-    return started[0]
+    return started[0], runner.stdout.read()
 
 
 def _printed_commands(stdout: str) -> dict[str, str]:
@@ -107,7 +180,8 @@ def _printed_commands(stdout: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The demo study through kill, by-hand run, partial report, rerun and a last rerun.
+    """The demo study through kill, by-hand run, partial report, rerun and a last rerun (the
+    data and the pretraining done before the kill, in this process).
 
     Returns a dict of what each step left: snapshots (`_snapshot`) after the kill, after the
     run by hand and at the end, the run that was interrupted and the one run by hand, the
@@ -117,8 +191,10 @@ def demo(tmp_path_factory):
     study = studies.load_study("demo:test")
     args = ["--study=demo:test", f"--workdir={work}", "--threads_per_job=1"]
     seen = {"work": work, "study": study}
-    # One job at a time up to the kill: which run is where when it comes is then certain.
-    seen["interrupted"] = _kill_mid_grid([*args, "--jobs=1"], work, study)
+    # The data and the pretraining from an earlier launch; then the runner's process, one
+    # job at a time up to the kill: which run is where when it comes is then certain.
+    _prepare_in_this_process(study, work)
+    seen["interrupted"], seen["killed_output"] = _kill_mid_grid([*args, "--jobs=1"], work, study)
     # The registry lost since (as if the kill had come between training and registering):
     # the rerun registers the finished pretraining without training it again.
     (work / "weights.json").unlink()
@@ -129,7 +205,7 @@ def demo(tmp_path_factory):
         for run in study.runs
         if seen["killed"][run.name][0] == "missing" and not run.depends_on and not run.register
     ][-1]
-    binaries.run_shell(_printed_commands(seen["printed"])[f"run {by_hand}"], cwd=work.parent)
+    _run_as_printed(_printed_commands(seen["printed"])[f"run {by_hand}"], cwd=work.parent)
     seen["by_hand"] = by_hand
     seen["before_rerun"] = _snapshot(work, study)
     seen["partial"] = _study([*args, "--aggregate_only"]).stdout
@@ -150,6 +226,10 @@ def test_killed_mid_grid_then_rerun_finishes_only_the_missing_runs(demo):
         **{name: "missing" for name in others},
     }
     assert killed[source][1] is False  # Not registered (the registry was removed).
+    # The killed launch found the data and the pretraining of the earlier one complete.
+    for key in demo["study"].data:
+        assert f"data {key}: complete" in demo["killed_output"]
+    assert f"run {source}: finished before (skipped)" in demo["killed_output"]
     stdout = demo["rerun"].stdout
     for name, (state, registered, launches, mtime) in before.items():
         if state == "finished" and (registered or not demo["study"].run(name).register):
