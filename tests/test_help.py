@@ -63,12 +63,23 @@ def test_a_percent_sign_in_a_docstring_is_printed_as_written():
 # The whole list of a binary's own flags in its --help, for binaries whose tests run them
 # in a process only to do work (their --help is checked here, not in a process of its own).
 OWN_FLAGS = {
+    "analysis.run_analysis": [
+        "analyses", "batch_size", "checkpoint", "datapoints", "datapoints_per_channel",
+        "endpoints", "filter_layer", "floor_seed", "image_seed", "label", "measures",
+        "num_images", "out", "pool_grid", "position_seed", "pretrained_runs", "random_runs",
+        "sampling", "split", "top_endpoints",
+    ],
+    "analysis.plot_cca": ["analysis_dir", "fig2_style", "formats", "measure", "out"],
+    "analysis.plot_filters": ["analysis_dir", "formats", "max_filters", "normalize", "out"],
+    "analysis.plot_convergence": [
+        "formats", "labels", "metric", "out", "runs", "stem", "thresholds", "x",
+    ],
     "transfusion_tf.train": ["config", "workdir"],
     "transfusion_tf.evaluate": ["bootstrap_samples", "checkpoint", "ema", "split", "workdir"],
     "transfusion_tf.export": ["checkpoint", "out", "workdir"],
     "transfusion_tf.predict": ["batch_size", "checkpoint", "images", "out", "tta", "workdir"],
     "slim_weights.download": ["attempts", "dir", "model", "url"],
-}
+}  # fmt: skip
 
 
 @pytest.mark.slow

@@ -119,14 +119,8 @@ for _ in range(5):
     next(it)
 assert os.path.exists(base + "_0.lockfile") and not os.path.exists(base + ".index")
 print(base, flush=True)
-if sys.argv[2] == "kill":
-    os.kill(os.getpid(), 9)
 time.sleep(120)
 """
-
-
-def _writer(prefix, mode):
-    return binaries.start("-c", _PARTIAL_WRITER, prefix, mode, stderr=None)
 
 
 def _partial_key():
@@ -137,28 +131,14 @@ def _partial_key():
 
 
 @pytest.mark.slow
-def test_a_cache_a_killed_run_left_half_written_is_written_again(tmp_path, caplog):
+def test_a_cache_a_live_process_is_writing_is_refused_and_rewritten_once_it_is_killed(
+    tmp_path, caplog
+):
+    """One writer process, seen in both states: alive and halfway through its first pass
+    (refused), then SIGKILLed there, so that tf.data could not clean up (its half-written
+    cache is deleted and written again)."""
     prefix = str(tmp_path / "cache")
-    writer = _writer(prefix, "kill")
-    base = writer.stdout.readline().strip()
-    assert writer.wait(timeout=120) == -9  # SIGKILL: tf.data could not clean up.
-    assert os.path.exists(base + "_0.lockfile") and not os.path.exists(base + ".index")
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
-        assert file_cache.prepare(prefix, _partial_key()) == base
-    assert re.search(
-        rf"cache {re.escape(base)}: process {writer.pid} on \S+ left it partly written "
-        rf"\({re.escape(base)}_0.lockfile\) and has exited; deleting its \d+ files",
-        caplog.text,
-    )
-    assert not [n for n in os.listdir(tmp_path) if n.endswith(".lockfile")]
-    assert _fill(base) == [[i] * 4 for i in range(10)]  # All of it, not the first five.
-    assert os.path.exists(base + ".index")
-
-
-@pytest.mark.slow
-def test_a_cache_a_live_process_is_writing_is_refused(tmp_path):
-    prefix = str(tmp_path / "cache")
-    writer = _writer(prefix, "wait")
+    writer = binaries.start("-c", _PARTIAL_WRITER, prefix, stderr=None)
     try:
         base = writer.stdout.readline().strip()
         message = (
@@ -170,8 +150,19 @@ def test_a_cache_a_live_process_is_writing_is_refused(tmp_path):
             file_cache.prepare(prefix, _partial_key())
     finally:
         writer.kill()
-        writer.wait(timeout=60)
-    assert file_cache.prepare(prefix, _partial_key()) == base  # Its writer is gone now.
+        code = writer.wait(timeout=60)
+    assert code == -9  # SIGKILL: tf.data could not clean up.
+    assert os.path.exists(base + "_0.lockfile") and not os.path.exists(base + ".index")
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert file_cache.prepare(prefix, _partial_key()) == base  # Its writer is gone now.
+    assert re.search(
+        rf"cache {re.escape(base)}: process {writer.pid} on \S+ left it partly written "
+        rf"\({re.escape(base)}_0.lockfile\) and has exited; deleting its \d+ files",
+        caplog.text,
+    )
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".lockfile")]
+    assert _fill(base) == [[i] * 4 for i in range(10)]  # All of it, not the first five.
+    assert os.path.exists(base + ".index")
 
 
 def test_a_stream_of_this_process_still_writing_is_refused(tmp_path):

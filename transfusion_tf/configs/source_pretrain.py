@@ -75,6 +75,7 @@ def get_config(arg: str = ""):
         variants.steps(c, total=4, eval_every=2, log_every=1, warmup=0)
         c.eval.batch_size = 16
         c.eval.bootstrap_samples = 10
+        c.eval.tensorboard_details = False  # As `variants.tiny_test`: tested on its own.
     elif arg:
         raise ValueError(f"unknown source_pretrain variant {arg!r}; valid: '', 'demo', 'test'")
     return c
