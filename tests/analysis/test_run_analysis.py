@@ -1,9 +1,8 @@
 """End to end: short CBR-Tiny runs -> run_analysis (Figs 2-5, weights) -> every plot script.
 
 run_analysis runs in this process with its real flags (`binaries.run_main`; TensorFlow is
-already up here, and the study runner's test, tests/transfusion_tf/studies/test_runner.py,
-starts it as a `python -m` process of its own); each plot script runs once as a `python -m`
-process, as a user calls it. Their --help: tests/test_help.py.
+already up here) and once more, for Fig 5 alone, as a `python -m` process; each plot script
+runs once as a `python -m` process, as a user calls it. Their --help: tests/test_help.py.
 """
 
 import os
@@ -68,6 +67,17 @@ def test_run_analysis_writes_every_file(analysis_dir):
     assert set(fig2["target_datapoints"]) == {240}
     assert fig2.groupby("endpoint")["datapoints"].first().to_dict() == {"block3": 160, "block4": 40}
     assert fig2["supply_limited"].all()
+
+
+def test_the_binary_runs_as_a_process_of_its_own(trained_runs, tmp_path):
+    stdout = _run(
+        "analysis.run_analysis",
+        f"--out={tmp_path}",
+        f"--random_runs={trained_runs['random'][0]}",
+        "--analyses=fig5",
+    )
+    assert f"fig5: {tmp_path}/fig5_random0.npz" in stdout
+    assert os.listdir(tmp_path) == ["fig5_random0.npz"]
 
 
 def test_plot_scripts_draw_from_saved_results(analysis_dir, trained_runs, tmp_path):

@@ -78,7 +78,6 @@ def test_eval_batches_keep_the_partial_batch_and_cache_in_memory():
         assert all(float(tf.reduce_min(x)) == 1.0 for x, _ in batches)  # 255 -> 1.
 
 
-
 def test_streams_keep_their_order_and_do_not_autotune(eyepacs_root):
     """Deterministic order is the resume guarantee. Autotuning is off: its tuning thread
     held up the destruction of a run's training iterator for 15-50 s (`decoding.options`)."""
@@ -96,6 +95,7 @@ def test_streams_keep_their_order_and_do_not_autotune(eyepacs_root):
     for stream in streams:
         assert stream.options().deterministic is True
         assert stream.options().autotune.enabled is False
+
 
 @pytest.mark.parametrize("mode", ["pad", "squash", "center_crop"])
 def test_resize_image_on_a_batch_gives_the_pixels_decoding_gives_each_image(tmp_path, mode):

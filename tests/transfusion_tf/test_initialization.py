@@ -3,8 +3,8 @@ registration; slim models from a slim-format checkpoint; the errors a user can m
 
 The kinds' configs come from the binary's own flag parsing (`_config_from_file`: the config
 file and `--config.*` overrides exactly as `python -m transfusion_tf.train` reads them);
-one of them trains in-process (`TRAINED_KINDS`); the registration binary's main runs in this
-process (the study runner's test starts it as a `python -m` process of its own).
+one of them trains in-process (`TRAINED_KINDS`); the registration binary runs as a real
+subprocess (its one `python -m` process in the suite).
 """
 
 from __future__ import annotations
@@ -72,10 +72,7 @@ def test_the_registration_binary_registers_what_the_library_does(source_weights,
     copy = str(tmp_path / "run")
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("export"))
     path = str(tmp_path / "weights.json")
-    out = binaries.run_main(
-        "transfusion_tf.register_weights", f"--workdir={copy}", f"--registry={path}"
-    )
-    assert out.returncode == 0, out.stderr
+    out = binaries.run("transfusion_tf.register_weights", f"--workdir={copy}", f"--registry={path}")
     assert f"registered cbr_tiny in {path}" in out.stdout
     ours = json.load(open(path))["entries"]["cbr_tiny"]
     library = json.load(open(weights))["entries"]["cbr_tiny"]

@@ -94,15 +94,13 @@ def test_every_class_draws_a_distinct_silhouette():
         source_shapes.class_names(25)
 
 
+@pytest.mark.slow
 def test_the_generate_source_binary(tmp_path):
-    # In this process (`binaries.run_main`); the study runner's test starts it as a
-    # `python -m` process of its own (the `demo:test` study's source data).
-    result = binaries.run_main(
+    # Its one `python -m` process in the suite (the study runner's test generates in-process).
+    out = binaries.run(
         "pipelines.generate_source", f"--root={tmp_path}", "--num_classes=2",
         "--train_per_class=2", "--validation_per_class=1", "--image_size=16",
         "--train_shards=1", "--validation_shards=1",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    ).stdout  # fmt: skip
     assert '"images": {' in out and "6/6 images" in out
     assert os.path.exists(tmp_path / "train-00000-of-00001")
