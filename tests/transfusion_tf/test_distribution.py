@@ -103,7 +103,7 @@ def test_worker_index_counts_the_chief_first(monkeypatch):
 # 5 steps resumed at step 3. Then it runs the train binary's main with the other arguments
 # (which makes its own strategy, as `python -m transfusion_tf.train` does).
 _WORKER = """
-import dataclasses, json, os, sys
+import dataclasses, json, os, socket, sys, time
 from absl import app
 from tensorflow.python.eager import context
 from pipelines import datasets
@@ -140,7 +140,16 @@ def main(argv):
     train.main(argv)
     # Both workers done, both leave now: at a normal exit TF 2.15's coordination service
     # holds the first worker to finish until the other's heartbeat times out (~30 s).
+    # Worker 0 hosts the service, so it leaves last: once worker 1's server port closes.
     context.context().wait_at_barrier("trained", 300_000)
+    if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0:
+        _, other = json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"][1].split(":")
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", int(other)), timeout=1).close()
+            except OSError:
+                break
+            time.sleep(0.05)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
