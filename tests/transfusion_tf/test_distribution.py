@@ -60,21 +60,8 @@ def test_mirrored_strategy_over_two_logical_cpus(eyepacs_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_multi_worker_mirrored_strategy_with_two_processes(eyepacs_root, tmp_path):
-    ports = [portpicker.pick_unused_port() for _ in range(2)]
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    workdir = tmp_path / "multi"
-    processes = [
-        binaries.start(
-            "transfusion_tf.train",
-            *ARGS,
-            f"--config.data.root={eyepacs_root}",
-            f"--workdir={workdir}",
-            env={"TF_CONFIG": _tf_config(cluster, index)},
-        )
-        for index in range(2)
-    ]
-    outputs = [binaries.finish(p) for p in processes]
+def test_multi_worker_mirrored_strategy_with_two_processes(two_workers):
+    workdir, outputs = two_workers["workdir"], two_workers["outputs"]
     losses = [dict(LOSS.findall(err)) for _, err in outputs]
     assert sorted(map(int, losses[0])) == list(range(1, 5))
     assert losses[0] == losses[1]  # Cross-worker all-reduced, so identical on both.
@@ -109,14 +96,18 @@ def test_worker_index_counts_the_chief_first(monkeypatch):
     assert distribution.worker_index() == 0
 
 
-# One worker of a 2-worker MultiWorkerMirroredStrategy: builds the trainer's record stream
-# (experiment.train_input) of a converted split, with the image id as the label, and
-# prints what its replica gets in 20 steps from the start and in 5 steps resumed at step 3.
-_RECORD_WORKER = """
-import dataclasses, json, sys
-import tensorflow as tf
+# One worker of a 2-worker MultiWorkerMirroredStrategy, run twice (one launch serves both
+# multi-worker tests: starting the workers is most of their time). First it builds the
+# trainer's record stream (experiment.train_input) of a converted split (argv[1]), with the
+# image id as the label, and prints what its replica gets in 20 steps from the start and in
+# 5 steps resumed at step 3. Then it runs the train binary's main with the other arguments
+# (which makes its own strategy, as `python -m transfusion_tf.train` does).
+_WORKER = """
+import dataclasses, json, os, socket, sys, time
+from absl import app
+from tensorflow.python.eager import context
 from pipelines import datasets
-from transfusion_tf import distribution, experiment
+from transfusion_tf import distribution, experiment, train
 from transfusion_tf.configs import retina
 
 strategy = distribution.make_strategy()
@@ -142,7 +133,28 @@ for start, steps in ((0, 20), (3 * config.train.batch_size, 5)):
         _, ids = next(batches)
         local = strategy.experimental_local_results(ids)
         seen[-1].append([i.decode() for t in local for i in t.numpy()])
-print("SEEN " + json.dumps(seen))
+print("SEEN " + json.dumps(seen), flush=True)
+sys.argv = ["train", *sys.argv[2:]]
+
+def main(argv):
+    train.main(argv)
+    # Both workers done, both leave now: at a normal exit TF 2.15's coordination service
+    # holds the first worker to finish until the other's heartbeat times out (~30 s).
+    # Worker 0 hosts the service, so it leaves last: once worker 1's server port closes.
+    context.context().wait_at_barrier("trained", 300_000)
+    if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0:
+        _, other = json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"][1].split(":")
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", int(other)), timeout=1).close()
+            except OSError:
+                break
+            time.sleep(0.05)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+app.run(main)
 """
 
 
@@ -150,31 +162,43 @@ def _tf_config(cluster: dict, index: int) -> str:
     return json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
 
 
-def _record_workers(root):
+@pytest.fixture(scope="module")
+def two_workers(eyepacs_root, tmp_path_factory):
+    """One launch of two local workers (`_WORKER`): each reads the records converted from
+    `eyepacs_root` (4 train shards), then trains `ARGS` into one workdir.
+
+    Returns {"records": the converted dataset, "workdir": the run's Path, "outputs":
+    [(stdout, stderr)] per worker, "seen": per worker, the ids of its 20 batches from the
+    start and of its 5 resumed at step 3}.
+    """
+    from pipelines.records import conversion
+
+    base = tmp_path_factory.mktemp("two_workers")
+    records, workdir = str(base / "tfr"), base / "multi"
+    conversion.convert_dataset(
+        "eyepacs", eyepacs_root, records, split_fractions={"train": 0.75, "valid": 0.25},
+        num_shards=4,
+    )  # fmt: skip
     ports = [portpicker.pick_unused_port() for _ in range(2)]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    args = [*ARGS, f"--config.data.root={eyepacs_root}", f"--workdir={workdir}"]
     processes = [
-        binaries.start("-c", _RECORD_WORKER, root, env={"TF_CONFIG": _tf_config(cluster, i)})
+        binaries.start("-c", _WORKER, records, *args, env={"TF_CONFIG": _tf_config(cluster, i)})
         for i in range(2)
     ]
     outputs = [binaries.finish(p) for p in processes]
-    return [json.loads(out.split("SEEN ", 1)[1]) for out, _ in outputs]
+    seen = [json.loads(out.split("SEEN ", 1)[1].splitlines()[0]) for out, _ in outputs]
+    return {"records": records, "workdir": workdir, "outputs": outputs, "seen": seen}
 
 
 @pytest.mark.slow
-def test_two_workers_train_on_disjoint_shards_and_resume_exactly(eyepacs_root, tmp_path):
+def test_two_workers_train_on_disjoint_shards_and_resume_exactly(two_workers):
     from pipelines import datasets
-    from pipelines.records import conversion
 
-    out = str(tmp_path / "tfr")
-    conversion.convert_dataset(
-        "eyepacs", eyepacs_root, out, split_fractions={"train": 0.75, "valid": 0.25}, num_shards=4
-    )
-    split = datasets.load_dataset("tfrecords", out, split_fractions={}).splits["train"]
-    ids = split.rows()["image"].to_numpy()
+    split = datasets.load_dataset("tfrecords", two_workers["records"], split_fractions={})
+    ids = split.splits["train"].rows()["image"].to_numpy()
     by_worker = [set(ids[0:15]) | set(ids[30:45]), set(ids[15:30]) | set(ids[45:60])]
-    seen = _record_workers(out)
-    for worker, (straight, resumed) in enumerate(seen):
+    for worker, (straight, resumed) in enumerate(two_workers["seen"]):
         assert all(len(step) == 2 for step in straight)  # Batch 4: 2 per worker and step.
         assert {i for step in straight for i in step} == by_worker[worker]  # Its shards, all.
         assert resumed == straight[3:8]  # Resumed at step 3: the same batches.

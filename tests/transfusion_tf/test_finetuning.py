@@ -222,11 +222,15 @@ def test_the_best_checkpoint_survives_rotation_and_evaluates(run_a):
 
 @pytest.mark.slow
 def test_the_evaluate_binary_scores_the_best_checkpoint(run_a):
+    """The binary's main in this process (its own process: tests/transfusion_tf/
+    test_evaluation.py)."""
     workdir, _ = run_a
-    out = binaries.run(
+    done = binaries.run_main(
         "transfusion_tf.evaluate", f"--workdir={workdir}", "--checkpoint=best", "--split=test",
         "--bootstrap_samples=0",
-    ).stdout  # fmt: skip
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
     best = os.path.join(workdir, "checkpoints", "best", "ckpt-2")
     assert f"test: checkpoint {best} (step 2, weight averages)" in out
     saved = json.load(open(os.path.join(workdir, "metrics.json")))["test"]

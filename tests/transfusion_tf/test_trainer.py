@@ -176,10 +176,28 @@ def test_a_bad_last_update_of_a_loop_is_neither_evaluated_nor_saved(
     assert (list(rows["step"]) if len(rows) else []) == evaluated
 
 
-def test_eval_at_start_and_bad_loop_length(eyepacs_root, tmp_path):
-    config = _config(eyepacs_root, **{"train.eval_at_start": True, "train.total_steps": 2})
-    trainer.train_and_evaluate(config, str(tmp_path / "a"))
-    assert list(pd.read_csv(tmp_path / "a" / "eval_log.csv")["step"]) == [0, 2]
+@pytest.fixture(scope="module")
+def skipping_run(eyepacs_root, tmp_path_factory):
+    """Two steps evaluated at the start too, on a copy of the set with a missing and a
+    truncated train image under `data.on_bad_image=skip` (one run for two tests).
+
+    Returns (workdir, the missing image's path, the truncated one's).
+    """
+    base = tmp_path_factory.mktemp("skipping")
+    root = str(base / "eyepacs")
+    shutil.copytree(eyepacs_root, root)
+    missing, truncated = (os.path.join(root, "train", f"{n}.jpeg") for n in ("3_right", "2_left"))
+    os.remove(missing)
+    with open(truncated, "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 cut short")
+    changes = {"data.on_bad_image": "skip", "train.total_steps": 2, "train.eval_at_start": True}
+    trainer.train_and_evaluate(_config(root, **changes), str(base / "run"))
+    return str(base / "run"), missing, truncated
+
+
+def test_eval_at_start_and_bad_loop_length(skipping_run, eyepacs_root, tmp_path):
+    workdir, _, _ = skipping_run
+    assert list(pd.read_csv(os.path.join(workdir, "eval_log.csv"))["step"]) == [0, 2]
     config = _config(eyepacs_root, **{"train.total_steps": 7})
     with pytest.raises(ValueError, match="total_steps=7 must be a positive multiple of"):
         trainer.train_and_evaluate(config, str(tmp_path / "b"))
@@ -334,16 +352,9 @@ def test_a_decode_error_without_a_corrupt_image_is_reraised(eyepacs_root):
         raise tf.errors.InvalidArgumentError(None, None, "not about images")
 
 
-def test_skipped_images_are_named_and_counted_in_the_log(eyepacs_root, tmp_path):
-    root = str(tmp_path / "eyepacs")
-    shutil.copytree(eyepacs_root, root)
-    missing, truncated = (os.path.join(root, "train", f"{n}.jpeg") for n in ("3_right", "2_left"))
-    os.remove(missing)
-    with open(truncated, "wb") as f:
-        f.write(b"\xff\xd8\xff\xe0 cut short")
-    config = _config(root, **{"data.on_bad_image": "skip", "train.total_steps": 2})
-    trainer.train_and_evaluate(config, str(tmp_path / "run"))
-    log = open(tmp_path / "run" / "train.log").read()
+def test_skipped_images_are_named_and_counted_in_the_log(skipping_run):
+    workdir, missing, truncated = skipping_run
+    log = open(os.path.join(workdir, "train.log")).read()
     assert f"skipped bad image {truncated}: truncated JPEG" in log
     assert f"skipped bad image {missing}: missing file" in log
     assert "skipped 2 bad images in all" in log
