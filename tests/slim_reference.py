@@ -178,7 +178,7 @@ def check_against_reference(
     Args:
       model: the Keras model, loaded with the reference's weights.
       pairs: {slim end point: Keras layer computing the same tensor}.
-      run: a `reference_run` result.
+      run: a `slim_runs.session_run` result.
       size: an input side of `run`.
       title: the first word of the printed line, e.g. `resnet_v1_50 @224`.
       shown: end points whose difference is printed too (when compared).
@@ -251,7 +251,7 @@ def check_variables_are_the_inventory(
 
 
 def check_default_epsilon(arg_scope: Callable, epsilons: list[float], count: int) -> None:
-    """A graph's `epsilons` (`reference_run`'s): `count` fused batch norms, each with
+    """A graph's `epsilons` (`slim_runs.session_run`'s): `count` fused batch norms, each with
     `arg_scope`'s default epsilon."""
     default = inspect.signature(arg_scope).parameters["batch_norm_epsilon"].default
     assert len(epsilons) == count

@@ -145,7 +145,7 @@ def read_run(directory: pathlib.Path) -> dict:
        'prefixes': {'V1' or 'V2': checkpoint path, holding `values` and the bookkeeping a
          released checkpoint carries: `global_step` and one Momentum slot},
        'inputs': {size: images (batch, size, size, 3) float32},
-       'outputs': {size: {slim end point: array}},
+       'outputs': {size: a mapping {slim end point: array}},
        'epsilons': of the native-size graph's fused batch norms, in order,
        'initial': {name: the value slim's initialiser drew (graph seed SLIM_INIT_SEED)},
        'regularization_loss': slim's regularisation loss of `values` (float32 value),
@@ -161,8 +161,10 @@ def read_run(directory: pathlib.Path) -> dict:
         "values": arrays("values.npz"),
         "prefixes": {k: str(directory / v) for k, v in meta["prefixes"].items()},
         "inputs": {int(k): v for k, v in arrays("inputs.npz").items()},
+        # Read an end point at a time, when asked for (hundreds of MB at 587 px; some
+        # readers need none): a mapping, each access reading the array afresh.
         "outputs": {
-            int(path.stem.removeprefix("outputs_")): arrays(path.name)
+            int(path.stem.removeprefix("outputs_")): np.load(path)
             for path in sorted(directory.glob("outputs_*.npz"))
         },
         "epsilons": meta["epsilons"],
