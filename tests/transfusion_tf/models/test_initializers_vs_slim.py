@@ -33,9 +33,8 @@ import scipy.stats
 import tensorflow as tf
 
 from slim_weights import loading
-from tests import slim_runs
+from tests import shared_models, slim_runs
 from tests.tolerances import UNIT_ROUNDOFF
-from transfusion_tf.models import get_model
 
 pytestmark = pytest.mark.slow  # Full-size networks and slim graphs: seconds each.
 
@@ -43,7 +42,6 @@ FAMILY_ALPHA = 1e-6
 POOLED_Z = 5.0
 TOP_GAP = 1e-4
 LAM = 4.0  # Standard deviations allowed in statistical rounding-error bounds.
-OUR_SEED = 4321  # Slim's: slim_runs.SLIM_INIT_SEED.
 # Kernels slim's inception_v3 initialises itself, overriding the arg scope: trunc_normal(s).
 AUX_TRUNC_NORMAL = {
     "InceptionV3/AuxLogits/Conv2d_2a_5x5/weights": 0.01,
@@ -52,13 +50,13 @@ AUX_TRUNC_NORMAL = {
 MODELS = {
     "resnet_v1_50": {
         "slim": slim_runs.RESNET_V1_50,
-        "ours": dict(num_classes=1000, input_shape=(64, 64, 3)),
+        "ours": shared_models.RESNET,
         "weight_decay": 1e-4,
     },
     "inception_v3": {
         "slim": slim_runs.INCEPTION_V3,
         # The aux head's 5x5 kernel is sized for 299 px (slim: 5x5 at unknown sizes too).
-        "ours": dict(num_classes=1001, input_shape=(299, 299, 3), aux_logits=True),
+        "ours": shared_models.INCEPTION_AUX,
         "weight_decay": 4e-5,
     },
 }
@@ -71,9 +69,11 @@ def pair(request, tmp_path_factory):
     spec = MODELS[name]
     run = slim_runs.session_run(tmp_path_factory, spec["slim"])
     values, slim_initial = run["values"], run["initial"]
-    tf.keras.utils.set_random_seed(OUR_SEED)
-    model = get_model(name, **spec["ours"])
-    ours_initial = {loading.slim_name(v.name): v.numpy() for v in model.variables}
+    # Built after tf.keras.utils.set_random_seed(shared_models.SEED); slim's graph seed is
+    # slim_runs.SLIM_INIT_SEED.
+    model = shared_models.shared_model(spec["ours"])
+    initial = shared_models.initial_values(spec["ours"]).items()
+    ours_initial = {loading.slim_name(keras_name): value for keras_name, value in initial}
     regularized = {
         loading.slim_name(layer.kernel.name)
         for layer in model.layers
