@@ -3,7 +3,7 @@
 The reference graphs themselves come from `slim_weights.slim_compat`; this module fills
 them with random weights *and* random BatchNorm moving statistics (so a wrong epsilon,
 a missing gamma or a swapped mean/variance shows up), saves them with slim's own Saver in
-the V1 and V2 formats, and evaluates end points.
+the V1 and V2 formats, and evaluates end points (`tests.slim_runs`: the session's runs).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import dataclasses
 import inspect
 import math
 import os
-import pathlib
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -49,6 +48,27 @@ def random_slim_values(
     return values
 
 
+@dataclasses.dataclass(frozen=True)
+class SlimRun:
+    """What `run_slim` found.
+
+    Attributes:
+      inventory: the graph's variables {name: shape}.
+      outputs: one {end point: array} per input.
+      epsilons: of the graph's fused batch-norm ops, in order.
+      initial: with `initial_seed`: {name: the value slim's own initialiser drew}.
+      regularization_loss: with `initial_seed`: slim's regularisation loss of `values`.
+      regularized: with `initial_seed`: the names of the variables that loss is over.
+    """
+
+    inventory: dict[str, tuple[int, ...]]
+    outputs: list[dict[str, np.ndarray]]
+    epsilons: list[float]
+    initial: dict[str, np.ndarray] | None = None
+    regularization_loss: float | None = None
+    regularized: frozenset[str] | None = None
+
+
 def run_slim(
     build: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]],
     values: Mapping[str, np.ndarray],
@@ -57,7 +77,8 @@ def run_slim(
     fetch: Callable[[str], bool] = lambda name: True,
     save_prefixes: Mapping[str, str] | None = None,
     restore_from: str | None = None,
-) -> tuple[dict[str, tuple[int, ...]], list[dict[str, np.ndarray]], list[float]]:
+    initial_seed: int | None = None,
+) -> SlimRun:
     """Builds a slim graph, sets its variables, optionally saves it, and evaluates it.
 
     Args:
@@ -68,20 +89,22 @@ def run_slim(
       save_prefixes: {'V1' or 'V2': path} to save to with slim's Saver, adding the
         bookkeeping a released checkpoint carries (`global_step` and one Momentum slot).
       restore_from: restore the graph from this checkpoint instead of assigning `values`.
-
-    Returns:
-      (the graph's variable inventory {name: shape}, one {end point: array} per input,
-       the epsilon of each of its fused batch-norm ops in order).
+      initial_seed: if given, the graph's seed; slim's initialisers run first and their
+        values, and the regularisation loss of `values`, are returned too.
     """
     with tf.Graph().as_default() as graph:
         # Slim's initializers are random ops; with op determinism on (an earlier in-process
         # training run turns it on for the process) they need a seed. Values are assigned.
-        tf.compat.v1.set_random_seed(0)
+        tf.compat.v1.set_random_seed(0 if initial_seed is None else initial_seed)
         images = tf.compat.v1.placeholder(tf.float32, (None, None, None, 3))
         _, end_points = build(images)
         epsilons = _fused_batch_norm_epsilons(graph)
         variables = tf.compat.v1.global_variables()
         inventory = {v.op.name: tuple(v.shape.as_list()) for v in variables}
+        regularization = (
+            tf.compat.v1.losses.get_regularization_loss(),
+            frozenset(_variable_of(t) for t in tf.compat.v1.losses.get_regularization_losses()),
+        )
         bookkeeping = [
             tf.compat.v1.train.get_or_create_global_step(),
             tf.compat.v1.Variable(
@@ -90,10 +113,17 @@ def run_slim(
         ]
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.variables_initializer(bookkeeping))
+            extras = {}
+            if initial_seed is not None:
+                session.run(tf.compat.v1.variables_initializer(variables))
+                extras["initial"] = dict(zip(inventory, session.run(variables), strict=True))
             if restore_from:
                 tf.compat.v1.train.Saver(variables).restore(session, restore_from)
             else:
                 assign(session, variables, values)
+            if initial_seed is not None:
+                extras["regularization_loss"] = float(session.run(regularization[0]))
+                extras["regularized"] = regularization[1]
             for version, prefix in (save_prefixes or {}).items():
                 os.makedirs(os.path.dirname(prefix), exist_ok=True)
                 saver = tf.compat.v1.train.Saver(
@@ -103,7 +133,19 @@ def run_slim(
                 saver.save(session, prefix, write_meta_graph=False, write_state=False)
             wanted = {k: v for k, v in end_points.items() if fetch(k)}
             outputs = [session.run(wanted, {images: x}) for x in inputs]
-    return inventory, outputs, epsilons
+    return SlimRun(inventory, outputs, epsilons, **extras)
+
+
+def _variable_of(tensor: tf.Tensor) -> str:
+    """The name of the one variable a graph tensor is computed from."""
+    found, stack = set(), [tensor.op]
+    while stack:
+        op = stack.pop()
+        if op.type in ("VarHandleOp", "VariableV2"):
+            found.add(op.name)
+        stack.extend(i.op for i in op.inputs)
+    assert len(found) == 1, (tensor.name, found)
+    return found.pop()
 
 
 def assign(
@@ -121,84 +163,6 @@ def assign(
     session.run([var.initializer for var in variables], feeds)
 
 
-@dataclasses.dataclass(frozen=True)
-class ReferenceSpec:
-    """How one slim network runs as the reference of its Keras twin (see `reference_run`).
-
-    Attributes:
-      name: stem of the V1 checkpoint file, e.g. `resnet_v1_50` (V2 is always `model.ckpt`).
-      native_size: the released checkpoint's input side; two images are evaluated there.
-      build: the slim graph at `native_size`, whose variables are saved as V1 and V2.
-      build_587: the slim graph evaluated on one 587 px image, restored from a checkpoint;
-        None evaluates `build`'s graph there too (one graph build fewer: seconds).
-      restore_version: which saved checkpoint (`V1` or `V2`) `build_587` restores.
-      pixel_range: (low, high) of the uniform random images, in the preprocessed range.
-      seed: of the random weights.
-      fetch: which slim end-point names to evaluate.
-    """
-
-    name: str
-    native_size: int
-    build: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
-    build_587: Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]] | None
-    restore_version: str | None
-    pixel_range: tuple[float, float]
-    seed: int
-    fetch: Callable[[str], bool]
-
-
-def reference_run(
-    spec: ReferenceSpec, inventory: Mapping[str, tuple[int, ...]], directory: pathlib.Path
-) -> dict:
-    """Random weights for `inventory` run through slim at the native size and at 587 px.
-
-    The slim graph's own variables must be `inventory`, name for name and shape for shape
-    (asserted: the manifest's inventory files are checked here against slim itself).
-
-    Returns:
-      {'values': the weights {name: array}, 'prefixes': {'V1' or 'V2': checkpoint path},
-       'inputs': {size: images (batch, size, size, 3) float32},
-       'outputs': {size: {slim end point: array}},
-       'epsilons': of the native-size graph's fused batch norms, in order}.
-    """
-    rng = np.random.default_rng(0)
-    sizes = {spec.native_size: 2, 587: 1}  # side -> images
-    inputs = {
-        size: rng.uniform(*spec.pixel_range, (batch, size, size, 3)).astype(np.float32)
-        for size, batch in sizes.items()
-    }
-    values = random_slim_values(inventory, seed=spec.seed)
-    prefixes = {
-        "V1": str(directory / "v1" / f"{spec.name}.ckpt"),
-        "V2": str(directory / "v2" / "model.ckpt"),
-    }
-    same_graph = spec.build_587 is None
-    slim_inventory, outputs, epsilons = run_slim(
-        spec.build,
-        values,
-        [inputs[spec.native_size], *([inputs[587]] if same_graph else [])],
-        fetch=spec.fetch,
-        save_prefixes=prefixes,
-    )
-    assert slim_inventory == inventory
-    native, large = outputs if same_graph else (outputs[0], None)
-    if not same_graph:
-        _, (large,), _ = run_slim(
-            spec.build_587,
-            values,
-            [inputs[587]],
-            fetch=spec.fetch,
-            restore_from=prefixes[spec.restore_version],
-        )
-    return {
-        "values": values,
-        "prefixes": prefixes,
-        "inputs": inputs,
-        "outputs": {spec.native_size: native, 587: large},
-        "epsilons": epsilons,
-    }
-
-
 def check_against_reference(
     model: tf.keras.Model,
     pairs: Mapping[str, str],
@@ -214,7 +178,7 @@ def check_against_reference(
     Args:
       model: the Keras model, loaded with the reference's weights.
       pairs: {slim end point: Keras layer computing the same tensor}.
-      run: a `reference_run` result.
+      run: a `slim_runs.session_run` result.
       size: an input side of `run`.
       title: the first word of the printed line, e.g. `resnet_v1_50 @224`.
       shown: end points whose difference is printed too (when compared).
@@ -287,7 +251,7 @@ def check_variables_are_the_inventory(
 
 
 def check_default_epsilon(arg_scope: Callable, epsilons: list[float], count: int) -> None:
-    """A graph's `epsilons` (`reference_run`'s): `count` fused batch norms, each with
+    """A graph's `epsilons` (`slim_runs.session_run`'s): `count` fused batch norms, each with
     `arg_scope`'s default epsilon."""
     default = inspect.signature(arg_scope).parameters["batch_norm_epsilon"].default
     assert len(epsilons) == count

@@ -76,7 +76,9 @@ def server():
 
 def tarball(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    # Level 1: a checkpoint of zeros packs and unpacks about three times faster than at
+    # the default 9, and nothing here depends on how small the archive is.
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -9,6 +9,7 @@ import pytest
 
 from slim_weights import checkpoint, loading, manifest
 from tests import binaries
+from tests.shared_models import INCEPTION_AUX, RESNET, shared_model
 from tests.slim_reference import random_slim_values
 from transfusion_tf.convert_checkpoint import convert_checkpoint
 from transfusion_tf.models import get_model
@@ -44,7 +45,7 @@ def test_full_inception_checkpoint_round_trips_through_hdf5(slim_checkpoint, tmp
     report = convert_checkpoint("inception_v3", path, output)
     assert sorted(report.loaded) == sorted(ENTRY.inventory())  # every variable consumed
     assert report.ignored == ("global_step",)
-    model = get_model("inception_v3", num_classes=1001, input_shape=(299, 299, 3), aux_logits=True)
+    model = shared_model(INCEPTION_AUX)  # Every variable of it is loaded and compared.
     model.load_weights(output)
     _assert_loaded(model, values)
 
@@ -60,7 +61,7 @@ def test_full_resnet_checkpoint_round_trips_through_tf_format(resnet_checkpoint,
     output = str(tmp_path / "resnet_v1_50")
     report = convert_checkpoint("resnet_v1_50", path, output)
     assert sorted(report.loaded) == sorted(manifest.get_entry("resnet_v1_50").inventory())
-    model = get_model("resnet_v1_50", num_classes=1000, input_shape=(40, 40, 3))
+    model = shared_model(RESNET)  # Every variable of it is loaded and compared.
     model.load_weights(output)
     _assert_loaded(model, values)
 
@@ -106,7 +107,7 @@ def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path, monkeyp
     assert "loaded 267 variables; adapted 1; excluded 0 from the checkpoint" in result.stdout
     assert "  ignored global_step" in result.stdout
     assert not (tmp_path / "~").exists()
-    model = get_model("resnet_v1_50", num_classes=1000, input_shape=(40, 40, 3))
+    model = shared_model(RESNET)
     model.load_weights(str(output))
     _assert_loaded(model, values)
     monkeypatch.setenv("HOME", str(home))
@@ -119,9 +120,11 @@ def test_binary_end_to_end_with_tilde_paths(resnet_checkpoint, tmp_path, monkeyp
     assert "Traceback" not in missing.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # The first import of the binary takes seconds.
 def test_help_lists_the_flags():
-    result = _run("--help")
+    # In this process: the binary's one real process is the end-to-end run above.
+    result = binaries.run_main("slim_weights.convert", "--help")
+    assert result.returncode == 1  # absl's status for --help.
     for flag in ("--model", "--checkpoint", "--output", "--channels"):
         assert f"  {flag}:" in result.stdout, result.stderr
     for flag in ("drop_background", "aux_logits"):

@@ -11,6 +11,7 @@ import tensorflow as tf
 from pipelines import preprocessing
 from slim_weights import loading, manifest
 from tests import tolerances
+from tests.shared_models import INCEPTION_SMALLEST, RESNET, shared_model
 from tests.slim_reference import network_tolerance, random_slim_values
 from transfusion_tf.models import endpoints, get_model
 from transfusion_tf.models.layout import get_endpoint_layers
@@ -150,15 +151,18 @@ def grayscale_pair():
 
 def _grayscale_pair(model_name: str) -> dict:
     """The RGB model and its grayscale fine-tuning twin, loaded with the same random
-    weights (seed 3), at the smallest size each network takes.
+    weights (seed 3), at the size of the RGB configuration other files share
+    (`tests.shared_models`): ResNet-50 at its checkpoint's 224 px, Inception-v3 at its
+    smallest 75 px.
 
     Returns {'values', 'size', 'rgb' (the checkpoint's own head and classes), 'gray' (1
     channel, a new 5-way head, the first conv summed over RGB), 'report' (gray's load)}.
     """
     entry = manifest.get_entry(model_name)
-    size = {"resnet_v1_50": 48, "inception_v3": 75}[model_name]
-    values = random_slim_values(entry.inventory(), seed=3)
-    rgb = get_model(model_name, num_classes=entry.num_classes, input_shape=(size, size, 3))
+    config = {"resnet_v1_50": RESNET, "inception_v3": INCEPTION_SMALLEST}[model_name]
+    size, values = config[2], random_slim_values(entry.inventory(), seed=3)
+    rgb = shared_model(config)
+    assert rgb.output_shape[-1] == entry.num_classes  # The checkpoint's own head.
     loading.load_into(rgb, values, exclude_scopes=entry.aux_scopes)
     gray = get_model(model_name, num_classes=5, input_shape=(size, size, 1))
     report = loading.load_into(
@@ -242,7 +246,7 @@ def test_grayscale_with_vgg_preprocessing_is_off_by_a_per_filter_conv1_offset(gr
     pair = grayscale_pair(entry.model)
     values, rgb, gray, size = pair["values"], pair["rgb"], pair["gray"], pair["size"]
 
-    def conv1(model, images):  # the conv itself, before BatchNorm: (1, 24, 24, 64)
+    def conv1(model, images):  # the conv itself, before BatchNorm: (1, 112, 112, 64)
         layer = model.get_layer("resnet_v1_50/conv1")
         return tf.keras.Model(model.inputs, layer.output)(images).numpy().astype(np.float64)
 
@@ -258,7 +262,7 @@ def test_grayscale_with_vgg_preprocessing_is_off_by_a_per_filter_conv1_offset(gr
     scale = np.max(np.abs(expected))
     # A 7x7x3 dot product against one over the RGB-summed kernel (itself a float32 sum).
     atol = tolerances.reduction_atol(7 * 7 * 3, np.abs(k_c).sum(axis=0).max() * 255.0)
-    # Output i sees input rows 2i-3 .. 2i+3: inside the 48 px image for i = 2 .. 22.
+    # Output i sees input rows 2i-3 .. 2i+3: inside the 224 px image for i = 2 .. 110.
     interior = difference[:, 2:-1, 2:-1]
     np.testing.assert_allclose(interior, np.broadcast_to(offset, interior.shape), rtol=0, atol=atol)
     assert np.max(np.abs(offset)) > 0.01 * scale  # a real difference, not rounding

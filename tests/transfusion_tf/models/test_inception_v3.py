@@ -13,7 +13,8 @@ from slim_weights.slim_compat import (
     import_tf_slim,
     slim_normalizer_params,
 )
-from tests import slim_reference
+from tests import slim_reference, slim_runs
+from tests.shared_models import INCEPTION_AUX, INCEPTION_SMALLEST, shared_model
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 from transfusion_tf.models.layout import get_endpoint_layers
 
@@ -53,8 +54,8 @@ def _model(num_classes=1001, size=299, channels=3, aux_logits=False):
 
 @pytest.fixture(scope="module")
 def model_aux():
-    """The checkpoint's own configuration: 1001 classes, aux head, 299 px (built once)."""
-    return _model(aux_logits=True)
+    """The checkpoint's own configuration: 1001 classes, aux head, 299 px (shared)."""
+    return shared_model(INCEPTION_AUX)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def test_endpoints_names_and_shapes(model_1000):
     assert shapes["Mixed_7c"] == (8, 8, 2048)
     assert shapes["pre_logits"] == (2048,)
     assert shapes["logits"] == (1000,)
-    small = endpoints(_model(num_classes=5, size=75)).output
+    small = endpoints(shared_model(INCEPTION_SMALLEST)).output
     assert tuple(small["Mixed_7c"].shape) == (None, 1, 1, 2048)
 
 
@@ -146,30 +147,15 @@ def _layer_pairs(model, slim_keys):
     return {k: named.get(k) or special[k] for k in slim_keys}
 
 
-REFERENCE = slim_reference.ReferenceSpec(
-    name="inception_v3",
-    native_size=299,
-    build=lambda x: build_slim_inception_v3(x, num_classes=1001, aux_logits=True),
-    # Beyond ~330 px slim's own head is an 8x8/2 average pool, not global; the reference
-    # for our global-pool head is slim's body plus a global mean and slim's logits conv.
-    build_587=lambda x: build_slim_inception_v3(
-        x, num_classes=1001, aux_logits=False, global_pool=True
-    ),
-    restore_version="V2",
-    pixel_range=(-1.0, 1.0),
-    seed=2,
-    fetch=lambda k: k != "Predictions",
-)
 # End points whose difference is printed besides the worst.
 SHOWN = ("Mixed_5b", "Mixed_6e", "Mixed_7c", "PreLogits", "Logits", "AuxLogits")
 
 
 @pytest.fixture(scope="module")
 def slim_run(tmp_path_factory):
-    """Slim's Inception-v3 with random weights, saved as V1 and V2, at 299 and 587."""
-    return slim_reference.reference_run(
-        REFERENCE, ENTRY.inventory(), tmp_path_factory.mktemp("inception_v3")
-    )
+    """Slim's Inception-v3 with random weights, saved as V1 and V2, at 299 and 587 (made
+    once per session: `tests/slim_runs.py`)."""
+    return slim_runs.session_run(tmp_path_factory, slim_runs.INCEPTION_V3)
 
 
 def test_matches_slim_graph_at_299_with_aux(slim_run, capsys, model_aux):

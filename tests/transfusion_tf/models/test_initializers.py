@@ -12,6 +12,7 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
+from tests.shared_models import INCEPTION_AUX, RESNET, shared_model
 from tests.tolerances import elementwise_rtol, reduction_atol
 from transfusion_tf.models import get_model, initializers
 
@@ -110,12 +111,10 @@ def test_bad_weight_decay_names_the_model(value):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("name", "size", "options"),
-    [("resnet_v1_50", 32, {}), ("inception_v3", 299, {"aux_logits": True})],
-)
-def test_slim_networks_carry_their_arg_scopes(name, size, options):
-    model = get_model(name, num_classes=5, input_shape=(size, size, 3), **options)
+@pytest.mark.parametrize("config", [RESNET, INCEPTION_AUX], ids=lambda config: config[0])
+def test_slim_networks_carry_their_arg_scopes(config):
+    # Shared models: their weights may be loaded ones; the term is checked against them.
+    name, model = config[0], shared_model(config)
     summary = initializers.init_summary(model)
     assert summary == SLIM_KERNEL_SUMMARY[name]
     assert len(model.losses) == summary["regularized_variables"]

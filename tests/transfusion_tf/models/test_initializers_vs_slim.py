@@ -1,9 +1,10 @@
 """Our random init and L2 term against the real slim graphs (ResNet-50 v1, Inception-v3).
 
 Slim's graphs are built with `tf_slim.nets` under their own arg scopes
-(`slim_weights.slim_compat`) and their initialisers run with a different seed from ours,
-so kernels can only agree in distribution. The statistics, per kernel tensor of N values
-(sigma: its standard deviation, estimated from the two samples):
+(`slim_weights.slim_compat`) and their initialisers run with a different seed from ours
+(in the session's reference runs, `tests/slim_runs.py`, which also give slim's L2 term of
+their random weights), so kernels can only agree in distribution. The statistics, per
+kernel tensor of N values (sigma: its standard deviation, estimated from the two samples):
 
 - the two sample means differ by N(0, (s_ours^2 + s_slim^2) / N);
 - the two sample standard deviations by about N(0, (s_ours^2 + s_slim^2) / (2 N)), the
@@ -31,11 +32,9 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-from slim_weights import loading, manifest
-from slim_weights.slim_compat import build_slim_inception_v3, build_slim_resnet_v1_50
-from tests.slim_reference import assign, random_slim_values
+from slim_weights import loading
+from tests import shared_models, slim_runs
 from tests.tolerances import UNIT_ROUNDOFF
-from transfusion_tf.models import get_model
 
 pytestmark = pytest.mark.slow  # Full-size networks and slim graphs: seconds each.
 
@@ -43,7 +42,6 @@ FAMILY_ALPHA = 1e-6
 POOLED_Z = 5.0
 TOP_GAP = 1e-4
 LAM = 4.0  # Standard deviations allowed in statistical rounding-error bounds.
-SLIM_SEED, OUR_SEED = 1234, 4321
 # Kernels slim's inception_v3 initialises itself, overriding the arg scope: trunc_normal(s).
 AUX_TRUNC_NORMAL = {
     "InceptionV3/AuxLogits/Conv2d_2a_5x5/weights": 0.01,
@@ -51,62 +49,31 @@ AUX_TRUNC_NORMAL = {
 }
 MODELS = {
     "resnet_v1_50": {
-        "build": lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
-        "ours": dict(num_classes=1000, input_shape=(64, 64, 3)),
+        "slim": slim_runs.RESNET_V1_50,
+        "ours": shared_models.RESNET,
         "weight_decay": 1e-4,
     },
     "inception_v3": {
-        "build": lambda x: build_slim_inception_v3(x, num_classes=1001, aux_logits=True),
+        "slim": slim_runs.INCEPTION_V3,
         # The aux head's 5x5 kernel is sized for 299 px (slim: 5x5 at unknown sizes too).
-        "ours": dict(num_classes=1001, input_shape=(299, 299, 3), aux_logits=True),
+        "ours": shared_models.INCEPTION_AUX,
         "weight_decay": 4e-5,
     },
 }
 
 
-def _slim_graph(build, values):
-    """Runs slim's initialisers (seeded) and its regularisation loss on `values`.
-
-    Returns:
-      ({name: initial array}, regularisation loss of `values` (float32 scalar),
-       {names of the regularised variables}).
-    """
-    with tf.Graph().as_default():
-        tf.compat.v1.set_random_seed(SLIM_SEED)
-        build(tf.compat.v1.placeholder(tf.float32, (None, None, None, 3)))
-        variables = tf.compat.v1.global_variables()
-        total = tf.compat.v1.losses.get_regularization_loss()
-        regularized = {_variable_of(t) for t in tf.compat.v1.losses.get_regularization_losses()}
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            initial = dict(zip([v.op.name for v in variables], session.run(variables), strict=True))
-            assign(session, variables, values)
-            loss = session.run(total)
-    return initial, loss, regularized
-
-
-def _variable_of(tensor):
-    """The name of the one variable a graph tensor is computed from."""
-    found, stack = set(), [tensor.op]
-    while stack:
-        op = stack.pop()
-        if op.type in ("VarHandleOp", "VariableV2"):
-            found.add(op.name)
-        stack.extend(i.op for i in op.inputs)
-    assert len(found) == 1, (tensor.name, found)
-    return found.pop()
-
-
 @pytest.fixture(scope="module", params=sorted(MODELS))
-def pair(request):
+def pair(request, tmp_path_factory):
     """One model: slim's initial values, ours, and both L2 terms on the same random weights."""
     name = request.param
     spec = MODELS[name]
-    values = random_slim_values(manifest.get_entry(name).inventory(), seed=5)
-    slim_initial, slim_loss, slim_regularized = _slim_graph(spec["build"], values)
-    tf.keras.utils.set_random_seed(OUR_SEED)
-    model = get_model(name, **spec["ours"])
-    ours_initial = {loading.slim_name(v.name): v.numpy() for v in model.variables}
+    run = slim_runs.session_run(tmp_path_factory, spec["slim"])
+    values, slim_initial = run["values"], run["initial"]
+    # Built after tf.keras.utils.set_random_seed(shared_models.SEED); slim's graph seed is
+    # slim_runs.SLIM_INIT_SEED.
+    model = shared_models.shared_model(spec["ours"])
+    initial = shared_models.initial_values(spec["ours"]).items()
+    ours_initial = {loading.slim_name(keras_name): value for keras_name, value in initial}
     regularized = {
         loading.slim_name(layer.kernel.name)
         for layer in model.layers
@@ -121,9 +88,9 @@ def pair(request):
         "slim_kernels": _kernels(slim_initial),
         "our_kernels": _kernels(ours_initial),
         "values": values,
-        "slim_loss": float(slim_loss),
+        "slim_loss": run["regularization_loss"],
         "our_loss": float(tf.add_n(model.losses)),
-        "slim_regularized": slim_regularized,
+        "slim_regularized": run["regularized"],
         "our_regularized": regularized,
     }
 

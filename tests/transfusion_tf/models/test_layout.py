@@ -6,6 +6,7 @@ import functools
 
 import pytest
 
+from tests.shared_models import INCEPTION_AUX, RESNET, shared_model
 from transfusion_tf.models import endpoint_names, get_model, list_models, variable_endpoints
 from transfusion_tf.models.layout import endpoints_by_scope
 
@@ -14,9 +15,10 @@ TOP_SCOPE = {"resnet_v1_50": "resnet_v1_50/", "inception_v3": "InceptionV3/"}
 
 @functools.cache
 def _model(name: str):
-    """Each model once per file; Inception with its aux head (hence at 299 px)."""
-    if name == "inception_v3":
-        return get_model(name, num_classes=3, input_shape=(299, 299, 3), aux_logits=True)
+    """Each model once per file; the slim networks shared between files, Inception with its
+    aux head (hence at 299 px)."""
+    if name in TOP_SCOPE:
+        return shared_model({"inception_v3": INCEPTION_AUX, "resnet_v1_50": RESNET}[name])
     return get_model(name, num_classes=3, input_shape=(32, 32, 3))
 
 

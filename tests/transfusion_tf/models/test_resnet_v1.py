@@ -14,7 +14,8 @@ from slim_weights.slim_compat import (
     import_tf_slim,
     slim_normalizer_params,
 )
-from tests import slim_reference
+from tests import slim_reference, slim_runs
+from tests.shared_models import RESNET, shared_model
 from transfusion_tf.models import endpoint_names, endpoints, get_model
 
 pytestmark = pytest.mark.slow  # Full-size ResNet-50 and slim graphs: seconds each.
@@ -29,8 +30,8 @@ def _model(num_classes=1000, size=224, channels=3):
 
 @pytest.fixture(scope="module")
 def model_1000():
-    """The checkpoint's own configuration: 1000 classes at 224 px (shared; built once)."""
-    return _model()
+    """The checkpoint's own configuration: 1000 classes at 224 px (shared between files)."""
+    return shared_model(RESNET)
 
 
 @pytest.fixture(scope="module")
@@ -114,24 +115,11 @@ def _endpoint_layers(model):
     return get_endpoint_layers(model)
 
 
-REFERENCE = slim_reference.ReferenceSpec(
-    name="resnet_v1_50",
-    native_size=224,
-    build=lambda x: build_slim_resnet_v1_50(x, num_classes=1000),
-    build_587=None,  # slim's ResNet takes any size: the native graph runs at 587 too.
-    restore_version=None,
-    pixel_range=(-124.0, 152.0),  # vgg preprocessing: pixels minus the channel means
-    seed=1,
-    fetch=lambda k: k != "predictions",
-)
-
-
 @pytest.fixture(scope="module")
 def slim_run(tmp_path_factory):
-    """Slim's ResNet-50 with random weights, saved as V1 and V2, evaluated at 224 and 587."""
-    return slim_reference.reference_run(
-        REFERENCE, ENTRY.inventory(), tmp_path_factory.mktemp("resnet_v1_50")
-    )
+    """Slim's ResNet-50 with random weights, saved as V1 and V2, evaluated at 224 and 587
+    (made once per session: `tests/slim_runs.py`)."""
+    return slim_runs.session_run(tmp_path_factory, slim_runs.RESNET_V1_50)
 
 
 @pytest.mark.parametrize(("size", "version"), [(224, "V1"), (587, "V2")])
