@@ -10,7 +10,7 @@ Parts (`--config=transfusion_tf/configs/demo.py:<part>`):
   chexpert  the five CheXpert pathologies on the synthetic set: 40 px, 300 steps,
             every 25 steps, valid.csv at the end.
   source    source-task pretraining on the synthetic ImageNet-layout records: 12 classes,
-            32 px, 120 steps of batch 64, validation top-1 at the end.
+            40 px, 120 steps of batch 64, validation top-1 at the end.
   test:<part>  the same with a few steps of tiny models, for the test suite.
 TensorBoard gets the metric scalars only (`eval.tensorboard_details=False`).
 """
@@ -20,12 +20,12 @@ from __future__ import annotations
 from transfusion_tf.configs import chexpert, retina, source_pretrain, variants
 
 SIZES = {
-    "": {"patients": 700, "retina_px": 40, "classes": 12, "per_class": 100, "source_px": 32,
+    "": {"patients": 700, "retina_px": 40, "classes": 12, "per_class": 100, "source_px": 40,
          "widths": (16, 32, 64, 128), "pretrain_steps": 120, "steps": 120, "batch": 24,
          "eval_every": 12,
          "chexpert_steps": 300, "chexpert_eval_every": 25, "images": 128,
          "datapoints": 2560},
-    "test": {"patients": 40, "retina_px": 32, "classes": 4, "per_class": 8, "source_px": 32,
+    "test": {"patients": 40, "retina_px": 32, "classes": 4, "per_class": 8, "source_px": 40,
              "widths": (4, 8, 8, 8), "pretrain_steps": 4, "steps": 4, "batch": 4, "eval_every": 2,
              "chexpert_steps": 4, "chexpert_eval_every": 2, "images": 8,
          "datapoints": 400},

@@ -16,7 +16,7 @@ Command (also `make demo`; about 9 minutes on a 2-core CPU, install included):
 
 Sizes (transfusion_tf/configs/demo.py holds the per-run configs; stated in the report):
   retina   synthetic EyePACS layout, 700 patients (1,400 images), 40 px, split 80/10/10
-  source   synthetic source task, 12 classes x 100 training images, 32 px, 4 shards
+  source   synthetic source task, 12 classes x 100 training images, 40 px, 4 shards
   models   CBR-Tiny and CBR-Small at half width (16-32-64-128), float32
   pretrain 120 steps, batch 64, Adam 3e-3; registered in <workdir>/weights.json
   retina   120 steps, batch 24, Adam 1e-3, evaluated every 12 steps on 140 images;
