@@ -11,7 +11,7 @@ movement; the report opens with the paper's claims and the verdict of these numb
 each. The paper's numbers are at 587 px and ~150k steps with full-width models: compare
 trends, not values.
 
-Command (also `make demo`; about 9 minutes on a 2-core CPU, install included):
+Command (also `make demo`; about 6 minutes on a 2-core CPU, install included):
   python -m transfusion_tf.study --study=demo --workdir=demo_out --jobs=2 --threads_per_job=1
 
 Sizes (transfusion_tf/configs/demo.py holds the per-run configs; stated in the report):
