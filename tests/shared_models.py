@@ -10,12 +10,12 @@ back first (`reinitialized_model`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import numpy as np
 import tensorflow as tf
 
+from analysis.capture import float32_policy
 from transfusion_tf.models import get_model
 
 # The configurations shared between files: (model, classes, input side, aux_logits).
@@ -55,19 +55,9 @@ def reinitialized_model(config: tuple[str, int, int, bool]) -> tf.keras.Model:
 def _build(name: str, num_classes: int, side: int, aux_logits: bool):
     options = {"aux_logits": True} if aux_logits else {}
     # The float32 policy whatever a test left set: the model outlives the test.
-    with _float32_policy():
+    with float32_policy():
         tf.keras.utils.set_random_seed(SEED)
         model = get_model(name, num_classes=num_classes, input_shape=(side, side, 3), **options)
     initial = {v.name: v.numpy() for v in model.variables}
     assert len(initial) == len(model.variables)  # Names are unique: slim's scopes.
     return model, initial
-
-
-@contextlib.contextmanager
-def _float32_policy():
-    policy = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy("float32")
-    try:
-        yield
-    finally:
-        tf.keras.mixed_precision.set_global_policy(policy)
