@@ -16,7 +16,16 @@ def base_config() -> ml_collections.ConfigDict:
     c.precision = "float32"  # float32 | mixed_bfloat16 | mixed_float16 | auto.
     c.task = "dr_grade"  # A name from transfusion_tf.tasks.
     c.task_options = ml_collections.ConfigDict()  # E.g. num_classes for classification.
+    _data(c)
+    _augment_and_model(c)
+    _init(c)
+    _training(c)
+    _evaluation(c)
+    _fine_tuning(c)
+    return c
 
+
+def _data(c: ml_collections.ConfigDict) -> None:
     c.data = ml_collections.ConfigDict()
     c.data.name = "eyepacs"  # A name from pipelines.datasets.list_datasets().
     c.data.root = ""  # The dataset root as distributed (required).
@@ -37,6 +46,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.train_subset = 0
     c.data.subset_seed = 0
 
+
+def _augment_and_model(c: ml_collections.ConfigDict) -> None:
     c.augment = ml_collections.ConfigDict()
     c.augment.flip_left_right = True
     c.augment.flip_up_down = False
@@ -56,6 +67,8 @@ def base_config() -> ml_collections.ConfigDict:
     # optimizer's decoupled (AdamW) optimizer.weight_decay.
     c.model.weight_decay = ml_collections.config_dict.placeholder(float)
 
+
+def _init(c: ml_collections.ConfigDict) -> None:
     # How the weights start (the paper's Figs 6-8; transfusion_tf/initialization.py).
     c.init = ml_collections.ConfigDict()
     # random | imagenet | mean_var | transfusion | hybrid_slim | gabor_conv1.
@@ -68,6 +81,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.init.width_factor = 0.5  # hybrid_slim: channel factor of the blocks above up_to.
     c.init.seed = 0  # With `seed`, seeds the surgery's draws (mean_var).
 
+
+def _training(c: ml_collections.ConfigDict) -> None:
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 32  # Global batch, split over replicas.
     c.train.total_steps = 1000
@@ -92,6 +107,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.schedule.boundaries = ()  # step: steps where lr is multiplied by gamma.
     c.schedule.gamma = 0.1
 
+
+def _evaluation(c: ml_collections.ConfigDict) -> None:
     c.eval = ml_collections.ConfigDict()
     c.eval.batch_size = 64
     c.eval.bootstrap_samples = 1000  # For metrics.json (evaluate binary).
@@ -106,8 +123,6 @@ def base_config() -> ml_collections.ConfigDict:
     # curves and confusion matrices (transfusion_tf/tensorboard_summaries.py); False keeps
     # the metric scalars only.
     c.eval.tensorboard_details = True
-    _fine_tuning(c)
-    return c
 
 
 def _fine_tuning(c: ml_collections.ConfigDict) -> None:
