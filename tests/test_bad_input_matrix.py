@@ -426,6 +426,9 @@ WEIGHTS_OF_OTHER_SHAPE = (
     {"conv/kernel": np.zeros((3, 4)), "logits/kernel": np.zeros(2)},
 )
 SGD_BLOWING_UP = {"optimizer.name": "sgd", "schedule.name": "step", "schedule.gamma": 1e8}
+# Which overflow comes first after a second jump of the learning rate at step 6 (the
+# evaluation's logits or a batch-norm moving variance) depends on the last bits of a
+# CPU's float32 arithmetic; either way ckpt-4 is then passed over for its evaluation.
 
 # fmt: off
 ROWS = [
@@ -525,7 +528,7 @@ ROWS = [
     # Non-finite training.
     Row("NaN loss", config({**SGD_BLOWING_UP, "schedule.gamma": float("inf"), "schedule.boundaries": (4,)}), train, callbacks.NonFiniteLossError, r"^non-finite training loss \(nan\) at step 6; stopped without saving. Last good checkpoint: .*/ckpt-4\. Lower", 1),  # noqa: E501
     Row("finite weights whose predictions overflow", config({**SGD_BLOWING_UP, "schedule.boundaries": (3,)}), train, callbacks.NonFiniteLossError, r"^non-finite logits for 10 of 10 examples \(finite weights that overflow float32 activations\) at the evaluation of step 4; stopped without saving. Last good checkpoint: .*/ckpt-2\.", 1),  # noqa: E501
-    Row("last checkpoint with finite weights evaluates to non-finite logits", config({**SGD_BLOWING_UP, "schedule.boundaries": (3,), "train.eval_every": 6}), train, callbacks.NonFiniteLossError, r"at the evaluation of step 6; .*Last good checkpoint: .*/ckpt-2\. \(.*/ckpt-4 has finite weights, but evaluating it gives non-finite logits for 10 of 10", 1),  # noqa: E501
+    Row("last checkpoint with finite weights evaluates to non-finite logits", config({**SGD_BLOWING_UP, "schedule.boundaries": (3, 5), "train.eval_every": 6}), train, callbacks.NonFiniteLossError, r"step 6\b.*; stopped without saving. Last good checkpoint: .*/ckpt-2\. \(.*/ckpt-4 has finite weights, but evaluating it gives non-finite logits for 10 of 10", 1),  # noqa: E501
 ]
 # fmt: on
 
