@@ -11,6 +11,7 @@ import json
 import os
 
 import tensorflow as tf
+from tensorflow.python.eager import context
 
 
 def _tf_config() -> dict:
@@ -40,6 +41,17 @@ def make_strategy() -> tf.distribute.Strategy:
     if tf.config.list_logical_devices("GPU"):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+
+
+def leave_together(name: str, timeout_seconds: int = 3600) -> None:
+    """In a multi-worker run, waits until every worker has called this with `name`.
+
+    TF 2.15's coordination service marks a worker that exits while another still runs as
+    failed once its heartbeats stop (about 10 s), which aborts the other's collectives
+    and logs errors; workers that leave together exit cleanly. A no-op on one worker.
+    """
+    if num_workers() > 1:
+        context.context().wait_at_barrier(name, timeout_seconds * 1000)
 
 
 def is_chief() -> bool:

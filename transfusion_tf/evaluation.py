@@ -124,6 +124,7 @@ def evaluate_trained(
     dataset: tf.data.Dataset | None = None,
     timer: timing.PhaseTimer | None = None,
     ema: bool = False,
+    local: bool = False,
 ) -> dict:
     """Scores `model` (holding the weights of `checkpoint_path`) on a split of `data`.
 
@@ -136,6 +137,8 @@ def evaluate_trained(
       dataset: the split's eval stream if one is built already.
       timer: where the writing of the outputs is timed (phase `outputs`), if given.
       ema: whether `model` holds the checkpoint's weight averages (recorded as `ema`).
+      local: predict in this process without collectives (`experiment.Predictor`); one
+        worker of a multi-worker run scoring the whole split needs it.
 
     Raises:
       experiment.NonFiniteLogits: weights whose logits on the split are not finite.
@@ -149,6 +152,7 @@ def evaluate_trained(
             bootstrap_samples=samples,
             preprocessing=preprocessing,
             dataset=dataset,
+            local=local,
         )
     except experiment.NonFiniteLogits as e:
         raise experiment.NonFiniteLogits(f"{checkpoint_path}: {e}; it cannot be scored") from None

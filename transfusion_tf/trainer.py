@@ -86,7 +86,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             run = run_setup.set_up(config, workdir, chief=chief, timer=timer)
             _init_or_resume(run)
             _fit(run)
-            return _finish(run)
+            result = _finish(run)
+        distribution.leave_together("transfusion_tf.train finished")
+        return result
     except ExpectedError as error:
         logging.error("stopped: %s", error)  # Into train.log too, beside what led to it.
         raise
@@ -279,25 +281,30 @@ def _save(run: Run, at_step: int) -> None:
 
 
 def _finish(run: Run) -> dict:
-    """Scores `eval.final_splits` with the trained model, then writes the summary last."""
+    """Scores `eval.final_splits` with the trained model, then writes the summary last.
+
+    In a multi-worker run, as in the periodic evaluations, every worker scores each whole
+    split (`Model.predict` would shard it across the workers), in step: reading the
+    batch-norm statistics is a collective there. Only the chief's outputs reach the workdir.
+    """
     config = run.config
     step = run.step
-    if run.chief:
-        for split in config.eval.get("final_splits", ()):
-            logging.info("evaluating the %s split with the step-%d weights ...", split, step)
-            with run.timer.phase("final_evaluation"), run.scored_weights():
-                scores = evaluation.evaluate_trained(
-                    run.model,
-                    config,
-                    run.data,
-                    split,
-                    workdir=run.workdir,
-                    checkpoint_path=run.ckpts.latest,
-                    preprocessing=run.plan.preprocessing,
-                    timer=run.timer,
-                    ema=run.scores_average,
-                )
-            logging.info("final %s: %s", split, evaluation.format_metrics(scores))
+    for split in config.eval.get("final_splits", ()):
+        logging.info("evaluating the %s split with the step-%d weights ...", split, step)
+        with run.timer.phase("final_evaluation"), run.scored_weights():
+            scores = evaluation.evaluate_trained(
+                run.model,
+                config,
+                run.data,
+                split,
+                workdir=run.write_dir,
+                checkpoint_path=run.ckpts.latest,
+                preprocessing=run.plan.preprocessing,
+                timer=run.timer,
+                ema=run.scores_average,
+                local=distribution.num_workers() > 1,
+            )
+        logging.info("final %s: %s", split, evaluation.format_metrics(scores))
     with run.timer.phase("outputs"):
         speeds = run.logger.images_per_second if run.logger else []
         result = run_logs.summarize(config, run.eval_log.rows(), speeds, step)

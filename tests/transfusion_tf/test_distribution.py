@@ -4,10 +4,11 @@ import json
 import os
 import re
 
+import pandas as pd
 import portpicker
 import pytest
 
-from tests import binaries
+from tests import binaries, tolerances
 from transfusion_tf import checkpointing, distribution
 
 ARGS = [
@@ -17,6 +18,8 @@ ARGS = [
     "--config.train.checkpoint_every=2",
     # The details' gradients run in the strategy's replica context, on the chief only.
     "--config.eval.tensorboard_details=true",
+    # Both workers score the final splits whole; the chief writes the outputs.
+    "--config.eval.final_splits=('valid', 'test')",
 ]
 LOSS = re.compile(r"step (\d+)/4  loss ([0-9.]+)")
 
@@ -71,6 +74,25 @@ def test_multi_worker_mirrored_strategy_with_two_processes(two_workers):
     assert launch[0]["replicas"] == 2
     assert len((workdir / "eval_log.csv").read_text().splitlines()) == 3
     assert _detail_steps(workdir) == [2, 4]
+    # The final evaluation scores every image of each split, and the
+    # step-4 weights' validation loss is the one the step-4 evaluation logged (a mean of
+    # the same 10 losses, summed maybe in another order).
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert (metrics["valid"]["examples"], metrics["test"]["examples"]) == (10, 10)
+    predictions = pd.read_csv(workdir / "predictions_test.csv")
+    assert sorted(predictions["image"]) == sorted(_split_images(workdir, "test"))
+    logged = pd.read_csv(workdir / "eval_log.csv").set_index("step").loc[4, "loss"]
+    tolerance = tolerances.reduction_atol(10, logged) + logged * tolerances.elementwise_rtol(4)
+    assert abs(metrics["valid"]["loss"] - logged) <= tolerance
+    # Both left together: no worker was declared failed by the coordination service.
+    assert not [err for _, err in outputs if "set to ERROR" in err or "heartbeat" in err]
+
+
+def _split_images(workdir, split: str) -> list[str]:
+    from transfusion_tf import experiment
+
+    data = experiment.load_data(experiment.load_config(str(workdir)))
+    return list(data.splits[split].rows()["image"])
 
 
 def _detail_steps(workdir) -> list[int]:
@@ -103,9 +125,8 @@ def test_worker_index_counts_the_chief_first(monkeypatch):
 # 5 steps resumed at step 3. Then it runs the train binary's main with the other arguments
 # (which makes its own strategy, as `python -m transfusion_tf.train` does).
 _WORKER = """
-import dataclasses, json, os, socket, sys, time
+import dataclasses, json, sys
 from absl import app
-from tensorflow.python.eager import context
 from pipelines import datasets
 from transfusion_tf import distribution, experiment, train
 from transfusion_tf.configs import retina
@@ -135,26 +156,7 @@ for start, steps in ((0, 20), (3 * config.train.batch_size, 5)):
         seen[-1].append([i.decode() for t in local for i in t.numpy()])
 print("SEEN " + json.dumps(seen), flush=True)
 sys.argv = ["train", *sys.argv[2:]]
-
-def main(argv):
-    train.main(argv)
-    # Both workers done, both leave now: at a normal exit TF 2.15's coordination service
-    # holds the first worker to finish until the other's heartbeat times out (~30 s).
-    # Worker 0 hosts the service, so it leaves last: once worker 1's server port closes.
-    context.context().wait_at_barrier("trained", 300_000)
-    if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0:
-        _, other = json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"][1].split(":")
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", int(other)), timeout=1).close()
-            except OSError:
-                break
-            time.sleep(0.05)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-app.run(main)
+app.run(train.main)
 """
 
 
