@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import sys
+import time
 
 import tensorflow as tf
+from absl import logging
 from tensorflow.python.eager import context
 
 
@@ -48,10 +52,52 @@ def leave_together(name: str, timeout_seconds: int = 3600) -> None:
 
     TF 2.15's coordination service marks a worker that exits while another still runs as
     failed once its heartbeats stop (about 10 s), which aborts the other's collectives
-    and logs errors; workers that leave together exit cleanly. A no-op on one worker.
+    and logs errors; so every worker waits here for the others. A no-op on one worker.
     """
     if num_workers() > 1:
         context.context().wait_at_barrier(name, timeout_seconds * 1000)
+
+
+def exit_together() -> None:
+    """Ends this process of a multi-worker run once every worker is here; does not return.
+
+    A worker's normal exit in TF 2.15 can stop its heartbeats and then stall in the
+    coordination service's teardown, long enough (10 s) for the service to declare it
+    failed and log errors after a successful run. So each worker exits without that
+    teardown (`os._exit`, after flushing its logs), the chief last: it hosts the service
+    and waits (at most a minute) until the others' servers have closed.
+    """
+    leave_together("transfusion_tf exit")
+    if is_chief():
+        deadline = time.monotonic() + 60
+        for address in _other_addresses():
+            while time.monotonic() < deadline and _accepts_connections(address):
+                time.sleep(0.05)
+    logging.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _other_addresses() -> list[str]:
+    config = _tf_config()
+    task = config.get("task", {})
+    own = (task.get("type"), int(task.get("index", 0)))
+    return [
+        address
+        for job, addresses in config.get("cluster", {}).items()
+        for index, address in enumerate(addresses)
+        if (job, index) != own and job in ("chief", "worker")
+    ]
+
+
+def _accepts_connections(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def is_chief() -> bool:

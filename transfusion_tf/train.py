@@ -18,7 +18,7 @@ from absl import flags
 from ml_collections import config_flags
 
 import errors
-from transfusion_tf import trainer
+from transfusion_tf import distribution, trainer
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
@@ -44,6 +44,8 @@ def main(argv):
     except OSError as e:
         raise errors.UsageError(f"--config: {' '.join(str(e).split())}") from e
     trainer.train_and_evaluate(config, _WORKDIR.value)
+    if distribution.num_workers() > 1:
+        distribution.exit_together()
 
 
 if __name__ == "__main__":

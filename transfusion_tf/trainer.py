@@ -264,10 +264,14 @@ def _periodic_evaluation(run: Run, eval_ds, guard, writer):
 
 
 def _select(run: Run, at_step: int, scores: dict) -> None:
-    """Records an evaluation for early stopping; keeps its weights if it is the best."""
+    """Records an evaluation for early stopping; keeps its weights if it is the best.
+
+    Every worker of a multi-worker run saves (the chief into the workdir): reading the
+    batch-norm statistics for a checkpoint is a collective there.
+    """
     key = experiment.get_task(run.config).main_metric
     best = run.selection.record(at_step, float(scores[key]))
-    if best and run.chief and run.config.train.get("keep_best", False):
+    if best and run.config.train.get("keep_best", False):
         with run.timer.phase("checkpoints"):
             record = {"metric": key, "value": float(scores[key]), "ema": run.scores_average}
             path = run.ckpts.save_best(at_step, record)

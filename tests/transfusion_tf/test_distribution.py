@@ -20,6 +20,7 @@ ARGS = [
     "--config.eval.tensorboard_details=true",
     # Both workers score the final splits whole; the chief writes the outputs.
     "--config.eval.final_splits=('valid', 'test')",
+    "--config.train.keep_best=true",  # Every worker saves it, in step; the chief's is kept.
 ]
 LOSS = re.compile(r"step (\d+)/4  loss ([0-9.]+)")
 
@@ -69,6 +70,8 @@ def test_multi_worker_mirrored_strategy_with_two_processes(two_workers):
     assert sorted(map(int, losses[0])) == list(range(1, 5))
     assert losses[0] == losses[1]  # Cross-worker all-reduced, so identical on both.
     assert checkpointing.available_steps(str(workdir)) == [2, 4]  # The chief's.
+    best = checkpointing.checkpoint_path(str(workdir), "best")
+    assert os.path.exists(f"{best}.index") and best.endswith(f"best/ckpt-{_best_step(workdir)}")
     launch = json.loads((workdir / "provenance.json").read_text())["launches"]
     assert len(launch) == 1 and launch[0]["strategy"] == "MultiWorkerMirroredStrategy"
     assert launch[0]["replicas"] == 2
@@ -86,6 +89,12 @@ def test_multi_worker_mirrored_strategy_with_two_processes(two_workers):
     assert abs(metrics["valid"]["loss"] - logged) <= tolerance
     # Both left together: no worker was declared failed by the coordination service.
     assert not [err for _, err in outputs if "set to ERROR" in err or "heartbeat" in err]
+
+
+def _best_step(workdir) -> int:
+    """The step of the first evaluation with the highest main metric (AUC)."""
+    rows = pd.read_csv(workdir / "eval_log.csv")
+    return int(rows.loc[rows["auc"].idxmax(), "step"])
 
 
 def _split_images(workdir, split: str) -> list[str]:
@@ -106,6 +115,16 @@ def _detail_steps(workdir) -> list[int]:
             tags.setdefault(event.step, set()).update(v.tag for v in event.summary.value)
     wanted = {"gradient_norm/block1", "confusion_matrix_counts/grade"}
     return sorted(step for step, found in tags.items() if wanted <= found)
+
+
+def test_the_chief_waits_for_every_other_task_of_the_cluster(monkeypatch):
+    cluster = {"chief": ["h:0"], "worker": ["h:1", "h:2"], "ps": ["h:3"]}
+    config = {"cluster": cluster, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    assert distribution._other_addresses() == ["h:0", "h:2"]  # Parameter servers: not ours.
+    config["task"] = {"type": "chief", "index": 0}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    assert distribution._other_addresses() == ["h:1", "h:2"]
 
 
 def test_worker_index_counts_the_chief_first(monkeypatch):
