@@ -77,9 +77,9 @@ def test_multi_worker_mirrored_strategy_with_two_processes(two_workers):
     assert launch[0]["replicas"] == 2
     assert len((workdir / "eval_log.csv").read_text().splitlines()) == 3
     assert _detail_steps(workdir) == [2, 4]
-    # The final evaluation scores every image of each split, and the
-    # step-4 weights' validation loss is the one the step-4 evaluation logged (a mean of
-    # the same 10 losses, summed maybe in another order).
+    # The final evaluation scores every image of each split, and the step-4 weights'
+    # validation loss is the one the step-4 evaluation logged (a mean of the same 10
+    # losses, summed maybe in another order).
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert (metrics["valid"]["examples"], metrics["test"]["examples"]) == (10, 10)
     predictions = pd.read_csv(workdir / "predictions_test.csv")
